@@ -1,0 +1,37 @@
+package ctl
+
+import (
+	"net/netip"
+	"path/filepath"
+
+	"github.com/poolrelay/poolrelay/internal/confcheck"
+)
+
+// Config is the [ctl] section.
+type Config struct {
+	// Socket is the path of the control socket that the pool_relay CLI talks to.
+	Socket string `toml:"socket"`
+	// MetricsListen is the address of the Prometheus exporter. Loopback by
+	// default: metrics reveal peers and balances. Empty disables it.
+	MetricsListen string `toml:"metrics_listen"`
+}
+
+// DefaultConfig returns the defaults documented in configs/default.toml.
+func DefaultConfig() Config {
+	return Config{Socket: "/run/pool_relay/ctl.sock", MetricsListen: "127.0.0.1:9464"}
+}
+
+// Validate checks the [ctl] section.
+func (c Config) Validate(errs confcheck.Errors) {
+	if c.Socket == "" || !filepath.IsAbs(c.Socket) {
+		errs.Addf("socket", "%q must be an absolute path", c.Socket)
+	} else if len(c.Socket) > 107 {
+		// sun_path holds 108 bytes including the terminating NUL.
+		errs.Addf("socket", "path is %d bytes: a Unix socket path must be at most 107", len(c.Socket))
+	}
+	if c.MetricsListen != "" {
+		if _, err := netip.ParseAddrPort(c.MetricsListen); err != nil {
+			errs.Addf("metrics_listen", "%q is not an address:port such as 127.0.0.1:9464", c.MetricsListen)
+		}
+	}
+}

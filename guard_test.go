@@ -1,0 +1,153 @@
+package poolrelay
+
+import (
+	"bytes"
+	"encoding/json"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// goFiles returns every .go file of the repository, skipping testdata.
+func goFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestGofmt(t *testing.T) {
+	for _, f := range goFiles(t) {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := format.Source(src)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if !bytes.Equal(src, out) {
+			t.Errorf("%s is not gofmt-clean: run gofmt -w %s", f, f)
+		}
+	}
+}
+
+// Every package has exactly one package doc comment, so go doc shows what it
+// is for and no two files disagree about it.
+func TestPackageDocs(t *testing.T) {
+	docs := map[string][]string{}
+	dirs := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		dirs[filepath.Dir(f)] = true
+		af, err := parser.ParseFile(fset, f, nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if af.Doc != nil && strings.TrimSpace(af.Doc.Text()) != "" {
+			docs[filepath.Dir(f)] = append(docs[filepath.Dir(f)], f)
+		}
+	}
+	for d := range dirs {
+		switch n := len(docs[d]); {
+		case n == 0:
+			t.Errorf("package %s has no package doc comment", d)
+		case n > 1:
+			t.Errorf("package %s has %d package doc comments: %v", d, n, docs[d])
+		}
+	}
+}
+
+type listedPackage struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+	CgoFiles   []string
+	GoFiles    []string
+}
+
+func goList(t *testing.T, env []string, patterns ...string) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-deps=false", "-json"}, patterns...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p listedPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+const module = "github.com/poolrelay/poolrelay"
+
+// The data plane must not reach the control socket or an HTTP stack, not even
+// transitively: a worker that could block on either is a worker that stalls.
+func TestDataplaneImports(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not on PATH: cannot list package dependencies")
+	}
+	for _, p := range goList(t, nil, "./dataplane/...") {
+		for _, d := range p.Deps {
+			if d == "net/http" || d == module+"/ctl" || strings.HasPrefix(d, module+"/ctl/") {
+				t.Errorf("%s depends on %s", p.ImportPath, d)
+			}
+		}
+	}
+}
+
+// cgo and unsafe stay in the DPDK binding's leaf package; everything else
+// builds with CGO_ENABLED=0.
+func TestCgoAndUnsafeConfined(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not on PATH: cannot list packages")
+	}
+	allowed := func(path string) bool { return path == module+"/dataplane/dpdk" }
+	for _, p := range goList(t, nil, "./...") {
+		if allowed(p.ImportPath) {
+			continue
+		}
+		if len(p.CgoFiles) > 0 {
+			t.Errorf("%s has cgo files %v", p.ImportPath, p.CgoFiles)
+		}
+		for _, imp := range p.Imports {
+			if imp == "unsafe" || imp == "C" {
+				t.Errorf("%s imports %s", p.ImportPath, imp)
+			}
+		}
+	}
+	cmd := exec.Command("go", "build", "./...")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("CGO_ENABLED=0 go build ./... failed: %v\n%s", err, out)
+	}
+}
