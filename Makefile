@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz clean
+.PHONY: all deps build test lint bench fuzz crash-test clean
 
 all: build
 
@@ -61,6 +61,10 @@ fuzz: deps
 	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
+crash-test: deps
+	$(GO) run ./ledger/crashtest -kills 200
 
 clean:
 	rm -rf $(BIN)

@@ -24,6 +24,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/internal/logging"
+	"github.com/poolrelay/poolrelay/ledger"
 )
 
 // Default is the embedded default configuration, configs/default.toml.
@@ -50,6 +51,7 @@ type File struct {
 	Ports     []dataplane.PortConfig `toml:"port"`
 	Dataplane dataplane.Config       `toml:"dataplane"`
 	Ctl       ctl.Config             `toml:"ctl"`
+	Ledger    ledger.Config          `toml:"ledger"`
 }
 
 // Defaults returns a File holding every default, with no ports.
@@ -60,6 +62,7 @@ func Defaults() File {
 		EAL:       dataplane.DefaultEALConfig(),
 		Dataplane: dataplane.DefaultConfig(),
 		Ctl:       ctl.DefaultConfig(),
+		Ledger:    ledger.DefaultConfig(),
 	}
 }
 
@@ -135,13 +138,14 @@ type rawFile struct {
 	Ports     []toml.Primitive    `toml:"port"`
 	Dataplane dataplane.Config    `toml:"dataplane"`
 	Ctl       ctl.Config          `toml:"ctl"`
+	Ledger    ledger.Config       `toml:"ledger"`
 }
 
 // Parse decodes and validates a configuration held in memory; name is used
 // in error messages.
 func Parse(name string, data []byte) (*File, error) {
 	d := Defaults()
-	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl}
+	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger}
 	loc := newLocator(data)
 	fail := func(ps ...Problem) error { return &Error{Name: name, Problems: ps} }
 
@@ -149,7 +153,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, fail(decodeProblem(err, loc))
 	}
-	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl}
+	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger}
 	for i, p := range raw.Ports {
 		pc := dataplane.DefaultPortConfig()
 		if err := md.PrimitiveDecode(p, &pc); err != nil {
@@ -207,6 +211,7 @@ func (f *File) Validate() error {
 	}
 	f.Dataplane.Validate(errs.Sub("dataplane"), names)
 	f.Ctl.Validate(errs.Sub("ctl"))
+	f.Ledger.Validate(errs.Sub("ledger"))
 	return errs.Err()
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,6 +51,9 @@ func TestDefaultDocumentsEveryKey(t *testing.T) {
 	d := Defaults()
 	if f.Log != d.Log || f.Node != d.Node || f.Ctl != d.Ctl {
 		t.Errorf("default.toml disagrees with Defaults(): %+v %+v %+v", f.Log, f.Node, f.Ctl)
+	}
+	if !reflect.DeepEqual(f.Ledger, d.Ledger) || !reflect.DeepEqual(f.Dataplane, d.Dataplane) || !reflect.DeepEqual(f.EAL, d.EAL) {
+		t.Errorf("default.toml disagrees with Defaults() in [ledger], [dataplane] or [eal]")
 	}
 	// Commented-out example tables count as documentation.
 	uncommented := regexp.MustCompile(`(?m)^# `).ReplaceAll(Default, nil)

@@ -95,7 +95,9 @@ const (
 
 // DefaultEALConfig returns the defaults documented in configs/default.toml.
 func DefaultEALConfig() EALConfig {
-	return EALConfig{Cores: "0-1", FilePrefix: "pool_relay", LogLevel: 4}
+	// The default runs anywhere: ordinary pages, so no hugepage reservation is
+	// needed. Production configs (configs/edge.toml) turn hugepages on.
+	return EALConfig{Cores: "0-1", NoHuge: true, MemoryMB: 512, FilePrefix: "pool_relay", LogLevel: 4, ExtraArgs: []string{}}
 }
 
 // DefaultPortConfig returns the defaults applied to each [[port]] table.

@@ -1,4 +1,23 @@
 // Package ledger is the relay's economics and memory: SWAP accounts per peer,
-// thresholds and signed cheques, the generosity score and classes, and the
-// durable SHA-256 chained journal.
+// thresholds and signed cheques, the tit-for-tat policy, the generosity score
+// and classes, and the durable SHA-256 chained journal.
+//
+// Ledger ties the subpackages together and owns their state on the control
+// core: account (bilateral balances), cheque (signed cumulative cheques),
+// policy (credit line, choke, disconnect), score (generosity and classes),
+// journal and event (the audit trail), store (bbolt checkpoints), clock (the
+// injected time source). Nothing here runs on the packet path: the data plane
+// reads the per-peer choke state and class from the snapshot the control
+// core builds with PeerStates.
+//
+// # Durability
+//
+// A cheque, received or issued, is committed when its journal entry is
+// durable (group-committed fsync); only then is it acknowledged (received)
+// or handed to the sender (issued). Balances, counters and policy state are
+// checkpointed to the store every checkpoint_interval, and on Open the
+// journal's cheques newer than the store are replayed, which is idempotent
+// because cheque totals are cumulative. A kill -9 at any instant therefore
+// loses no acknowledged cheque; it can lose the traffic charges counted since
+// the last checkpoint, on which nothing was acknowledged.
 package ledger

@@ -1,0 +1,530 @@
+package journal
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/poolrelay/poolrelay/ledger/clock"
+	"github.com/poolrelay/poolrelay/ledger/event"
+)
+
+// Options configure Open.
+type Options struct {
+	// Clock stamps records. Required.
+	Clock clock.Clock
+	// Log receives the torn-tail warning and write failures. Use
+	// logging.Nop(), never a zero Logger, when there is nothing to log to.
+	Log zerolog.Logger
+	// Visit, if set, is called for every verified record during Open, in
+	// order; the ledger uses it to replay cheques. An error aborts Open.
+	Visit func(*Record) error
+}
+
+// Recovery is what Open found.
+type Recovery struct {
+	// Records is the number of verified records (before any ERROR entry
+	// that Open appended).
+	Records uint64
+	// Torn is set when a torn tail was found, truncated and journalled.
+	Torn *Torn
+	// Created is true when the file did not exist.
+	Created bool
+}
+
+// Pos identifies an appended record.
+type Pos struct {
+	Index uint64
+	Hash  Hash
+}
+
+// sparseEvery is the spacing of the in-memory offset index: Records and
+// Tail start reading at most this many records before where they need to.
+const sparseEvery = 1024
+
+// mark is an entry of the sparse offset index: where record Index starts and
+// the hash before it.
+type mark struct {
+	Index  uint64
+	Offset int64
+	Prev   Hash
+}
+
+// Journal is an open journal. Its methods are safe for concurrent use.
+type Journal struct {
+	// Immutable after Open.
+	f       *os.File
+	path    string
+	hdr     header
+	genesis Hash
+	clock   clock.Clock
+	log     zerolog.Logger
+	kick    chan struct{}
+	done    chan struct{}
+
+	mu sync.Mutex
+	// flushed is signalled (with mu) whenever a flush ends.
+	flushed *sync.Cond
+	// next is the index the next record gets; head the last record's hash;
+	// end the file offset where it goes.
+	next uint64
+	head Hash
+	end  int64
+	// pending holds encoded records not yet written; they start at pendingOff
+	// and their batch field is pendingFirst.
+	pending      []byte
+	pendingOff   int64
+	pendingFirst uint64
+	spare        []byte
+	flushing     bool
+	// synced is the last durable record, syncedEnd the durable file size.
+	synced    Pos
+	syncedEnd int64
+	sparse    []mark
+	// err is sticky: after a failed write or fsync nothing more is accepted,
+	// since what reached the disk is unknown.
+	err    error
+	closed bool
+}
+
+// Open opens the journal at path, creating it if needed, verifies the whole
+// chain, repairs and reports a torn tail, and takes an exclusive lock on the
+// file. A broken chain fails with ErrBroken.
+func Open(path string, o Options) (*Journal, Recovery, error) {
+	var rec Recovery
+	if o.Clock == nil {
+		return nil, rec, errors.New("journal: Options.Clock is nil")
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := create(path, o.Clock); err != nil {
+			return nil, rec, err
+		}
+		rec.Created = true
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, rec, fmt.Errorf("journal: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, rec, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+		return nil, rec, fmt.Errorf("journal: lock %s: %w", path, err)
+	}
+	j, err := load(f, path, o, &rec)
+	if err != nil {
+		f.Close()
+		return nil, rec, err
+	}
+	go j.flusher()
+	return j, rec, nil
+}
+
+// create writes a new journal holding only the header, atomically: a crash
+// leaves either no journal or a complete header, never a partial one.
+func create(path string, c clock.Clock) error {
+	h := header{Created: c.Now().UnixNano()}
+	if _, err := rand.Read(h.ID[:]); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".new*")
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(h.encode()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("journal: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func load(f *os.File, path string, o Options, rec *Recovery) (*Journal, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	hb := make([]byte, headerSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadHeader, path, err)
+	}
+	hdr, err := decodeHeader(hb)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	j := &Journal{f: f, path: path, hdr: hdr, genesis: hdr.genesis(), clock: o.Clock, log: o.Log,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	j.flushed = sync.NewCond(&j.mu)
+	start := position{Offset: int64(headerSize), Next: 1, Head: j.genesis}
+	j.sparse = append(j.sparse, mark{Index: 1, Offset: start.Offset, Prev: start.Head})
+	p, torn, err := scan(f, st.Size(), start, func(r *Record) error {
+		if r.Index%sparseEvery == 1 && r.Index > 1 {
+			j.sparse = append(j.sparse, mark{Index: r.Index, Offset: r.Offset, Prev: r.Prev})
+		}
+		rec.Records++
+		if o.Visit != nil {
+			return o.Visit(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	j.next, j.head, j.end = p.Next, p.Head, p.Offset
+	j.synced, j.syncedEnd = Pos{Index: p.Next - 1, Hash: p.Head}, p.Offset
+	if torn != nil {
+		rec.Torn = torn
+		if err := j.repair(torn); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// repair replaces a torn tail by an ERROR entry describing it. The entry is
+// written over the start of the damage and made durable before the file is
+// cut after it, so a crash at any point leaves either the damage (found
+// again next time) or the entry, never neither. Intact records of the torn
+// batch are defaced first: after a crash between the write and the cut, one
+// of them could otherwise start right after the ERROR entry and read as a
+// chain break.
+func (j *Journal) repair(t *Torn) error {
+	for _, off := range t.intact {
+		if _, err := j.f.WriteAt(make([]byte, len(recMagic)), off); err != nil {
+			return fmt.Errorf("journal: repair: %w", err)
+		}
+	}
+	j.log.Warn().Int64("offset", t.Offset).Int64("bytes", t.Bytes).Uint64("first_lost", t.FirstLost).
+		Str("reason", t.Reason).Msg("journal: torn tail discarded and recorded")
+	body, err := event.Marshal(event.Error, &event.Text{Note: "journal: " + t.String()})
+	if err != nil {
+		return err
+	}
+	r := Record{Index: j.next, Batch: j.next, Time: j.clock.Now().UnixNano(), Type: event.Error, Prev: j.head, Body: body}
+	b := appendRecord(nil, &r)
+	if _, err := j.f.WriteAt(b, t.Offset); err != nil {
+		return fmt.Errorf("journal: repair: %w", err)
+	}
+	if err := unix.Fdatasync(int(j.f.Fd())); err != nil {
+		return fmt.Errorf("journal: repair: %w", err)
+	}
+	end := t.Offset + int64(len(b))
+	if err := j.f.Truncate(end); err != nil {
+		return fmt.Errorf("journal: repair: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal: repair: %w", err)
+	}
+	j.noteMark(r.Index, t.Offset, r.Prev)
+	j.next, j.head, j.end = r.Index+1, r.Hash, end
+	j.synced, j.syncedEnd = Pos{Index: r.Index, Hash: r.Hash}, end
+	return nil
+}
+
+func (j *Journal) noteMark(index uint64, off int64, prev Hash) {
+	if index%sparseEvery == 1 && index > 1 {
+		j.sparse = append(j.sparse, mark{Index: index, Offset: off, Prev: prev})
+	}
+}
+
+// Path is the journal's file name.
+func (j *Journal) Path() string { return j.path }
+
+// ID is the journal's random identity, fixed at creation.
+func (j *Journal) ID() [16]byte { return j.hdr.ID }
+
+// Append adds a record and returns once it is durable (written and
+// fdatasync'ed). Concurrent appenders share fsyncs: while one batch is being
+// synced, new records gather into the next, which one of their appenders
+// writes and syncs for all of them.
+func (j *Journal) Append(t event.Type, body []byte) (Pos, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	p, err := j.addLocked(t, body)
+	if err != nil {
+		return p, err
+	}
+	return p, j.waitLocked(p.Index)
+}
+
+// AppendEvent marshals b as the body of a record of type t and appends it.
+func (j *Journal) AppendEvent(t event.Type, b event.Body) (Pos, error) {
+	body, err := event.Marshal(t, b)
+	if err != nil {
+		return Pos{}, err
+	}
+	return j.Append(t, body)
+}
+
+// Submit adds a record without waiting for it to be durable: a background
+// flush makes it so within about one fsync, in order with everything else.
+// Use it for entries nothing is acknowledged on (audit of decisions already
+// taken); use Append, or Sync afterwards, when something is.
+func (j *Journal) Submit(t event.Type, body []byte) (Pos, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	p, err := j.addLocked(t, body)
+	if err == nil {
+		// Under mu, so that Close cannot close the channel in between; the
+		// send never blocks.
+		select {
+		case j.kick <- struct{}{}:
+		default:
+		}
+	}
+	return p, err
+}
+
+// SubmitEvent marshals b and submits it.
+func (j *Journal) SubmitEvent(t event.Type, b event.Body) (Pos, error) {
+	body, err := event.Marshal(t, b)
+	if err != nil {
+		return Pos{}, err
+	}
+	return j.Submit(t, body)
+}
+
+// Sync returns once every record added so far is durable.
+func (j *Journal) Sync() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	return j.waitLocked(j.next - 1)
+}
+
+func (j *Journal) addLocked(t event.Type, body []byte) (Pos, error) {
+	switch {
+	case j.closed:
+		return Pos{}, ErrClosed
+	case j.err != nil:
+		return Pos{}, j.err
+	case len(body) > MaxBody:
+		return Pos{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(body))
+	case t == 0:
+		return Pos{}, errors.New("journal: type 0")
+	}
+	if len(j.pending) == 0 {
+		j.pendingOff, j.pendingFirst = j.end, j.next
+	}
+	r := Record{Index: j.next, Batch: j.pendingFirst, Time: j.clock.Now().UnixNano(), Type: t, Prev: j.head, Body: body}
+	j.pending = appendRecord(j.pending, &r)
+	j.noteMark(r.Index, j.end, r.Prev)
+	j.next, j.head, j.end = r.Index+1, r.Hash, j.end+r.Size()
+	return Pos{Index: r.Index, Hash: r.Hash}, nil
+}
+
+// waitLocked returns once record index is durable, flushing if no one else is.
+func (j *Journal) waitLocked(index uint64) error {
+	for j.synced.Index < index {
+		if j.err != nil {
+			return j.err
+		}
+		if j.flushing {
+			j.flushed.Wait()
+			continue
+		}
+		j.flushLocked()
+	}
+	return nil
+}
+
+// flushLocked writes and syncs the pending batch, releasing mu during the
+// I/O so that appenders can gather the next batch meanwhile.
+func (j *Journal) flushLocked() {
+	if len(j.pending) == 0 {
+		return
+	}
+	buf, off := j.pending, j.pendingOff
+	last := Pos{Index: j.next - 1, Hash: j.head}
+	j.pending, j.spare = j.spare[:0], nil
+	j.flushing = true
+	j.mu.Unlock()
+
+	_, err := j.f.WriteAt(buf, off)
+	if err == nil {
+		err = unix.Fdatasync(int(j.f.Fd()))
+	}
+
+	j.mu.Lock()
+	j.flushing = false
+	if cap(buf) <= 1<<20 {
+		j.spare = buf[:0]
+	}
+	if err != nil {
+		// fsync failure leaves the page cache state unknown (a retry may
+		// "succeed" without the data): stop accepting records. Open will
+		// find whatever reached the disk and treat it as a torn tail.
+		j.err = fmt.Errorf("journal: write at %d: %w", off, err)
+		j.log.Error().Err(err).Msg("journal: write failed, no further appends")
+	} else {
+		j.synced, j.syncedEnd = last, off+int64(len(buf))
+	}
+	j.flushed.Broadcast()
+}
+
+// flusher makes submitted records durable in the background.
+func (j *Journal) flusher() {
+	defer close(j.done)
+	for range j.kick {
+		j.mu.Lock()
+		if j.err == nil {
+			_ = j.waitLocked(j.next - 1)
+		}
+		j.mu.Unlock()
+	}
+}
+
+// Head is the last durable record: what SignHead signs and heartbeats carry.
+// Index 0 means the journal is empty.
+func (j *Journal) Head() Head {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return Head{ID: j.hdr.ID, Index: j.synced.Index, Hash: j.synced.Hash}
+}
+
+// Err returns the sticky write error, if any.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// Close makes everything added durable and closes the file.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return ErrClosed
+	}
+	err := j.waitLocked(j.next - 1)
+	j.closed = true
+	close(j.kick)
+	j.mu.Unlock()
+	<-j.done
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("journal: %w", cerr)
+	}
+	return err
+}
+
+// Records calls fn for each durable record from index from (1 for all) to
+// the durable head, verifying the chain as it reads. It reads the file with
+// positioned reads, so it runs beside appenders.
+func (j *Journal) Records(from uint64, fn func(*Record) error) error {
+	j.mu.Lock()
+	end, last := j.syncedEnd, j.synced.Index
+	i := len(j.sparse) - 1
+	for i > 0 && j.sparse[i].Index > max(from, 1) {
+		i--
+	}
+	m := j.sparse[i]
+	j.mu.Unlock()
+	if from > last {
+		return nil
+	}
+	start := position{Offset: m.Offset, Next: m.Index, Head: m.Prev}
+	_, torn, err := scan(j.f, end, start, func(r *Record) error {
+		if r.Index < from {
+			return nil
+		}
+		return fn(r)
+	})
+	if err == nil && torn != nil {
+		// The durable region was verified at Open; damage now means the
+		// file changed under us.
+		err = fmt.Errorf("%w: durable record %d damaged since open (%s)", ErrBroken, torn.FirstLost, torn.Reason)
+	}
+	return err
+}
+
+// Tail returns copies of the last n durable records, oldest first.
+func (j *Journal) Tail(n int) ([]Record, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	last := j.Head().Index
+	from := uint64(1)
+	if last > uint64(n) {
+		from = last - uint64(n) + 1
+	}
+	out := make([]Record, 0, min(uint64(n), last))
+	err := j.Records(from, func(r *Record) error {
+		c := *r
+		c.Body = append([]byte(nil), r.Body...)
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// Summary is the result of Verify.
+type Summary struct {
+	ID      [16]byte
+	Records uint64
+	Head    Hash
+	// Torn is set when the file ends in a damaged tail. Verify does not
+	// repair it; opening the journal for writing does.
+	Torn *Torn
+}
+
+// Verify checks the journal file at path without modifying or locking it
+// (for `pool_relay journal verify`, and safe beside a running relay, whose
+// unsynced last batch may show as a torn tail). fn, if not nil, sees each
+// record; it serves tail and export.
+func Verify(path string, fn func(*Record) error) (Summary, error) {
+	var s Summary
+	f, err := os.Open(path)
+	if err != nil {
+		return s, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	hb := make([]byte, headerSize)
+	if _, err := io.ReadFull(f, hb); err != nil {
+		return s, fmt.Errorf("%w: %s: %v", ErrBadHeader, path, err)
+	}
+	hdr, err := decodeHeader(hb)
+	if err != nil {
+		return s, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return s, fmt.Errorf("journal: %w", err)
+	}
+	s.ID = hdr.ID
+	p, torn, err := scan(f, st.Size(), position{Offset: int64(headerSize), Next: 1, Head: hdr.genesis()}, fn)
+	s.Records, s.Head, s.Torn = p.Next-1, p.Head, torn
+	return s, err
+}

@@ -1,0 +1,182 @@
+package score
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/poolrelay/poolrelay/ledger/account"
+	"github.com/poolrelay/poolrelay/ledger/peer"
+)
+
+var (
+	t0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg = Config{HalfLife: 30 * time.Second, Hysteresis: 0.1, PriorBytes: 1 << 20, NewcomerScore: 0.25}
+)
+
+func TestClassBoundaries(t *testing.T) {
+	for _, tc := range []struct {
+		s    float64
+		want Class
+	}{{0, HeavyConsumer}, {0.49, HeavyConsumer}, {0.5, LightConsumer}, {0.99, LightConsumer},
+		{1.0, Balanced}, {2.0, Balanced}, {2.0001, MajorContributor}, {math.Inf(1), MajorContributor}} {
+		if got := Of(tc.s); got != tc.want {
+			t.Errorf("Of(%v) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestNewcomerStartsLow(t *testing.T) {
+	tr := cfg.NewTracker(t0)
+	if tr.Class != HeavyConsumer {
+		t.Fatalf("newcomer class %v", tr.Class)
+	}
+	if s := cfg.Score(&tr, t0); s != 0.25 {
+		t.Fatalf("newcomer score %v", s)
+	}
+	// No traffic in either direction: defined, no division by zero.
+	cfg.Decide(&tr, t0.Add(time.Hour))
+	if s := cfg.Score(&tr, t0.Add(time.Hour)); math.IsNaN(s) || tr.Class != HeavyConsumer {
+		t.Fatalf("silent peer: %v %v", s, tr.Class)
+	}
+}
+
+func TestHalfLife(t *testing.T) {
+	tr := cfg.NewTracker(t0)
+	cfg.Add(&tr, t0, 1000, 4000)
+	cfg.Add(&tr, t0.Add(30*time.Second), 0, 0)
+	if math.Abs(tr.By-500) > 1e-9 || math.Abs(tr.For-2000) > 1e-9 {
+		t.Fatalf("after one half-life: %v %v", tr.By, tr.For)
+	}
+	// A clock stepped back decays nothing.
+	cfg.Add(&tr, t0, 0, 0)
+	if math.Abs(tr.By-500) > 1e-9 {
+		t.Fatalf("stepped back: %v", tr.By)
+	}
+}
+
+// A peer relaying three times what it consumes rises to major contributor
+// within a few half-lives, and the score follows recent behaviour: when it
+// turns into a pure consumer it falls again.
+func TestScoreFollowsRecentRates(t *testing.T) {
+	tr := cfg.NewTracker(t0)
+	now := t0
+	for i := 0; i < 12; i++ { // 2 minutes at 1 MB/s by, 333 kB/s for
+		now = now.Add(10 * time.Second)
+		cfg.Add(&tr, now, 10<<20, 10<<20/3)
+		cfg.Decide(&tr, now)
+	}
+	if tr.Class != MajorContributor {
+		t.Fatalf("contributor: class %v score %v", tr.Class, cfg.Score(&tr, now))
+	}
+	for i := 0; i < 30; i++ {
+		now = now.Add(10 * time.Second)
+		cfg.Add(&tr, now, 0, 10<<20)
+		cfg.Decide(&tr, now)
+	}
+	if tr.Class != HeavyConsumer {
+		t.Fatalf("consumer: class %v score %v", tr.Class, cfg.Score(&tr, now))
+	}
+}
+
+// A score oscillating just around a boundary does not make the class flap.
+func TestHysteresis(t *testing.T) {
+	tr := Tracker{Class: Balanced, At: t0.UnixNano()}
+	changes := 0
+	for i := 0; i < 100; i++ {
+		// Scores alternate 0.97 and 1.03 around the 1.0 boundary.
+		s := 0.97
+		if i%2 == 1 {
+			s = 1.03
+		}
+		tr.By, tr.For = s*(1<<30)-cfg.PriorBytes*cfg.NewcomerScore, (1<<30)-cfg.PriorBytes
+		prev, _ := cfg.Decide(&tr, t0)
+		if prev != tr.Class {
+			changes++
+		}
+	}
+	if changes != 0 {
+		t.Fatalf("%d class changes around a boundary", changes)
+	}
+	tr.By = 0.85*(1<<30) - cfg.PriorBytes*cfg.NewcomerScore
+	if cfg.Decide(&tr, t0); tr.Class != LightConsumer {
+		t.Fatalf("clear drop: %v", tr.Class)
+	}
+	// With no hysteresis the same scores flap, which is what the margin is for.
+	flappy := cfg
+	flappy.Hysteresis = 0
+	for i, want := range []Class{LightConsumer, Balanced, LightConsumer} {
+		s := []float64{0.97, 1.03, 0.97}[i]
+		tr.By = s*(1<<30) - cfg.PriorBytes*cfg.NewcomerScore
+		if flappy.Decide(&tr, t0); tr.Class != want {
+			t.Fatalf("no hysteresis, score %v: %v", s, tr.Class)
+		}
+	}
+}
+
+func counters(forB, byB uint64) account.Counters {
+	return account.Counters{RelayedFor: account.Traffic{Packets: forB / 1000, Bytes: forB},
+		RelayedBy: account.Traffic{Packets: byB / 1000, Bytes: byB}}
+}
+
+func TestCrossCheck(t *testing.T) {
+	b := Band{Fraction: 0.02, SlackBytes: 1000, SlackPackets: 10}
+	ours := counters(1_000_000, 500_000)
+	// The peer's view mirrors ours: its RelayedBy is our RelayedFor.
+	honest := counters(495_000, 1_010_000)
+	if m, bad := CrossCheck(ours, honest, b); bad {
+		t.Fatalf("honest drift reported: %+v", m)
+	}
+	inflated := counters(500_000, 1_200_000)
+	m, bad := CrossCheck(ours, inflated, b)
+	if !bad || m.What != "relayed_for.bytes" || m.Ours != 1_000_000 || m.Theirs != 1_200_000 {
+		t.Fatalf("inflated claim: %+v %v", m, bad)
+	}
+}
+
+func TestWitnessBaselines(t *testing.T) {
+	b := Band{Fraction: 0.01, SlackBytes: 100, SlackPackets: 1}
+	var w Witness
+	// Our lifetime totals include history from before the peer's restart;
+	// the first claim only sets the baseline.
+	ours := counters(10_000_000, 0)
+	theirs := account.Counters{Epoch: 7}
+	if _, bad := w.Check(ours, theirs, b); bad {
+		t.Fatal("first claim reported")
+	}
+	ours = counters(10_100_000, 0)
+	theirs = counters(0, 100_000)
+	theirs.Epoch = 7
+	if m, bad := w.Check(ours, theirs, b); bad {
+		t.Fatalf("matching increments reported: %+v", m)
+	}
+	theirs = counters(0, 300_000)
+	theirs.Epoch = 7
+	if _, bad := w.Check(ours, theirs, b); !bad {
+		t.Fatal("claim of 200 kB we never saw not reported")
+	}
+	// The peer restarts: new epoch, new baseline.
+	theirs = counters(0, 5)
+	theirs.Epoch = 8
+	if _, bad := w.Check(ours, theirs, b); bad {
+		t.Fatal("restart reported as mismatch")
+	}
+}
+
+func TestOwnScore(t *testing.T) {
+	var o Own
+	if o.Score(1<<20) != 1 {
+		t.Fatal("no reports")
+	}
+	// Peer A says we relayed 3 MB for it and it relayed 1 MB for us.
+	o.Report(peer.ID{1}, counters(1<<20, 3<<20))
+	o.Report(peer.ID{2}, counters(1<<20, 1<<20))
+	o.Report(peer.ID{1}, counters(1<<20, 5<<20)) // cumulative: replaces
+	c, u := o.Totals()
+	if c != 6<<20 || u != 2<<20 || o.Peers() != 2 {
+		t.Fatalf("totals %d %d", c, u)
+	}
+	if s := o.Score(1 << 20); math.Abs(s-7.0/3) > 1e-9 {
+		t.Fatalf("score %v", s)
+	}
+}
