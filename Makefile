@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched clean
 
 all: build
 
@@ -61,6 +61,10 @@ fuzz: deps
 	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+## bench-sched: egress scheduler under overload (shares, drops, p50/p99, ns/frame); writes bench/results/sched.{csv,png}.
+bench-sched: deps
+	$(GO) run ./bench/sched
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps

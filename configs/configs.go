@@ -25,6 +25,7 @@ import (
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // Default is the embedded default configuration, configs/default.toml.
@@ -52,6 +53,7 @@ type File struct {
 	Dataplane dataplane.Config       `toml:"dataplane"`
 	Ctl       ctl.Config             `toml:"ctl"`
 	Ledger    ledger.Config          `toml:"ledger"`
+	Sched     sched.Config           `toml:"sched"`
 }
 
 // Defaults returns a File holding every default, with no ports.
@@ -63,6 +65,7 @@ func Defaults() File {
 		Dataplane: dataplane.DefaultConfig(),
 		Ctl:       ctl.DefaultConfig(),
 		Ledger:    ledger.DefaultConfig(),
+		Sched:     sched.DefaultConfig(),
 	}
 }
 
@@ -139,13 +142,14 @@ type rawFile struct {
 	Dataplane dataplane.Config    `toml:"dataplane"`
 	Ctl       ctl.Config          `toml:"ctl"`
 	Ledger    ledger.Config       `toml:"ledger"`
+	Sched     sched.Config        `toml:"sched"`
 }
 
 // Parse decodes and validates a configuration held in memory; name is used
 // in error messages.
 func Parse(name string, data []byte) (*File, error) {
 	d := Defaults()
-	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger}
+	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger, Sched: d.Sched}
 	loc := newLocator(data)
 	fail := func(ps ...Problem) error { return &Error{Name: name, Problems: ps} }
 
@@ -153,7 +157,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, fail(decodeProblem(err, loc))
 	}
-	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger}
+	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger, Sched: raw.Sched}
 	for i, p := range raw.Ports {
 		pc := dataplane.DefaultPortConfig()
 		if err := md.PrimitiveDecode(p, &pc); err != nil {
@@ -212,6 +216,7 @@ func (f *File) Validate() error {
 	f.Dataplane.Validate(errs.Sub("dataplane"), names)
 	f.Ctl.Validate(errs.Sub("ctl"))
 	f.Ledger.Validate(errs.Sub("ledger"))
+	f.Sched.Validate(errs.Sub("sched"))
 	return errs.Err()
 }
 
