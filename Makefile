@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto clean
 
 all: build
 
@@ -65,6 +65,10 @@ fuzz: deps
 ## bench-sched: egress scheduler under overload (shares, drops, p50/p99, ns/frame); writes bench/results/sched.{csv,png}.
 bench-sched: deps
 	$(GO) run ./bench/sched
+
+## bench-crypto: the crypto core's benchmarks (handshakes, challenges, signatures, hop MACs); cpu-ns/op is the cost on a shared machine.
+bench-crypto: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./crypto/...
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps
