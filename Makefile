@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables clean
 
 all: build
 
@@ -69,6 +69,13 @@ bench-sched: deps
 ## bench-crypto: the crypto core's benchmarks (handshakes, challenges, signatures, hop MACs); cpu-ns/op is the cost on a shared machine.
 bench-crypto: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./crypto/...
+
+## bench-tables: route table lookups at 1K/100K/1M routes, updates, and per-core counter cost.
+bench-tables: deps
+	$(GO) test -run '^$$' -bench Lookup -benchtime 1000000x -count 5 ./dataplane/route
+	$(GO) test -run '^$$' -bench 'Update' -benchtime 3000x -count 5 ./dataplane/route
+	$(GO) test -run '^$$' -bench 'BulkInstall' -count 3 ./dataplane/route
+	$(GO) test -run '^$$' -bench . -count 5 ./dataplane/counters
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps

@@ -22,6 +22,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/ctl"
 	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
@@ -54,6 +55,7 @@ type File struct {
 	Ctl       ctl.Config             `toml:"ctl"`
 	Ledger    ledger.Config          `toml:"ledger"`
 	Sched     sched.Config           `toml:"sched"`
+	Neigh     neigh.Config           `toml:"neigh"`
 }
 
 // Defaults returns a File holding every default, with no ports.
@@ -66,6 +68,7 @@ func Defaults() File {
 		Ctl:       ctl.DefaultConfig(),
 		Ledger:    ledger.DefaultConfig(),
 		Sched:     sched.DefaultConfig(),
+		Neigh:     neigh.DefaultConfig(),
 	}
 }
 
@@ -143,13 +146,14 @@ type rawFile struct {
 	Ctl       ctl.Config          `toml:"ctl"`
 	Ledger    ledger.Config       `toml:"ledger"`
 	Sched     sched.Config        `toml:"sched"`
+	Neigh     neigh.Config        `toml:"neigh"`
 }
 
 // Parse decodes and validates a configuration held in memory; name is used
 // in error messages.
 func Parse(name string, data []byte) (*File, error) {
 	d := Defaults()
-	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger, Sched: d.Sched}
+	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger, Sched: d.Sched, Neigh: d.Neigh}
 	loc := newLocator(data)
 	fail := func(ps ...Problem) error { return &Error{Name: name, Problems: ps} }
 
@@ -157,7 +161,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, fail(decodeProblem(err, loc))
 	}
-	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger, Sched: raw.Sched}
+	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger, Sched: raw.Sched, Neigh: raw.Neigh}
 	for i, p := range raw.Ports {
 		pc := dataplane.DefaultPortConfig()
 		if err := md.PrimitiveDecode(p, &pc); err != nil {
@@ -217,6 +221,7 @@ func (f *File) Validate() error {
 	f.Ctl.Validate(errs.Sub("ctl"))
 	f.Ledger.Validate(errs.Sub("ledger"))
 	f.Sched.Validate(errs.Sub("sched"))
+	f.Neigh.Validate(errs.Sub("neigh"))
 	return errs.Err()
 }
 

@@ -52,8 +52,8 @@ func TestDefaultDocumentsEveryKey(t *testing.T) {
 	if f.Log != d.Log || f.Node != d.Node || f.Ctl != d.Ctl {
 		t.Errorf("default.toml disagrees with Defaults(): %+v %+v %+v", f.Log, f.Node, f.Ctl)
 	}
-	if !reflect.DeepEqual(f.Ledger, d.Ledger) || !reflect.DeepEqual(f.Dataplane, d.Dataplane) || !reflect.DeepEqual(f.EAL, d.EAL) || !reflect.DeepEqual(f.Sched, d.Sched) {
-		t.Errorf("default.toml disagrees with Defaults() in [ledger], [dataplane], [eal] or [sched]")
+	if !reflect.DeepEqual(f.Ledger, d.Ledger) || !reflect.DeepEqual(f.Dataplane, d.Dataplane) || !reflect.DeepEqual(f.EAL, d.EAL) || !reflect.DeepEqual(f.Sched, d.Sched) || !reflect.DeepEqual(f.Neigh, d.Neigh) {
+		t.Errorf("default.toml disagrees with Defaults() in [ledger], [dataplane], [eal], [sched] or [neigh]")
 	}
 	// Commented-out example tables count as documentation.
 	uncommented := regexp.MustCompile(`(?m)^# `).ReplaceAll(Default, nil)

@@ -1,0 +1,392 @@
+package route
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// Batch collects route changes that Table.Apply installs together: each
+// shard the batch touches is copied once, however many of its routes
+// change, so a bulk install of n routes costs O(n) rather than O(n) shard
+// copies. A Batch is not safe for concurrent use; reuse it with Reset.
+type Batch struct {
+	ops []op
+}
+
+type op struct {
+	id    SessionID
+	route Route
+	del   bool
+}
+
+// Put adds or replaces the route of id.
+func (b *Batch) Put(id SessionID, r Route) { b.ops = append(b.ops, op{id: id, route: r}) }
+
+// Delete removes the route of id, if there is one.
+func (b *Batch) Delete(id SessionID) { b.ops = append(b.ops, op{id: id, del: true}) }
+
+// Len returns the number of changes in the batch.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Reset empties the batch and keeps its memory.
+func (b *Batch) Reset() { b.ops = b.ops[:0] }
+
+// Put adds or replaces the route of id. It copies one shard.
+func (t *Table) Put(id SessionID, r Route) error {
+	b := Batch{ops: []op{{id: id, route: r}}}
+	return t.Apply(&b)
+}
+
+// Delete removes the route of id and reports whether there was one. It
+// copies one shard when there was.
+func (t *Table) Delete(id SessionID) bool {
+	if id == (SessionID{}) {
+		return false
+	}
+	h := t.key.sum(&id)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	si := int(h >> t.shift)
+	if _, ok := t.shards[si].Load().find(&t.key, h, &id); !ok {
+		return false
+	}
+	t.applyLocked([]pending{{shard: si, h: h, op: &op{id: id, del: true}}})
+	return true
+}
+
+// pending is one change of a batch with its hash, grouped by shard.
+type pending struct {
+	shard int
+	h     uint64
+	op    *op
+}
+
+// Apply installs the changes of b in order (a later change of the same id
+// wins). It validates everything first and either applies the whole batch or
+// returns an error and changes nothing: ErrZeroID, ErrInvalidRoute, or ErrFull
+// when the table would end with more than Max routes.
+//
+// Each shard is published as soon as it is rebuilt, so a concurrent reader
+// can see the batch's changes to one shard before those to another; every
+// single route is always seen whole.
+func (t *Table) Apply(b *Batch) error {
+	ps := make([]pending, 0, len(b.ops))
+	for i := range b.ops {
+		o := &b.ops[i]
+		if o.id == (SessionID{}) {
+			return fmt.Errorf("route: change %d: %w", i, ErrZeroID)
+		}
+		if !o.del {
+			if err := o.route.Validate(); err != nil {
+				return fmt.Errorf("route: change %d: %w", i, err)
+			}
+		}
+		h := t.key.sum(&o.id)
+		ps = append(ps, pending{shard: int(h >> t.shift), h: h, op: o})
+	}
+	ps = t.byShard(ps)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.applyLocked(ps)
+}
+
+// byShard returns ps grouped by shard in shard order, by counting sort: O(n)
+// for a bulk install of any size, and stable, so that the changes of one id
+// keep their order.
+func (t *Table) byShard(ps []pending) []pending {
+	if len(ps) < 2 {
+		return ps
+	}
+	start := make([]int, len(t.shards)+1)
+	for _, p := range ps {
+		start[p.shard+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	out := make([]pending, len(ps))
+	for _, p := range ps {
+		out[start[p.shard]] = p
+		start[p.shard]++
+	}
+	return out
+}
+
+// applyLocked rebuilds every shard that ps touches, and publishes them all if
+// the table stays within its maximum. ps is sorted by shard.
+func (t *Table) applyLocked(ps []pending) error {
+	type rebuilt struct {
+		shard      int
+		s          *shard
+		minExpires int64
+	}
+	var (
+		out   []rebuilt
+		delta int
+	)
+	for len(ps) > 0 {
+		n := 1
+		for n < len(ps) && ps[n].shard == ps[0].shard {
+			n++
+		}
+		si := ps[0].shard
+		old := t.shards[si].Load()
+		s := t.change(old, ps[:n])
+		delta += s.n - old.n
+		out = append(out, rebuilt{si, s, s.minExpires()})
+		ps = ps[n:]
+	}
+	if total := int(t.n.Load()) + delta; total > t.max {
+		return fmt.Errorf("route: %d routes would exceed the maximum of %d: %w", total, t.max, ErrFull)
+	}
+	for _, r := range out {
+		t.shards[r.shard].Store(r.s)
+		t.minExpires[r.shard] = r.minExpires
+	}
+	t.n.Add(int64(delta))
+	return nil
+}
+
+// change returns a new shard: old with the changes ps applied. old is not
+// modified.
+func (t *Table) change(old *shard, ps []pending) *shard {
+	puts := 0
+	for _, p := range ps {
+		if !p.op.del {
+			puts++
+		}
+	}
+	var s *shard
+	if need := old.n + puts; float64(need) > maxLoad*float64(len(old.slots)) {
+		s = t.resized(old, slotsFor(need))
+	} else {
+		s = old.clone()
+	}
+	for _, p := range ps {
+		if p.op.del {
+			s.remove(&t.key, p.h, &p.op.id)
+		} else {
+			s.put(&t.key, p.h, &p.op.id, &p.op.route)
+		}
+	}
+	switch {
+	case s.n == 0:
+		return empty
+	case len(s.slots) > minSlots && float64(s.n) < minLoad*float64(len(s.slots)):
+		return t.resized(s, slotsFor(s.n))
+	}
+	return s
+}
+
+// slotsFor returns the array size for n routes at rebuildLoad.
+func slotsFor(n int) int {
+	return max(minSlots, int(math.Ceil(float64(n)/rebuildLoad)))
+}
+
+// clone returns a private copy of s.
+func (s *shard) clone() *shard {
+	return &shard{slots: slices.Clone(s.slots), n: s.n}
+}
+
+// resized returns a copy of s with size slots, every route rehashed into it.
+func (t *Table) resized(s *shard, size int) *shard {
+	ns := &shard{slots: make([]slot, size)}
+	for i := range s.slots {
+		if e := &s.slots[i]; e.key != (SessionID{}) {
+			ns.put(&t.key, t.key.sum(&e.key), &e.key, &e.route)
+		}
+	}
+	return ns
+}
+
+// put adds or replaces id, whose hash is h, in s, which must not be
+// published yet and must have an empty slot.
+//
+// Robin Hood insertion is done as an insert-and-shift: the new route takes
+// the first slot whose resident is closer to its home than the new route
+// would be, and the run of routes from there to the next empty slot moves up
+// by one. That is the table the textbook swap chain builds, with one copy
+// per moved slot instead of a swap.
+func (s *shard) put(k *hashKey, h uint64, id *SessionID, r *Route) {
+	n := uint32(len(s.slots))
+	i := s.home(h)
+	for d := uint32(1); ; d++ {
+		key := &s.slots[i].key
+		if *key == *id {
+			s.slots[i].route = *r
+			return
+		}
+		if *key == (SessionID{}) || s.distance(k, i) < d {
+			break
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+	e := i
+	for s.slots[e].key != (SessionID{}) {
+		if e++; e == n {
+			e = 0
+		}
+	}
+	for e != i {
+		p := e - 1
+		if e == 0 {
+			p = n - 1
+		}
+		s.slots[e] = s.slots[p]
+		e = p
+	}
+	s.slots[i] = slot{key: *id, route: *r}
+	s.n++
+}
+
+// remove deletes id, whose hash is h, from s, which must not be published
+// yet, by backward shift: the routes after it that are away from home move
+// back by one, so no tombstones are left and probe runs stay as short as if
+// id had never been inserted.
+func (s *shard) remove(k *hashKey, h uint64, id *SessionID) {
+	i, ok := s.find(k, h, id)
+	if !ok {
+		return
+	}
+	n := uint32(len(s.slots))
+	for {
+		j := i + 1
+		if j == n {
+			j = 0
+		}
+		if s.slots[j].key == (SessionID{}) || s.distance(k, j) == 1 {
+			break
+		}
+		s.slots[i] = s.slots[j]
+		i = j
+	}
+	s.slots[i] = slot{}
+	s.n--
+}
+
+// minExpires returns the earliest non-zero Expires of s, or math.MaxInt64.
+func (s *shard) minExpires() int64 {
+	m := int64(math.MaxInt64)
+	for i := range s.slots {
+		if x := s.slots[i].route.Expires; x != 0 && x < m {
+			m = x
+		}
+	}
+	return m
+}
+
+// Sweep removes every route whose Expires is not after now and returns how
+// many it removed. Shards with nothing due are skipped without being read,
+// so a sweep with nothing to do costs one comparison per shard. now comes
+// from the control core's clock.
+func (t *Table) Sweep(now time.Time) int {
+	ns := now.UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed := 0
+	var ps []pending
+	var ops []op
+	for si := range t.shards {
+		if t.minExpires[si] > ns {
+			continue
+		}
+		s := t.shards[si].Load()
+		ps, ops = ps[:0], ops[:0]
+		for i := range s.slots {
+			if x := s.slots[i].route.Expires; x != 0 && x <= ns {
+				ops = append(ops, op{id: s.slots[i].key, del: true})
+			}
+		}
+		for i := range ops {
+			ps = append(ps, pending{shard: si, h: t.key.sum(&ops[i].id), op: &ops[i]})
+		}
+		if len(ps) == 0 {
+			t.minExpires[si] = s.minExpires()
+			continue
+		}
+		// Deletes never fail, so applyLocked cannot refuse.
+		_ = t.applyLocked(ps)
+		removed += len(ps)
+	}
+	return removed
+}
+
+// Range calls fn for each route until fn returns false. Each shard is read
+// from one snapshot; routes changed during the walk may or may not be seen.
+// It is meant for the control core (listing routes), not for workers.
+func (t *Table) Range(fn func(id SessionID, r Route) bool) {
+	for si := range t.shards {
+		s := t.shards[si].Load()
+		for i := range s.slots {
+			if s.slots[i].key != (SessionID{}) && !fn(s.slots[i].key, s.slots[i].route) {
+				return
+			}
+		}
+	}
+}
+
+// Stats describes a table's size and shape.
+type Stats struct {
+	// Routes is the number of routes.
+	Routes int
+	// Shards is the number of shards.
+	Shards int
+	// Slots is the number of slots over all shards.
+	Slots int
+	// Bytes is the memory the table holds: slot arrays, shard headers and
+	// the shard pointer array.
+	Bytes int
+	// MaxProbe is the longest distance of a route from its home slot plus
+	// one: the most slots a lookup of an installed route reads.
+	MaxProbe int
+}
+
+// Load returns Routes/Slots.
+func (s Stats) Load() float64 {
+	if s.Slots == 0 {
+		return 0
+	}
+	return float64(s.Routes) / float64(s.Slots)
+}
+
+// BytesPerRoute returns Bytes/Routes.
+func (s Stats) BytesPerRoute() float64 {
+	if s.Routes == 0 {
+		return 0
+	}
+	return float64(s.Bytes) / float64(s.Routes)
+}
+
+// Sizes of the table's parts, for Stats. reflect, not unsafe: unsafe is
+// confined to the DPDK binding.
+var (
+	slotBytes   = int(reflect.TypeFor[slot]().Size())
+	shardBytes  = int(reflect.TypeFor[shard]().Size())
+	pointerSize = int(reflect.TypeFor[*shard]().Size())
+)
+
+// Stats walks the table and returns its figures. It rehashes every route,
+// so it is for the control core and benchmarks, not for a hot path.
+func (t *Table) Stats() Stats {
+	st := Stats{Shards: len(t.shards), Bytes: len(t.shards) * pointerSize}
+	for si := range t.shards {
+		s := t.shards[si].Load()
+		st.Routes += s.n
+		if s == empty {
+			continue
+		}
+		st.Slots += len(s.slots)
+		st.Bytes += len(s.slots)*slotBytes + shardBytes
+		for i := range s.slots {
+			if s.slots[i].key != (SessionID{}) {
+				st.MaxProbe = max(st.MaxProbe, int(s.distance(&t.key, uint32(i))))
+			}
+		}
+	}
+	return st
+}
