@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane clean
 
 all: build
 
@@ -76,6 +76,10 @@ bench-tables: deps
 	$(GO) test -run '^$$' -bench 'Update' -benchtime 3000x -count 5 ./dataplane/route
 	$(GO) test -run '^$$' -bench 'BulkInstall' -count 3 ./dataplane/route
 	$(GO) test -run '^$$' -bench . -count 5 ./dataplane/counters
+
+## bench-dataplane: dpdk-testpmd (io, macswap) and the DPDK binding side by side on 2x net_null, same core and memory mode (root; ~70 s).
+bench-dataplane: deps
+	$(GO) run ./bench/dataplane
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+)
+
+// bindingResult is one Processor's run on the binding.
+type bindingResult struct {
+	rates []float64 // Mpps per measured second
+	stats dpdk.BurstStats
+}
+
+// session is the binding's side of the benchmark: the EAL, started in the
+// run's memory mode, and the two net_null ports. It stays up between its
+// runs (the EAL starts once per process); testpmd runs alongside it, in a
+// process of its own, while no worker is running.
+type session struct {
+	c     *config
+	e     *dpdk.EAL
+	ports [2]*dpdk.Port
+	pool  *dpdk.Mempool
+	log   zerolog.Logger
+	undo  []func()
+}
+
+// openSession starts the EAL and opens the ports.
+func openSession(c *config, mem *memory, log zerolog.Logger) (s *session, err error) {
+	eal := dataplane.EALConfig{
+		Cores:      fmt.Sprintf("%d,%d", c.mainCore, c.workCore),
+		NoHuge:     mem.noHuge,
+		InMemory:   !mem.noHuge,
+		MemoryMB:   c.memMB,
+		FilePrefix: fmt.Sprintf("poolrelay_bench_go%d", os.Getpid()),
+		LogLevel:   4,
+	}
+	if !mem.noHuge {
+		// As for testpmd (memory.ealArgs): pages on demand.
+		eal.MemoryMB = 0
+		eal.ExtraArgs = []string{"--huge-dir", mem.hugeDir}
+	}
+	e, err := dpdk.Init(eal, c.devices(), log)
+	if err != nil {
+		return nil, err
+	}
+	s = &session{c: c, e: e, log: log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.undo = append(s.undo, func() {
+		if err := e.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the EAL")
+		}
+	})
+	s.undo = append(s.undo, dpdk.TuneRuntime(len(e.Cores())))
+	if err := dpdk.PinThreads([]int{c.mainCore}); err != nil {
+		return nil, err
+	}
+	pools := e.NewPools("bench", c.mbufs, 256, 0)
+	for i, dev := range c.devices() {
+		pc := dataplane.DefaultPortConfig()
+		pc.Name, pc.Device, pc.RxQueues, pc.TxQueues = dpdk.PortName(dev), dev, 1, 1
+		if s.ports[i], err = e.OpenPort(pc, 1, pools); err != nil {
+			return nil, err
+		}
+	}
+	if s.pool, err = pools.For(s.ports[0].Socket()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// close undoes openSession, newest first.
+func (s *session) close() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		s.undo[i]()
+	}
+	s.undo = nil
+}
+
+// run runs p on a worker pinned to the worker core for the warm-up and
+// measured seconds, sampling both ports' TX counters once a second from
+// the main core.
+func (s *session) run(ctx context.Context, p Processor) (bindingResult, error) {
+	var res bindingResult
+	c, e, ports := s.c, s.e, s.ports
+	if p.Frame != nil {
+		if err := fillPool(s.pool, p.Frame(c.size)); err != nil {
+			return res, err
+		}
+	}
+	statsCh := make(chan dpdk.BurstStats, 1)
+	w, err := e.StartWorker(c.workCore, func(w *dpdk.Worker) error {
+		b, err := e.NewBurst(dpdk.BurstConfig{
+			Size:   c.burst,
+			Tx:     []dpdk.Queue{ports[0].TxQueue(0), ports[1].TxQueue(0)},
+			Socket: -1,
+		})
+		if err != nil {
+			return err
+		}
+		rxq := [2]dpdk.Queue{ports[0].RxQueue(0), ports[1].RxQueue(0)}
+		process := p.Process
+		for !w.Stopping() {
+			process(b, 0, b.Cycle(rxq[0]))
+			process(b, 1, b.Cycle(rxq[1]))
+		}
+		b.Close()
+		statsCh <- b.Stats()
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	s.log.Debug().Str("run", p.Name).Int("core", w.Core()).Int("lcore", w.Lcore()).Msg("worker started")
+	sent := func() uint64 {
+		var n uint64
+		for _, port := range ports {
+			st, _ := port.Stats()
+			n += st.TxPackets
+		}
+		return n
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last, lastT := sent(), time.Now()
+	for i := 0; i < c.warmup+c.seconds; i++ {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		now, nowT := sent(), time.Now()
+		if i >= c.warmup {
+			res.rates = append(res.rates, float64(now-last)/nowT.Sub(lastT).Seconds()/1e6)
+		}
+		last, lastT = now, nowT
+	}
+	w.Stop()
+	if err := w.Wait(); err != nil {
+		return res, err
+	}
+	res.stats = <-statsCh
+	if ctx.Err() != nil {
+		return res, errors.New("bench: interrupted")
+	}
+	return res, nil
+}
+
+// fillPool writes frame into every mbuf of pool that can be allocated now
+// (all of them when no core caches hold any) and frees them again.
+func fillPool(pool *dpdk.Mempool, frame []byte) error {
+	v, err := dpdk.NewMbufVec(pool.Size())
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	all := v.Mbufs()
+	n := 0
+	for chunk := 256; chunk > 0 && n < len(all); {
+		end := min(n+chunk, len(all))
+		if err := pool.AllocBulk(all[n:end]); err != nil {
+			chunk /= 2 // the pool is nearly empty: take what is left
+			continue
+		}
+		n = end
+	}
+	defer dpdk.FreeBulk(all[:n])
+	for _, m := range all[:n] {
+		if err := m.CopyFrom(frame); err != nil {
+			return fmt.Errorf("bench: filling the pool: %w", err)
+		}
+	}
+	if n < pool.Size() {
+		return fmt.Errorf("bench: could fill only %d of %d mbufs: the rest are out of the pool", n, pool.Size())
+	}
+	return nil
+}

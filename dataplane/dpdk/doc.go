@@ -1,0 +1,51 @@
+// Package dpdk is the relay's thin cgo binding to DPDK 22.11 (Debian's
+// libdpdk, linked dynamically through pkg-config). It is the only package
+// of the project that uses cgo or unsafe; everything else builds with
+// CGO_ENABLED=0, where this package compiles to stubs that return
+// ErrNoDPDK.
+//
+// # Shape
+//
+// Init starts the EAL once per process from the [eal] configuration and
+// the port devices, and returns the EAL through which everything else is
+// made: per-socket mempools (Pools), ports (OpenPort: any PCI address or
+// vdev string, N RX/TX queues, RSS masked by the device's abilities,
+// descriptor counts, MTU, promiscuous mode; stats, xstats, link, MAC),
+// rings for the punt and inject paths (NewRing), a worker's packet I/O
+// (NewBurst) and the workers themselves (StartWorker). EAL.Close tears it
+// all down and leaves nothing in /var/run/dpdk or the hugetlbfs mount.
+//
+// The shape follows figures measured on the relay's machines with
+// throwaway probes (ARCHITECTURE.md, section 3): a Go loop making one cgo
+// call per 32-frame burst ran 5-10% below a pure C loop on net_null; a
+// burst array in Go memory cost ~30%; a worker thread without an EAL lcore
+// id (so without a mempool cache) cost ~35%. Hence:
+//
+//   - A Burst keeps its mbuf arrays in DPDK memory, and Burst.Cycle is the
+//     worker's one cgo call per burst: it sends what the worker queued with
+//     Send, frees what it dropped (rte_pktmbuf_free_bulk), enqueues what it
+//     punted, tops TX up from inject rings, and receives the next burst.
+//   - Mbuf is read and written from Go at fixed offsets (checked against
+//     the C compiler by TestMbufOffsets): Mbuf.Data is a zero-copy slice
+//     over the frame, and the hot path makes no other cgo call.
+//   - Workers are goroutines locked to an OS thread, pinned to a core and
+//     registered with rte_thread_register.
+//   - The C side is a set of ordinary functions in shim.c: DPDK's fast-path
+//     calls are static inline, and rte_errno must be read in the call that
+//     set it.
+//
+// # Go runtime settings
+//
+// TuneRuntime sets GOMAXPROCS to the number of EAL cores (one P per worker,
+// which spins on it, and one for the control core) and GOGC to 400
+// (workers do not allocate; rarer collections mean fewer stop-the-world
+// pauses stalling them). PinThreads keeps the runtime's other threads on
+// the control core. Both are documented where they are defined.
+//
+// # Ownership
+//
+// DPDK memory is never Go memory: mbufs, rings and burst arrays are
+// allocated by DPDK and freed explicitly; Go holds pointers into them that
+// the garbage collector ignores. An mbuf has one owner; handing it to
+// Send, Drop, Punt, a ring or FreeBulk gives it away.
+package dpdk
