@@ -1,6 +1,7 @@
 package account
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"time"
@@ -297,4 +298,19 @@ func subInt(b int64, v uint64) int64 {
 		return math.MinInt64
 	}
 	return b - int64(v)
+}
+
+// CountersSize is the length of the canonical encoding of Counters.
+const CountersSize = 9 * 8
+
+// AppendCanonical appends the counters' canonical encoding (CountersSize
+// bytes, big-endian, in field order): the one form that journal entries and
+// the checkpoint store both hash or persist, so the two can never diverge.
+func (c *Counters) AppendCanonical(dst []byte) []byte {
+	for _, v := range [...]uint64{c.Epoch, c.RelayedFor.Packets, c.RelayedFor.Bytes,
+		c.RelayedBy.Packets, c.RelayedBy.Bytes, c.ControlIn.Packets, c.ControlIn.Bytes,
+		c.ControlOut.Packets, c.ControlOut.Bytes} {
+		dst = binary.BigEndian.AppendUint64(dst, v)
+	}
+	return dst
 }

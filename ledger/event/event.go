@@ -326,8 +326,8 @@ func (e *CounterMismatch) AppendBinary(dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	dst = binary.BigEndian.AppendUint64(dst, e.Allowed)
-	dst = appendCounters(dst, &e.Ours)
-	return appendCounters(dst, &e.Theirs), nil
+	dst = e.Ours.AppendCanonical(dst)
+	return e.Theirs.AppendCanonical(dst), nil
 }
 
 func (e *CounterMismatch) decode(d *decoder) {
@@ -364,15 +364,6 @@ func appendText(dst []byte, s string) ([]byte, error) {
 	}
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
 	return append(dst, s...), nil
-}
-
-func appendCounters(dst []byte, c *account.Counters) []byte {
-	for _, v := range [...]uint64{c.Epoch, c.RelayedFor.Packets, c.RelayedFor.Bytes,
-		c.RelayedBy.Packets, c.RelayedBy.Bytes, c.ControlIn.Packets, c.ControlIn.Bytes,
-		c.ControlOut.Packets, c.ControlOut.Bytes} {
-		dst = binary.BigEndian.AppendUint64(dst, v)
-	}
-	return dst
 }
 
 // decoder reads fields in order; the first failure sticks and later reads

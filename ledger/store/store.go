@@ -172,8 +172,8 @@ func (p *Peer) AppendBinary(dst []byte) ([]byte, error) {
 	for _, v := range [...]uint64{a.Surplus, a.SentTotal, a.SentSeq, a.ReceivedTotal, a.ReceivedSeq} {
 		dst = u(dst, v)
 	}
-	dst = appendCounters(dst, &a.Usage)
-	dst = appendCounters(dst, &a.Base)
+	dst = a.Usage.AppendCanonical(dst)
+	dst = a.Base.AppendCanonical(dst)
 	dst = u(dst, a.Forgiven)
 	dst = u(dst, a.ForgivenToUs)
 	dst = append(dst, boolByte(a.Connected))
@@ -239,15 +239,6 @@ func boolByte(v bool) byte {
 		return 1
 	}
 	return 0
-}
-
-func appendCounters(dst []byte, c *account.Counters) []byte {
-	for _, v := range [...]uint64{c.Epoch, c.RelayedFor.Packets, c.RelayedFor.Bytes,
-		c.RelayedBy.Packets, c.RelayedBy.Bytes, c.ControlIn.Packets, c.ControlIn.Bytes,
-		c.ControlOut.Packets, c.ControlOut.Bytes} {
-		dst = binary.BigEndian.AppendUint64(dst, v)
-	}
-	return dst
 }
 
 // dec reads fields in order; the first error sticks.
