@@ -264,3 +264,23 @@ func ParseBinding(b []byte) (Binding, error) {
 	copy(out.Sig[:], b[64:])
 	return out, nil
 }
+
+// SignEd25519 signs msg with signer, which must hold an Ed25519 key (an
+// Identity, an ed25519.PrivateKey, or any crypto.Signer over one, such as an
+// HSM's), and checks that what came back has the size of an Ed25519
+// signature: a signer of another kind fails here rather than producing a
+// record no peer can verify.
+func SignEd25519(signer crypto.Signer, msg []byte) (sig [ed25519.SignatureSize]byte, err error) {
+	if _, ok := signer.Public().(ed25519.PublicKey); !ok {
+		return sig, errors.New("identity: signer does not hold an Ed25519 key")
+	}
+	b, err := signer.Sign(nil, msg, crypto.Hash(0))
+	if err != nil {
+		return sig, fmt.Errorf("identity: sign: %w", err)
+	}
+	if len(b) != ed25519.SignatureSize {
+		return sig, fmt.Errorf("identity: signer returned %d bytes, not an Ed25519 signature", len(b))
+	}
+	copy(sig[:], b)
+	return sig, nil
+}

@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/poolrelay/poolrelay/crypto/identity"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 )
 
@@ -169,16 +170,11 @@ func Sign(c Cheque, signer crypto.Signer) (Signed, error) {
 		return Signed{}, fmt.Errorf("%w: signer key is not the issuer", ErrWrongIssuer)
 	}
 	msg, _ := c.MarshalBinary()
-	sig, err := signer.Sign(nil, msg, crypto.Hash(0))
+	sig, err := identity.SignEd25519(signer, msg)
 	if err != nil {
-		return Signed{}, fmt.Errorf("cheque: sign: %w", err)
+		return Signed{}, fmt.Errorf("cheque: %w", err)
 	}
-	if len(sig) != ed25519.SignatureSize {
-		return Signed{}, fmt.Errorf("cheque: signer returned %d bytes, not an Ed25519 signature", len(sig))
-	}
-	s := Signed{Cheque: c}
-	copy(s.Sig[:], sig)
-	return s, nil
+	return Signed{Cheque: c, Sig: sig}, nil
 }
 
 // AppendBinary appends the cheque and its signature (SignedSize bytes).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/poolrelay/poolrelay/crypto/identity"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 )
 
@@ -53,21 +54,13 @@ type SignedHead struct {
 
 // SignHead signs h with signer (an Ed25519 key as crypto.Signer).
 func SignHead(h Head, signer crypto.Signer) (SignedHead, error) {
-	if _, ok := signer.Public().(ed25519.PublicKey); !ok {
-		return SignedHead{}, errors.New("journal: head signer is not an Ed25519 key")
-	}
 	var buf [HeadSize]byte
 	msg, _ := h.AppendBinary(buf[:0])
-	sig, err := signer.Sign(nil, msg, crypto.Hash(0))
+	sig, err := identity.SignEd25519(signer, msg)
 	if err != nil {
-		return SignedHead{}, fmt.Errorf("journal: sign head: %w", err)
+		return SignedHead{}, fmt.Errorf("journal: head: %w", err)
 	}
-	if len(sig) != ed25519.SignatureSize {
-		return SignedHead{}, fmt.Errorf("journal: signer returned %d bytes", len(sig))
-	}
-	s := SignedHead{Head: h}
-	copy(s.Sig[:], sig)
-	return s, nil
+	return SignedHead{Head: h, Sig: sig}, nil
 }
 
 // AppendBinary appends the head and its signature (SignedHeadSize bytes).
