@@ -3,14 +3,20 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/poolrelay/poolrelay/configs"
 )
 
 func init() {
 	register("config", command{
-		summary: "check a configuration file (config check FILE)",
-		run:     runConfig,
+		summary: "check, show, apply, confirm or roll back the configuration (config check|show|apply|confirm|rollback)",
+		run: func(e *env, args []string) error {
+			if len(args) > 0 && args[0] != "check" && !strings.HasPrefix(args[0], "-") {
+				return runConfigCtl(e, args) // config_ctl.go: the running relay's configuration
+			}
+			return runConfig(e, args)
+		},
 	})
 }
 

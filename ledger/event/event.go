@@ -42,16 +42,18 @@ const (
 	Mismatch       Type = 13 // CounterMismatch: a peer's signed counters disagree with ours
 	Choke          Type = 14 // DebtLimit: a peer's debt passed its limit
 	Resume         Type = 15 // DebtLimit: a choked peer settled
+	Rollback       Type = 16 // Text: a tentative configuration was rolled back (by the operator or its timer)
 )
 
 // MaxType is the largest defined type.
-const MaxType = Resume
+const MaxType = Rollback
 
 var typeNames = [...]string{
 	Connect: "CONNECT", Disconnect: "DISCONNECT", Enroll: "ENROLL", RouteOpen: "ROUTE_OPEN",
 	RouteClose: "ROUTE_CLOSE", Config: "CONFIG", Rekey: "REKEY", Error: "ERROR",
 	ChequeIssued: "CHEQUE_ISSUED", ChequeReceived: "CHEQUE_RECEIVED", ChequeRejected: "CHEQUE_REJECTED",
 	ClassChange: "CLASS_CHANGE", Mismatch: "MISMATCH", Choke: "CHOKE", Resume: "RESUME",
+	Rollback: "ROLLBACK",
 }
 
 // Valid reports whether t is a defined type.
@@ -102,7 +104,7 @@ func New(t Type) Body {
 		return new(Enrollment)
 	case RouteOpen, RouteClose:
 		return new(Route)
-	case Config, Error:
+	case Config, Error, Rollback:
 		return new(Text)
 	case ChequeIssued, ChequeReceived:
 		return new(ChequeEntry)

@@ -40,6 +40,7 @@ func samples(t testing.TB) map[Type]Body {
 		Mismatch:       &CounterMismatch{Peer: a, What: "relayed_for.bytes", Allowed: 7, Ours: c, Theirs: c},
 		Choke:          &DebtLimit{Peer: a, Debt: 100, Limit: 90},
 		Resume:         &DebtLimit{Peer: a, Debt: 1, Limit: 90},
+		Rollback:       &Text{Note: "expired: not confirmed within 1m0s"},
 	}
 }
 

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/poolrelay/poolrelay/ctl/api"
+)
+
+func init() {
+	register("status", command{summary: "show the relay's score, traffic totals, peers and port rates", run: runStatus})
+	register("peers", command{summary: "list peers with class, balance and traffic", run: runPeers})
+	register("stats", command{summary: "counters per port, queue, class and drop reason", run: runStats})
+	register("score", command{summary: "the relay's generosity score and its peers'", run: runScore})
+	register("routes", command{summary: "list relayed routes", run: runRoutes})
+	register("route", command{summary: "add or delete a static route (route add|del)", run: runRoute})
+	register("enroll", command{summary: "enroll with a peer relay (enroll ADDRESS)", run: runEnroll})
+	register("unenroll", command{summary: "close a peer's session (unenroll PEER)", run: runUnenroll})
+	register("stop", command{summary: "stop the running relay", run: runStop})
+}
+
+// simple runs a command that takes no positional argument: it parses
+// flags, calls the relay and prints with human unless --json.
+func simple[R any](e *env, args []string, name, help string, call func(c api.Backend) (R, error), human func(w io.Writer, r R)) error {
+	fs, cf := ctlCommand(e, name, name+" [--json] [--socket PATH]", help)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return usagef("unexpected arguments %q", pos)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	r, err := call(c)
+	if err != nil {
+		return ctlError(err)
+	}
+	if cf.json {
+		return writeJSON(e.stdout, r)
+	}
+	human(e.stdout, r)
+	return nil
+}
+
+func runStatus(e *env, args []string) error {
+	return simple(e, args, "status", `
+Show the relay at a glance: its own generosity score (as its peers' signed
+counters report it) and the class it earns, the bytes it relayed for others
+and consumed from them, connected peers, routes, the journal head, a
+configuration awaiting confirmation, and the current rate of every port.`,
+		func(c api.Backend) (api.Status, error) {
+			ctx, cancel := callContext()
+			defer cancel()
+			return c.Status(ctx)
+		}, printStatus)
+}
+
+// label pads a status label to the seed's column.
+func label(w io.Writer, name, format string, args ...any) {
+	fmt.Fprintf(w, "%-22s%s\n", name+":", fmt.Sprintf(format, args...))
+}
+
+func printStatus(w io.Writer, s api.Status) {
+	label(w, "Generosity score", "%.2f (%s)", s.Score, classMeaning(s.Class))
+	label(w, "Total relayed", "%s", humanBytes(s.Relayed))
+	label(w, "Total consumed", "%s", humanBytes(s.Consumed))
+	label(w, "Active peers", "%d", s.ActivePeers)
+	label(w, "Routes", "%d", s.Routes)
+	label(w, "Identity", "%s", s.Identity)
+	label(w, "Network", "%d", s.Network)
+	label(w, "Version", "%s, started %s", s.Version, s.Started.UTC().Format(time.RFC3339))
+	label(w, "Journal", "%d records, head %s", s.Journal.Records, short12(s.Journal.Head))
+	if p := s.PendingConfig; p != nil {
+		label(w, "Pending config", "rolled back at %s unless confirmed (pool_relay config confirm)", p.Deadline.UTC().Format(time.RFC3339))
+	}
+	if len(s.Ports) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	t := newTable(w)
+	fmt.Fprintln(t, "PORT\tDEVICE\tLINK\tRX\tTX\tRX RATE\tTX RATE\tDROPS")
+	for _, p := range s.Ports {
+		link := "down"
+		if p.Up {
+			link = "up"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Device, link,
+			humanRate(p.RxPPS, "pps"), humanRate(p.TxPPS, "pps"),
+			humanRate(p.RxBPS, "bit/s"), humanRate(p.TxBPS, "bit/s"), humanRate(p.DropPPS, "pps"))
+	}
+	t.Flush()
+}
+
+func short12(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func runPeers(e *env, args []string) error {
+	return simple(e, args, "peers", `
+List every peer the relay has an account with: its session state (up, down,
+or choked for debt), the class and score this relay measured for it, the
+SWAP balance (positive: the peer owes us), the bytes relayed for it and by it,
+and the cumulative cheque totals each way. --json gives full peer ids and
+every counter.`,
+		func(c api.Backend) ([]api.Peer, error) {
+			ctx, cancel := callContext()
+			defer cancel()
+			return c.Peers(ctx)
+		}, printPeers)
+}
+
+func printPeers(w io.Writer, ps []api.Peer) {
+	if len(ps) == 0 {
+		fmt.Fprintln(w, "no peers")
+		return
+	}
+	t := newTable(w)
+	fmt.Fprintln(t, "PEER\tADDRESS\tSTATE\tCLASS\tSCORE\tBALANCE\tRELAYED FOR\tRELAYED BY\tCHEQUES IN\tCHEQUES OUT\tRTT")
+	for _, p := range ps {
+		state := "down"
+		switch {
+		case p.Choked:
+			state = "choked"
+		case p.Connected:
+			state = "up"
+		}
+		rtt := "-"
+		if p.RTT > 0 {
+			rtt = time.Duration(p.RTT).Round(10 * time.Microsecond).String()
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s\t%d\t%d\t%s\n", short(p.ID), p.Address, state, p.Class, p.Score,
+			p.Balance, humanBytes(p.RelayedForBytes), humanBytes(p.RelayedByBytes), p.ChequesIn, p.ChequesOut, rtt)
+	}
+	t.Flush()
+}
+
+func runStats(e *env, args []string) error {
+	return simple(e, args, "stats", `
+Print the data plane's cumulative counters: per port (frames and bytes each
+way, frames the NIC missed), per egress class queue (sent, dropped at a full
+queue, depth, and the class's share of the scheduler's bytes), and frames
+dropped per reason.`,
+		func(c api.Backend) (api.Stats, error) {
+			ctx, cancel := callContext()
+			defer cancel()
+			return c.Stats(ctx)
+		}, printStats)
+}
+
+func printStats(w io.Writer, s api.Stats) {
+	t := newTable(w)
+	fmt.Fprintln(t, "PORT\tRX PACKETS\tRX BYTES\tTX PACKETS\tTX BYTES\tMISSED")
+	for _, p := range s.Ports {
+		fmt.Fprintf(t, "%s\t%d\t%d\t%d\t%d\t%d\n", p.Name, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Missed)
+	}
+	t.Flush()
+	if len(s.Queues) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintln(t, "PORT\tQUEUE\tCLASS\tSENT PACKETS\tSENT BYTES\tDROPPED\tDEPTH\tSHARE")
+		for _, q := range s.Queues {
+			fmt.Fprintf(t, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%.1f%%\n", q.Port, q.Queue, q.Class, q.SentPackets, q.SentBytes, q.Dropped, q.Depth, 100*q.Share)
+		}
+		t.Flush()
+	}
+	if len(s.Drops) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintln(t, "DROP REASON\tPACKETS")
+		for _, d := range s.Drops {
+			fmt.Fprintf(t, "%s\t%d\n", d.Reason, d.Packets)
+		}
+		t.Flush()
+	}
+}
+
+func runScore(e *env, args []string) error {
+	return simple(e, args, "score", `
+Show the relay's own generosity score (bytes it relayed for others over bytes
+others relayed for it, as its peers' signed counters report them) and every
+peer's score and class as this relay measured them. Classes: above 2.0 major
+contributor (priority routing), 1.0 to 2.0 balanced, 0.5 to 1.0 light
+consumer, below 0.5 heavy consumer (deprioritised, never blocked).`,
+		func(c api.Backend) (api.Score, error) {
+			ctx, cancel := callContext()
+			defer cancel()
+			return c.Score(ctx)
+		}, printScore)
+}
+
+func printScore(w io.Writer, s api.Score) {
+	label(w, "Generosity score", "%.2f (%s)", s.Own, classMeaning(s.Class))
+	label(w, "Total relayed", "%s", humanBytes(s.Relayed))
+	label(w, "Total consumed", "%s", humanBytes(s.Consumed))
+	label(w, "Reporting peers", "%d", s.Reporting)
+	if len(s.Peers) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	t := newTable(w)
+	fmt.Fprintln(t, "PEER\tSCORE\tCLASS\tRELAYED BY\tRELAYED FOR")
+	for _, p := range s.Peers {
+		fmt.Fprintf(t, "%s\t%.2f\t%s\t%s\t%s\n", short(p.ID), p.Score, p.Class, humanBytes(p.RelayedBy), humanBytes(p.RelayedFor))
+	}
+	t.Flush()
+}
+
+func runRoutes(e *env, args []string) error {
+	return simple(e, args, "routes", `
+List the relayed routes installed in the data plane: the hop session id, the
+peer the frames are relayed for (and charged to), the next hop, the egress
+port and next-hop address, whether the route is static (route add), and when
+it expires.`,
+		func(c api.Backend) ([]api.Route, error) {
+			ctx, cancel := callContext()
+			defer cancel()
+			return c.Routes(ctx)
+		}, printRoutes)
+}
+
+func printRoutes(w io.Writer, rs []api.Route) {
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no routes")
+		return
+	}
+	t := newTable(w)
+	fmt.Fprintln(t, "SESSION\tFROM\tTO\tPORT\tNEXT HOP\tSTATIC\tEXPIRES")
+	for _, r := range rs {
+		printRoute(t, r)
+	}
+	t.Flush()
+}
+
+func printRoute(w io.Writer, r api.Route) {
+	exp := "never"
+	if !r.Expires.IsZero() {
+		exp = r.Expires.UTC().Format(time.RFC3339)
+	}
+	static := "no"
+	if r.Static {
+		static = "yes"
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Session, short(r.From), short(r.To), r.Port, r.NextHop, static, exp)
+}
+
+func runRoute(e *env, args []string) error {
+	const usage = "route add SESSION --from PEER --to PEER --port NAME --next-hop IP [--ttl D] | route del SESSION"
+	const help = `
+Add or delete a static relayed route. SESSION is the hop session id (32 hex
+digits); frames arriving with it are relayed for peer --from (which pays) to
+peer --to, out of port --port towards --next-hop. A route added with --ttl is
+removed after that long. Routes of enrolled peers are managed by the relay
+itself; static routes are for tests and fixed topologies.`
+	fs, cf := ctlCommand(e, "route", usage, help)
+	var spec api.RouteSpec
+	var ttl time.Duration
+	fs.StringVar(&spec.From, "from", "", "add: peer the frames are relayed for (id or its first hex digits)")
+	fs.StringVar(&spec.To, "to", "", "add: next-hop peer")
+	fs.StringVar(&spec.Port, "port", "", "add: egress port name")
+	fs.StringVar(&spec.NextHop, "next-hop", "", "add: next hop's IP address")
+	fs.DurationVar(&ttl, "ttl", 0, "add: remove the route after this long (0: never)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || (pos[0] != "add" && pos[0] != "del") {
+		fs.Usage()
+		return usagef("expected: %s", usage)
+	}
+	spec.Session, spec.TTL = pos[1], api.Duration(ttl)
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := callContext()
+	defer cancel()
+	if pos[0] == "del" {
+		if err := c.RouteDel(ctx, spec.Session); err != nil {
+			return ctlError(err)
+		}
+		if cf.json {
+			return writeJSON(e.stdout, api.Empty{})
+		}
+		fmt.Fprintf(e.stdout, "route %s deleted\n", spec.Session)
+		return nil
+	}
+	if spec.From == "" || spec.To == "" || spec.Port == "" {
+		fs.Usage()
+		return usagef("route add needs --from, --to and --port")
+	}
+	r, err := c.RouteAdd(ctx, spec)
+	if err != nil {
+		return ctlError(err)
+	}
+	if cf.json {
+		return writeJSON(e.stdout, r)
+	}
+	t := newTable(e.stdout)
+	fmt.Fprintln(t, "SESSION\tFROM\tTO\tPORT\tNEXT HOP\tSTATIC\tEXPIRES")
+	printRoute(t, r)
+	return t.Flush()
+}
+
+func runEnroll(e *env, args []string) error {
+	const usage = "enroll ADDRESS [--json] [--socket PATH]"
+	fs, cf := ctlCommand(e, "enroll", usage, `
+Enroll with the peer relay at ADDRESS (host:port; port 9254, POOL's relay
+port, when omitted): run the authenticated handshake, exchange SWAP terms,
+and open an account. The command returns once the peer is enrolled or the
+handshake failed. Re-enrolling a known peer keeps its account and any debt.`)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return usagef("expected: %s", usage)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := callContext()
+	defer cancel()
+	p, err := c.Enroll(ctx, pos[0])
+	if err != nil {
+		return ctlError(err)
+	}
+	if cf.json {
+		return writeJSON(e.stdout, p)
+	}
+	fmt.Fprintf(e.stdout, "enrolled %s at %s (%s, score %.2f)\n", p.ID, p.Address, p.Class, p.Score)
+	return nil
+}
+
+func runUnenroll(e *env, args []string) error {
+	const usage = "unenroll PEER [--json] [--socket PATH]"
+	fs, cf := ctlCommand(e, "unenroll", usage, `
+Close the session with PEER (its id, the first hex digits of it, or its
+address as pool_relay peers shows it) and remove its routes. The account
+stays: a debt survives unenrolling and reconnecting.`)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return usagef("expected: %s", usage)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := callContext()
+	defer cancel()
+	if err := c.Unenroll(ctx, pos[0]); err != nil {
+		return ctlError(err)
+	}
+	if cf.json {
+		return writeJSON(e.stdout, api.Empty{})
+	}
+	fmt.Fprintf(e.stdout, "unenrolled %s\n", pos[0])
+	return nil
+}
+
+func runStop(e *env, args []string) error {
+	return simple(e, args, "stop", `
+Stop the running relay: it closes its peers' sessions, stops the data plane,
+checkpoints the ledger and makes the journal durable, then exits. The command
+returns once the relay has accepted the request.`,
+		func(c api.Backend) (api.Empty, error) {
+			ctx, cancel := callContext()
+			defer cancel()
+			return api.Empty{}, c.Stop(ctx)
+		}, func(w io.Writer, _ api.Empty) { fmt.Fprintln(w, "stopping") })
+}

@@ -1,0 +1,338 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes as Go's duration text
+// ("1m30s") in JSON, so that requests are readable and writable by hand.
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Status is the answer to status: the relay at a glance.
+type Status struct {
+	// Version is the daemon's build version.
+	Version string `json:"version"`
+	// Identity is the relay's Ed25519 identity (peer id, hex).
+	Identity string `json:"identity"`
+	// Network is the POOL network id.
+	Network uint32 `json:"network"`
+	// Started is when the daemon started.
+	Started time.Time `json:"started"`
+	// Score is the relay's own generosity score as its peers' signed
+	// counters report it, and Class the class that score falls in
+	// (score.Class names: major_contributor, balanced, light_consumer,
+	// heavy_consumer).
+	Score float64 `json:"score"`
+	Class string  `json:"class"`
+	// Relayed is the bytes this relay relayed for others and Consumed the
+	// bytes others relayed for it, the totals behind Score.
+	Relayed  uint64 `json:"relayed_bytes"`
+	Consumed uint64 `json:"consumed_bytes"`
+	// ActivePeers is the number of connected peers; Routes the number of
+	// relayed routes installed.
+	ActivePeers int `json:"active_peers"`
+	Routes      int `json:"routes"`
+	// Ports are the data plane ports with their current rates.
+	Ports []PortRate `json:"ports"`
+	// Journal is the change journal's durable head.
+	Journal JournalHead `json:"journal"`
+	// PendingConfig is set while an applied configuration awaits
+	// confirmation.
+	PendingConfig *PendingConfig `json:"pending_config,omitempty"`
+}
+
+// PortRate is one port's traffic rate, averaged by the daemon over its last
+// sampling interval.
+type PortRate struct {
+	Name   string `json:"name"`
+	Device string `json:"device"`
+	// Up is the link state.
+	Up bool `json:"up"`
+	// Packets and bits per second in each direction.
+	RxPPS float64 `json:"rx_pps"`
+	TxPPS float64 `json:"tx_pps"`
+	RxBPS float64 `json:"rx_bps"`
+	TxBPS float64 `json:"tx_bps"`
+	// DropPPS is frames dropped per second, all reasons together.
+	DropPPS float64 `json:"drop_pps"`
+}
+
+// JournalHead identifies the journal's durable state.
+type JournalHead struct {
+	Records uint64 `json:"records"`
+	// Head is the last record's hash, hex.
+	Head string `json:"head"`
+}
+
+// Peer is one peer of the relay: who it is, its standing and its account.
+type Peer struct {
+	// ID is the peer's Ed25519 identity, hex.
+	ID string `json:"id"`
+	// Address is where its session comes from ("192.0.2.7:9254").
+	Address   string `json:"address"`
+	Connected bool   `json:"connected"`
+	// Class and Score are its generosity class and score as we measured them.
+	Class string  `json:"class"`
+	Score float64 `json:"score"`
+	// Choked: its relayed frames are dropped (reason "debt") until it settles.
+	Choked bool `json:"choked"`
+	// Balance is positive when the peer owes us; Surplus is what it paid
+	// beyond its debt; Limit is its current disconnect limit (credit line).
+	Balance int64  `json:"balance"`
+	Surplus uint64 `json:"surplus"`
+	Limit   uint64 `json:"limit"`
+	// RelayedFor is what we relayed for the peer (it is charged), RelayedBy
+	// what it relayed for us, in bytes and packets.
+	RelayedForBytes   uint64 `json:"relayed_for_bytes"`
+	RelayedForPackets uint64 `json:"relayed_for_packets"`
+	RelayedByBytes    uint64 `json:"relayed_by_bytes"`
+	RelayedByPackets  uint64 `json:"relayed_by_packets"`
+	// ChequesIn and ChequesOut are the cumulative cheque totals received
+	// from and issued to the peer.
+	ChequesIn  uint64 `json:"cheques_in"`
+	ChequesOut uint64 `json:"cheques_out"`
+	// RTT is the last heartbeat round trip; 0 when unknown.
+	RTT Duration `json:"rtt"`
+	// FirstSeen is when the account was created.
+	FirstSeen time.Time `json:"first_seen"`
+}
+
+// Stats is the answer to stats: cumulative counters per port, egress queue,
+// class and drop reason.
+type Stats struct {
+	Ports  []PortStats  `json:"ports"`
+	Queues []QueueStats `json:"queues"`
+	Drops  []DropStats  `json:"drops"`
+}
+
+// PortStats are one port's cumulative counters.
+type PortStats struct {
+	Name      string `json:"name"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	// Missed is what the NIC dropped for lack of RX descriptors (imissed).
+	Missed uint64 `json:"missed"`
+}
+
+// QueueStats are the counters of one class queue of one egress scheduler
+// (one per port and TX queue).
+type QueueStats struct {
+	Port  string `json:"port"`
+	Queue int    `json:"queue"`
+	// Class is the scheduling class: control, priority, normal or
+	// deprioritised.
+	Class       string `json:"class"`
+	SentPackets uint64 `json:"sent_packets"`
+	SentBytes   uint64 `json:"sent_bytes"`
+	// Dropped counts frames refused at a full queue.
+	Dropped uint64 `json:"dropped"`
+	// Depth is the number of frames queued when the snapshot was taken.
+	Depth int `json:"depth"`
+	// Share is the fraction of its scheduler's bytes this class sent over
+	// the daemon's last sampling interval (0 to 1).
+	Share float64 `json:"share"`
+}
+
+// DropStats counts the frames dropped for one reason.
+type DropStats struct {
+	Reason  string `json:"reason"`
+	Packets uint64 `json:"packets"`
+}
+
+// Route is a relayed route (hop session) installed in the data plane.
+type Route struct {
+	// Session is the hop session id, 32 hex digits.
+	Session string `json:"session"`
+	// From is the peer the frames are relayed for (charged), To the next hop.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Port is the egress port's name; NextHop the next hop's IP address.
+	Port    string `json:"port"`
+	NextHop string `json:"next_hop"`
+	// Static routes were added with route add; the others by the control
+	// core for enrolled peers.
+	Static bool `json:"static"`
+	// Expires is when the route is removed; zero never.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// RouteSpec are the arguments of route.add.
+type RouteSpec struct {
+	Session string `json:"session"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Port    string `json:"port"`
+	NextHop string `json:"next_hop"`
+	// TTL removes the route after this long; 0 keeps it until route.del.
+	TTL Duration `json:"ttl,omitempty"`
+}
+
+// RouteDelArgs are the arguments of route.del.
+type RouteDelArgs struct {
+	Session string `json:"session"`
+}
+
+// Score is the answer to score: the relay's own score and each peer's.
+type Score struct {
+	// Own is the relay's score as its peers report it, Class its class.
+	Own   float64 `json:"own"`
+	Class string  `json:"class"`
+	// Relayed and Consumed are the totals behind Own; Reporting is how many
+	// peers' counters they come from.
+	Relayed   uint64      `json:"relayed_bytes"`
+	Consumed  uint64      `json:"consumed_bytes"`
+	Reporting int         `json:"reporting_peers"`
+	Peers     []PeerScore `json:"peers"`
+}
+
+// PeerScore is one peer's generosity as this relay measured it.
+type PeerScore struct {
+	ID    string  `json:"id"`
+	Score float64 `json:"score"`
+	Class string  `json:"class"`
+	// RelayedBy is what the peer relayed for us, RelayedFor what we relayed
+	// for it, in bytes.
+	RelayedBy  uint64 `json:"relayed_by_bytes"`
+	RelayedFor uint64 `json:"relayed_for_bytes"`
+}
+
+// Cheque is one settlement entry: per peer, the last cheque accepted from it
+// and the last issued to it (cheques are cumulative, so these settle the
+// account).
+type Cheque struct {
+	// Direction is "received" (the peer owes us Cumulative) or "issued".
+	Direction   string    `json:"direction"`
+	Peer        string    `json:"peer"`
+	Issuer      string    `json:"issuer"`
+	Beneficiary string    `json:"beneficiary"`
+	Network     uint32    `json:"network"`
+	Cumulative  uint64    `json:"cumulative"`
+	Sequence    uint64    `json:"sequence"`
+	Date        time.Time `json:"date"`
+	// Signed is the 172-byte signed cheque, hex: enough to verify it
+	// without trusting the other fields.
+	Signed string `json:"signed"`
+}
+
+// EnrollArgs are the arguments of enroll.
+type EnrollArgs struct {
+	// Address is the peer relay's address, host:port (POOL relay port 9254
+	// when omitted).
+	Address string `json:"address"`
+}
+
+// UnenrollArgs are the arguments of unenroll.
+type UnenrollArgs struct {
+	// Peer is the peer's id (hex) or its address as shown by peers.
+	Peer string `json:"peer"`
+}
+
+// ConfigState is the answer to the config commands.
+type ConfigState struct {
+	// Config is the running configuration, TOML.
+	Config string `json:"config"`
+	// Pending is set while an applied configuration awaits confirmation.
+	Pending *PendingConfig `json:"pending,omitempty"`
+}
+
+// PendingConfig describes a tentatively applied configuration.
+type PendingConfig struct {
+	// Applied is when it was applied; Deadline when it is rolled back unless
+	// confirmed.
+	Applied  time.Time `json:"applied"`
+	Deadline time.Time `json:"deadline"`
+	// SHA256 identifies the applied file (hex).
+	SHA256 string `json:"sha256"`
+}
+
+// ConfigApplyArgs are the arguments of config.apply.
+type ConfigApplyArgs struct {
+	// Config is the new configuration file's text, TOML. It travels in the
+	// request, not as a path, because the daemon may not see the operator's
+	// files (systemd's ProtectHome and PrivateTmp).
+	Config string `json:"config"`
+	// ConfirmWithin is how long the configuration stays without
+	// confirmation before it is rolled back; 0 applies it permanently.
+	ConfirmWithin Duration `json:"confirm_within"`
+}
+
+// MaxTraceFrames bounds one trace request.
+const MaxTraceFrames = 4096
+
+// TraceArgs are the arguments of trace.
+type TraceArgs struct {
+	// Port is the port's name.
+	Port string `json:"port"`
+	// Count is the number of frames to capture, 1 to MaxTraceFrames.
+	Count int `json:"count"`
+	// Snaplen truncates each frame; 0 keeps whole frames.
+	Snaplen int `json:"snaplen,omitempty"`
+	// Timeout ends the capture early; 0 waits for Count frames, within the
+	// server's command timeout.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Trace is the answer to trace: the frames captured, oldest first. The CLI
+// writes them to a pcap file on its side, so the file belongs to the
+// operator and the daemon needs no write access to the operator's paths.
+type Trace struct {
+	Port string `json:"port"`
+	// LinkType is the pcap link type (1, Ethernet).
+	LinkType uint32       `json:"link_type"`
+	Frames   []TraceFrame `json:"frames"`
+}
+
+// TraceFrame is one captured frame.
+type TraceFrame struct {
+	Time time.Time `json:"time"`
+	// Length is the frame's length on the wire; Data may be shorter
+	// (Snaplen).
+	Length int    `json:"length"`
+	Data   []byte `json:"data"`
+}
+
+// JournalSummary is the answer to journal.verify.
+type JournalSummary struct {
+	Path    string `json:"path"`
+	Records uint64 `json:"records"`
+	Head    string `json:"head"`
+	// Torn describes a damaged tail, empty when there is none.
+	Torn string `json:"torn,omitempty"`
+}
+
+// Empty is the result of commands that return nothing but success.
+type Empty struct{}
+
+// decodeArgs decodes raw strictly into v; absent args leave v zero.
+func decodeArgs(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(CodeInvalidArgument, "args: %v", err)
+	}
+	if dec.More() {
+		return Errorf(CodeInvalidArgument, "args: trailing data")
+	}
+	return nil
+}

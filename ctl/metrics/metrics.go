@@ -1,0 +1,318 @@
+// Package metrics is the relay's Prometheus exporter. It keeps no state of
+// its own: on each scrape it calls the daemon's snapshot functions (the same
+// ones that answer the control socket) and turns what they return into
+// series, so a scrape costs nothing between scrapes and can never disagree
+// with pool_relay status.
+//
+// It uses its own registry, never the global one, so that nothing another
+// package registers leaks into the relay's endpoint, and tests can build as
+// many exporters as they like.
+//
+// The address is loopback by default ([ctl] metrics_listen): the series name
+// every peer and its balance.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/ctl/api"
+)
+
+// Control are the control core's own counters, cumulative since start.
+type Control struct {
+	// HandshakesOK and HandshakesFailed count enrollment handshakes
+	// completed and refused (bad cookie, puzzle, signature or terms).
+	HandshakesOK, HandshakesFailed uint64
+	// HeartbeatsSent and HeartbeatsReceived count signed heartbeats;
+	// HeartbeatMismatches counts received ones whose counters disagreed
+	// with ours beyond the tolerated band.
+	HeartbeatsSent, HeartbeatsReceived, HeartbeatMismatches uint64
+	// ChequesIssued, ChequesReceived and ChequesRejected count cheques.
+	ChequesIssued, ChequesReceived, ChequesRejected uint64
+	// JournalRecords is the change journal's length.
+	JournalRecords uint64
+}
+
+// Source is where the exporter reads. Each field is a snapshot function;
+// nil ones are skipped. The Backend's methods fit the first three directly
+// (Source{Stats: b.Stats, Peers: b.Peers, Score: b.Score, ...}).
+type Source struct {
+	Stats   func(context.Context) (api.Stats, error)
+	Peers   func(context.Context) ([]api.Peer, error)
+	Score   func(context.Context) (api.Score, error)
+	Control func(context.Context) (Control, error)
+}
+
+// Options configure New.
+type Options struct {
+	// Log receives serving errors; logging.Nop() when there is none.
+	Log zerolog.Logger
+	// Timeout bounds one scrape's reads of the sources; 0 means 5 s.
+	Timeout time.Duration
+	// Runtime adds the Go runtime and process collectors.
+	Runtime bool
+}
+
+// Exporter serves the relay's metrics.
+type Exporter struct {
+	reg *prometheus.Registry
+	log zerolog.Logger
+	srv *http.Server
+}
+
+// New builds an exporter over src with its own registry.
+func New(src Source, o Options) (*Exporter, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(&collector{src: src, timeout: o.Timeout}); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if o.Runtime {
+		if err := reg.Register(collectors.NewGoCollector()); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return &Exporter{reg: reg, log: o.Log}, nil
+}
+
+// Registry is the exporter's registry.
+func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
+
+// Handler serves the metrics in the Prometheus text (or negotiated) format.
+// A failing source is reported and its series left out; the others are
+// still served.
+func (e *Exporter) Handler() http.Handler {
+	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      zerologAdapter{e.log},
+		// A scrape is a few hundred series; two at once is already a
+		// misconfigured scraper.
+		MaxRequestsInFlight: 2,
+		Timeout:             30 * time.Second,
+	})
+}
+
+type zerologAdapter struct{ log zerolog.Logger }
+
+func (z zerologAdapter) Println(v ...any) { z.log.Warn().Msg(fmt.Sprint(v...)) }
+
+// Start listens on addr (host:port) and serves /metrics until Close. It
+// returns the bound address (useful with port 0).
+func (e *Exporter) Start(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", e.Handler())
+	e.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	go func() {
+		if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			e.log.Error().Err(err).Msg("metrics server stopped")
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// Close stops the server, letting a running scrape finish for up to 5 s.
+func (e *Exporter) Close() error {
+	if e.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// Series descriptions. Peer series are labelled by the full peer id: the
+// number of peers bounds their cardinality.
+var (
+	portRxPackets = desc("port_rx_packets_total", "Frames received on a port.", "port")
+	portRxBytes   = desc("port_rx_bytes_total", "Bytes received on a port.", "port")
+	portTxPackets = desc("port_tx_packets_total", "Frames transmitted on a port.", "port")
+	portTxBytes   = desc("port_tx_bytes_total", "Bytes transmitted on a port.", "port")
+	portMissed    = desc("port_missed_total", "Frames the NIC dropped for lack of RX descriptors.", "port")
+	drops         = desc("drops_total", "Frames dropped, by reason.", "reason")
+
+	queueSentPackets = desc("queue_sent_packets_total", "Frames sent from an egress class queue.", "port", "queue", "class")
+	queueSentBytes   = desc("queue_sent_bytes_total", "Bytes sent from an egress class queue.", "port", "queue", "class")
+	queueDropped     = desc("queue_dropped_total", "Frames refused at a full egress class queue.", "port", "queue", "class")
+	queueDepth       = desc("queue_depth", "Frames waiting in an egress class queue.", "port", "queue", "class")
+	schedShare       = desc("sched_share", "Fraction of a scheduler's bytes a class sent over the last sampling interval.", "port", "queue", "class")
+
+	peerForBytes    = desc("peer_relayed_for_bytes_total", "Bytes this relay relayed for a peer (the peer is charged).", "peer")
+	peerForPackets  = desc("peer_relayed_for_packets_total", "Frames this relay relayed for a peer.", "peer")
+	peerByBytes     = desc("peer_relayed_by_bytes_total", "Bytes a peer relayed for this relay.", "peer")
+	peerByPackets   = desc("peer_relayed_by_packets_total", "Frames a peer relayed for this relay.", "peer")
+	peerBalance     = desc("peer_balance_units", "SWAP balance with a peer in ledger units; positive when the peer owes us.", "peer")
+	peerSurplus     = desc("peer_surplus_units", "What a peer paid beyond its debt.", "peer")
+	peerLimit       = desc("peer_limit_units", "A peer's current disconnect limit (credit line).", "peer")
+	peerScore       = desc("peer_score", "A peer's generosity score as this relay measured it.", "peer")
+	peerClass       = desc("peer_class", "A peer's class (1 for the current one).", "peer", "class")
+	peerChoked      = desc("peer_choked", "1 while a peer's relayed traffic is dropped for debt.", "peer")
+	peerConnected   = desc("peer_connected", "1 while a peer's session is up.", "peer")
+	peerChequesIn   = desc("peer_cheques_received_units_total", "Cumulative amount of the cheques accepted from a peer.", "peer")
+	peerChequesOut  = desc("peer_cheques_issued_units_total", "Cumulative amount of the cheques issued to a peer.", "peer")
+	activePeers     = desc("active_peers", "Connected peers.")
+	ownScore        = desc("score", "This relay's generosity score as its peers report it.")
+	ownClass        = desc("class", "This relay's class by its own score (1 for the current one).", "class")
+	ownRelayed      = desc("relayed_bytes", "Bytes this relay relayed for others, as its peers report it.")
+	ownConsumed     = desc("consumed_bytes", "Bytes others relayed for this relay, as its peers report it.")
+	reportingPeers  = desc("score_reporting_peers", "Peers whose signed counters the own score is computed from.")
+	handshakes      = desc("handshakes_total", "Enrollment handshakes, by result.", "result")
+	heartbeats      = desc("heartbeats_total", "Signed heartbeats, by direction.", "direction")
+	hbMismatches    = desc("heartbeat_mismatches_total", "Received heartbeats whose counters disagreed with ours beyond the band.")
+	cheques         = desc("cheques_total", "Cheques, by outcome.", "outcome")
+	journalRecords  = desc("journal_records", "Records in the change journal.")
+	scrapeSourceErr = desc("scrape_source_errors", "1 when a source failed during this scrape.", "source")
+)
+
+// Classes are the class label values of the state-set series, in
+// score.Class order.
+var classes = []string{"heavy_consumer", "light_consumer", "balanced", "major_contributor"}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("pool_relay_"+name, help, labels, nil)
+}
+
+// collector turns the sources into constant metrics at each scrape.
+type collector struct {
+	src     Source
+	timeout time.Duration
+}
+
+// Describe sends nothing: the collector is unchecked, because which series
+// exist depends on the peers and ports of the moment.
+func (c *collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect reads every source and emits its series.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	emit := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+	}
+	failed := func(source string, err error) {
+		emit(scrapeSourceErr, prometheus.GaugeValue, 1, source)
+		ch <- prometheus.NewInvalidMetric(desc("source_"+source, "failed source", nil...), fmt.Errorf("metrics: %s: %w", source, err))
+	}
+	ok := func(source string) { emit(scrapeSourceErr, prometheus.GaugeValue, 0, source) }
+
+	if c.src.Stats != nil {
+		if st, err := c.src.Stats(ctx); err != nil {
+			failed("stats", err)
+		} else {
+			ok("stats")
+			for _, p := range st.Ports {
+				emit(portRxPackets, prometheus.CounterValue, float64(p.RxPackets), p.Name)
+				emit(portRxBytes, prometheus.CounterValue, float64(p.RxBytes), p.Name)
+				emit(portTxPackets, prometheus.CounterValue, float64(p.TxPackets), p.Name)
+				emit(portTxBytes, prometheus.CounterValue, float64(p.TxBytes), p.Name)
+				emit(portMissed, prometheus.CounterValue, float64(p.Missed), p.Name)
+			}
+			for _, d := range st.Drops {
+				emit(drops, prometheus.CounterValue, float64(d.Packets), d.Reason)
+			}
+			for _, q := range st.Queues {
+				l := []string{q.Port, strconv.Itoa(q.Queue), q.Class}
+				emit(queueSentPackets, prometheus.CounterValue, float64(q.SentPackets), l...)
+				emit(queueSentBytes, prometheus.CounterValue, float64(q.SentBytes), l...)
+				emit(queueDropped, prometheus.CounterValue, float64(q.Dropped), l...)
+				emit(queueDepth, prometheus.GaugeValue, float64(q.Depth), l...)
+				emit(schedShare, prometheus.GaugeValue, q.Share, l...)
+			}
+		}
+	}
+	if c.src.Peers != nil {
+		if ps, err := c.src.Peers(ctx); err != nil {
+			failed("peers", err)
+		} else {
+			ok("peers")
+			active := 0
+			for _, p := range ps {
+				emit(peerForBytes, prometheus.CounterValue, float64(p.RelayedForBytes), p.ID)
+				emit(peerForPackets, prometheus.CounterValue, float64(p.RelayedForPackets), p.ID)
+				emit(peerByBytes, prometheus.CounterValue, float64(p.RelayedByBytes), p.ID)
+				emit(peerByPackets, prometheus.CounterValue, float64(p.RelayedByPackets), p.ID)
+				emit(peerBalance, prometheus.GaugeValue, float64(p.Balance), p.ID)
+				emit(peerSurplus, prometheus.GaugeValue, float64(p.Surplus), p.ID)
+				emit(peerLimit, prometheus.GaugeValue, float64(p.Limit), p.ID)
+				emit(peerScore, prometheus.GaugeValue, p.Score, p.ID)
+				for _, cl := range classes {
+					emit(peerClass, prometheus.GaugeValue, b2f(cl == p.Class), p.ID, cl)
+				}
+				emit(peerChoked, prometheus.GaugeValue, b2f(p.Choked), p.ID)
+				emit(peerConnected, prometheus.GaugeValue, b2f(p.Connected), p.ID)
+				emit(peerChequesIn, prometheus.CounterValue, float64(p.ChequesIn), p.ID)
+				emit(peerChequesOut, prometheus.CounterValue, float64(p.ChequesOut), p.ID)
+				if p.Connected {
+					active++
+				}
+			}
+			emit(activePeers, prometheus.GaugeValue, float64(active))
+		}
+	}
+	if c.src.Score != nil {
+		if s, err := c.src.Score(ctx); err != nil {
+			failed("score", err)
+		} else {
+			ok("score")
+			emit(ownScore, prometheus.GaugeValue, s.Own)
+			for _, cl := range classes {
+				emit(ownClass, prometheus.GaugeValue, b2f(cl == s.Class), cl)
+			}
+			// Gauges, not counters: they are sums of the latest reports of
+			// the peers still reporting, which fall when a peer leaves.
+			emit(ownRelayed, prometheus.GaugeValue, float64(s.Relayed))
+			emit(ownConsumed, prometheus.GaugeValue, float64(s.Consumed))
+			emit(reportingPeers, prometheus.GaugeValue, float64(s.Reporting))
+		}
+	}
+	if c.src.Control != nil {
+		if k, err := c.src.Control(ctx); err != nil {
+			failed("control", err)
+		} else {
+			ok("control")
+			emit(handshakes, prometheus.CounterValue, float64(k.HandshakesOK), "ok")
+			emit(handshakes, prometheus.CounterValue, float64(k.HandshakesFailed), "failed")
+			emit(heartbeats, prometheus.CounterValue, float64(k.HeartbeatsSent), "sent")
+			emit(heartbeats, prometheus.CounterValue, float64(k.HeartbeatsReceived), "received")
+			emit(hbMismatches, prometheus.CounterValue, float64(k.HeartbeatMismatches))
+			emit(cheques, prometheus.CounterValue, float64(k.ChequesIssued), "issued")
+			emit(cheques, prometheus.CounterValue, float64(k.ChequesReceived), "received")
+			emit(cheques, prometheus.CounterValue, float64(k.ChequesRejected), "rejected")
+			emit(journalRecords, prometheus.GaugeValue, float64(k.JournalRecords))
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

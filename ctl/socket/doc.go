@@ -1,0 +1,26 @@
+// Package socket carries the control protocol of package ctl/api over a Unix
+// stream socket: the daemon's Server and the CLI's Client.
+//
+// # Access
+//
+// The socket is the relay's administrative interface (it stops the relay and
+// replaces its configuration), so access is checked twice. The file is
+// created mode 0660 under a umask of 0117, in a directory created 0750, and
+// given the configured group: only root, the daemon's user and that group can
+// connect at all. Then each connection's peer credentials (SO_PEERCRED,
+// reported by the kernel, not by the client) must show uid 0, the daemon's
+// own uid, or membership of the socket's group, unless more uids are allowed
+// in Options; anyone else gets a permission_denied response and is
+// disconnected. The second check still holds when the file's mode was
+// widened by mistake or the socket was handed to another process.
+//
+// # Framing and limits
+//
+// Requests and responses are single JSON lines (see package ctl/api); a
+// connection may carry several in turn. A line longer than api.MaxRequestSize
+// is answered with too_large and the connection is closed (the stream cannot
+// be resynchronised without reading the rest); a malformed, unknown or
+// wrong-version request is answered with its error code and the connection
+// stays usable. A connection idle for IdleTimeout is closed, and a command
+// runs under CommandTimeout. Nothing a client sends stops the server.
+package socket

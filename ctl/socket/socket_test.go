@@ -1,0 +1,465 @@
+package socket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/ctl/api"
+	"github.com/poolrelay/poolrelay/internal/logging"
+)
+
+// backend is a test double of the daemon: it answers status with a fixed
+// value and lets a test block a command, which is what the server's
+// deadlines and Close are tested against. The commands the server tests do
+// not exercise answer unavailable.
+type backend struct {
+	api.Backend // nil: calling an unlisted method panics, failing the test
+	block       chan struct{}
+	mu          sync.Mutex
+	calls       int
+}
+
+func (b *backend) Status(ctx context.Context) (api.Status, error) {
+	b.mu.Lock()
+	b.calls++
+	b.mu.Unlock()
+	// The caller is known: this test process.
+	if c, ok := CredFrom(ctx); !ok || c.UID != uint32(os.Geteuid()) || c.PID != int32(os.Getpid()) {
+		return api.Status{}, api.Errorf(api.CodeInternal, "caller credentials %+v %v", c, ok)
+	}
+	return api.Status{Identity: "ab", Score: 1.3, Class: "balanced", ActivePeers: 3}, nil
+}
+
+// Stats blocks until ctx ends or block is closed.
+func (b *backend) Stats(ctx context.Context) (api.Stats, error) {
+	select {
+	case <-ctx.Done():
+		return api.Stats{}, api.Errorf(api.CodeUnavailable, "stats: %v", ctx.Err())
+	case <-b.block:
+		return api.Stats{Drops: []api.DropStats{{Reason: "debt", Packets: 7}}}, nil
+	}
+}
+
+func (b *backend) RouteDel(ctx context.Context, session string) error {
+	return api.Errorf(api.CodeNotFound, "no route %s", session)
+}
+
+func startServer(t *testing.T, o Options) (*Server, *backend) {
+	t.Helper()
+	b := &backend{block: make(chan struct{})}
+	if o.Path == "" {
+		o.Path = filepath.Join(t.TempDir(), "run", "ctl.sock")
+	}
+	if o.Backend == nil {
+		o.Backend = b
+	}
+	o.Log = logging.Nop()
+	s, err := Listen(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s, b
+}
+
+func roundTrip(t *testing.T, path, raw string) api.Response {
+	t.Helper()
+	c := &Client{Path: path, Timeout: 5 * time.Second}
+	resp, err := c.RoundTrip(context.Background(), []byte(raw))
+	if err != nil {
+		t.Fatalf("RoundTrip(%.40q): %v", raw, err)
+	}
+	return resp
+}
+
+// alive checks that the server still answers a good request.
+func alive(t *testing.T, path string) {
+	t.Helper()
+	c := &Client{Path: path}
+	st, err := c.Status(context.Background())
+	if err != nil || st.ActivePeers != 3 {
+		t.Fatalf("server no longer answers: %+v %v", st, err)
+	}
+}
+
+func TestStatusOverSocket(t *testing.T) {
+	s, _ := startServer(t, Options{})
+	alive(t, s.Path())
+}
+
+func TestBadRequestsGetCodesAndServerSurvives(t *testing.T) {
+	s, _ := startServer(t, Options{MaxRequest: 4096})
+	for _, tc := range []struct {
+		name, raw string
+		code      api.Code
+	}{
+		{"malformed", "{not json\n", api.CodeBadRequest},
+		{"not an object", "[1,2]\n", api.CodeBadRequest},
+		{"two objects", `{"v":1,"cmd":"status"} {"v":1}` + "\n", api.CodeBadRequest},
+		{"empty line", "\n", api.CodeBadRequest},
+		{"unknown command", `{"v":1,"cmd":"reboot"}` + "\n", api.CodeUnknownCommand},
+		{"future version", `{"v":2,"cmd":"status"}` + "\n", api.CodeUnsupportedVersion},
+		{"missing version", `{"cmd":"status"}` + "\n", api.CodeUnsupportedVersion},
+		{"unknown argument", `{"v":1,"cmd":"status","args":{"verbose":true}}` + "\n", api.CodeInvalidArgument},
+		{"wrong argument type", `{"v":1,"cmd":"trace","args":{"port":"p0","count":"ten"}}` + "\n", api.CodeInvalidArgument},
+		{"argument out of range", `{"v":1,"cmd":"trace","args":{"port":"p0","count":0}}` + "\n", api.CodeInvalidArgument},
+		{"backend error", `{"v":1,"cmd":"route.del","args":{"session":"00"}}` + "\n", api.CodeNotFound},
+		{"too large", `{"v":1,"cmd":"status","args":"` + strings.Repeat("x", 8192) + `"}` + "\n", api.CodeTooLarge},
+		{"too large without newline", strings.Repeat("y", 100000), api.CodeTooLarge},
+		{"no newline, half-closed", `{"v":1,"cmd":"reboot"}`, api.CodeUnknownCommand},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp api.Response
+			if tc.name == "no newline, half-closed" {
+				resp = halfClosed(t, s.Path(), tc.raw)
+			} else {
+				resp = roundTrip(t, s.Path(), tc.raw)
+			}
+			if resp.OK || resp.Error == nil || resp.Error.Code != tc.code {
+				t.Fatalf("got %+v %+v, want code %s", resp, resp.Error, tc.code)
+			}
+			if resp.Error.Message == "" {
+				t.Error("error without a message")
+			}
+			alive(t, s.Path())
+		})
+	}
+}
+
+// halfClosed sends raw without a newline and closes its write side.
+func halfClosed(t *testing.T, path, raw string) api.Response {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, raw)
+	c.(*net.UnixConn).CloseWrite()
+	resp, err := readResponse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// A connection stays usable after a bad request, and carries several in turn.
+func TestConnectionCarriesSeveralRequests(t *testing.T) {
+	s, b := startServer(t, Options{})
+	c, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "garbage\n"+`{"v":1,"cmd":"status"}`+"\n"+`{"v":1,"cmd":"status"}`+"\n")
+	dec := json.NewDecoder(c)
+	var codes []string
+	for range 3 {
+		var r api.Response
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if r.OK {
+			codes = append(codes, "ok")
+		} else {
+			codes = append(codes, string(r.Error.Code))
+		}
+	}
+	if got := strings.Join(codes, ","); got != "bad_request,ok,ok" {
+		t.Fatalf("responses %s", got)
+	}
+	if b.calls != 2 {
+		t.Fatalf("status called %d times", b.calls)
+	}
+}
+
+func TestSocketModeAndDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	s, _ := startServer(t, Options{Path: filepath.Join(dir, "ctl.sock")})
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want socket 0660", fi.Mode())
+	}
+	di, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if di.Mode().Perm() != 0o750 {
+		t.Errorf("directory mode %v, want 0750", di.Mode().Perm())
+	}
+}
+
+func TestStaleSocketRemovedLiveOneKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	// A stale socket: bound, then its listener gone without unlinking.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("stale socket not left behind:", err)
+	}
+	s, _ := startServer(t, Options{Path: path})
+	alive(t, s.Path())
+
+	// A live one is not taken over.
+	_, err = Listen(Options{Path: path, Backend: &backend{}, Log: logging.Nop()})
+	if !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Listen: %v, want ErrInUse", err)
+	}
+	alive(t, s.Path())
+
+	// A regular file is never removed.
+	file := filepath.Join(t.TempDir(), "not-a-socket")
+	os.WriteFile(file, []byte("keep"), 0o600)
+	if _, err := Listen(Options{Path: file, Backend: &backend{}, Log: logging.Nop()}); !errors.Is(err, ErrNotSocket) {
+		t.Fatalf("Listen over a file: %v, want ErrNotSocket", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Fatal("regular file was touched")
+	}
+}
+
+func TestCommandTimeout(t *testing.T) {
+	s, _ := startServer(t, Options{CommandTimeout: 50 * time.Millisecond})
+	c := &Client{Path: s.Path()}
+	_, err := c.Stats(context.Background())
+	if !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("blocked command: %v, want unavailable after the command timeout", err)
+	}
+	alive(t, s.Path())
+}
+
+func TestIdleConnectionClosed(t *testing.T) {
+	s, _ := startServer(t, Options{IdleTimeout: 50 * time.Millisecond})
+	c, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, `{"v":1,"cmd":"sta`) // and never finish
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d, %v; want EOF (closed, no answer to half a request)", n, err)
+	}
+	alive(t, s.Path())
+}
+
+// Close lets a running command answer, ends idle connections and removes
+// the socket file.
+func TestGracefulClose(t *testing.T) {
+	b := &backend{block: make(chan struct{})}
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	s, err := Listen(Options{Path: path, Backend: b, Log: logging.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+
+	idle, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	result := make(chan error, 1)
+	go func() {
+		_, err := (&Client{Path: path}).Stats(context.Background())
+		result <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let Stats reach the backend
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	// The running command saw its context cancelled and still answered.
+	if err := <-result; !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("in-flight command: %v, want its (cancelled) answer", err)
+	}
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection after Close: %v, want EOF", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket file after Close: %v", err)
+	}
+	if _, err := (&Client{Path: path}).Status(context.Background()); !errors.Is(err, ErrNoDaemon) {
+		t.Fatalf("client after Close: %v, want ErrNoDaemon", err)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	groups := map[uint32][]uint32{1001: {100, 990}, 1002: {100}}
+	p := Policy{Self: 500, Group: 990, AllowUIDs: []uint32{1500},
+		groupsOf: func(uid uint32) ([]uint32, error) {
+			if g, ok := groups[uid]; ok {
+				return g, nil
+			}
+			return nil, errors.New("no such user")
+		}}
+	for _, tc := range []struct {
+		cred Cred
+		ok   bool
+	}{
+		{Cred{UID: 0, GID: 0}, true},       // root
+		{Cred{UID: 500, GID: 500}, true},   // the daemon's own user
+		{Cred{UID: 1003, GID: 990}, true},  // primary group is the socket's
+		{Cred{UID: 1001, GID: 100}, true},  // supplementary member
+		{Cred{UID: 1500, GID: 1500}, true}, // allowed explicitly
+		{Cred{UID: 1002, GID: 100}, false}, // known user, not a member
+		{Cred{UID: 65534, GID: 65534}, false},
+	} {
+		err := p.Allow(tc.cred)
+		if (err == nil) != tc.ok {
+			t.Errorf("Allow(%+v) = %v, want allowed=%v", tc.cred, err, tc.ok)
+		}
+	}
+}
+
+// helperEnv makes the test binary act as a CLI client (see TestMain).
+const helperEnv = "POOLRELAY_SOCKET_TEST_CLIENT"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(helperEnv); path != "" {
+		_, err := (&Client{Path: path, Timeout: 5 * time.Second}).Status(context.Background())
+		var ae *api.Error
+		switch {
+		case err == nil:
+			fmt.Println("ok")
+		case errors.As(err, &ae):
+			fmt.Println(ae.Code, ae.Message)
+		default:
+			fmt.Println("error:", err)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runAs runs this test binary as a client with uid/gid 65534 (nobody) and
+// returns what it printed.
+func runAs(t *testing.T, bin, sock string) string {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), helperEnv+"="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("client as nobody: %v: %s", err, out.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// An unprivileged user is refused: by the file's mode, and by SO_PEERCRED
+// when the mode was widened.
+func TestUnprivilegedUserRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user; TestPolicy covers the decision")
+	}
+	top := t.TempDir()
+	// t.TempDir's parent is 0700: nobody needs to traverse both.
+	os.Chmod(filepath.Dir(top), 0o755)
+	os.Chmod(top, 0o755)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(top, "client")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, b := startServer(t, Options{Path: filepath.Join(top, "run", "ctl.sock")})
+
+	// The kernel refuses the connection: the client reports the file's
+	// permissions.
+	if got := runAs(t, bin, s.Path()); !strings.HasPrefix(got, string(api.CodePermissionDenied)+" "+s.Path()) {
+		t.Fatalf("nobody through the 0750 directory: %q, want %s from connect", got, api.CodePermissionDenied)
+	}
+	// Widen the mode by hand, as a careless operator might: the kernel's
+	// credentials still refuse the connection.
+	os.Chmod(filepath.Dir(s.Path()), 0o755)
+	os.Chmod(s.Path(), 0o666)
+	// The server refuses it: the message is the policy's.
+	if got := runAs(t, bin, s.Path()); !strings.HasPrefix(got, string(api.CodePermissionDenied)+" uid 65534") {
+		t.Fatalf("nobody with a world-writable socket: %q, want %s from SO_PEERCRED", got, api.CodePermissionDenied)
+	}
+	if b.calls != 0 {
+		t.Fatalf("a refused client reached the backend %d times", b.calls)
+	}
+	alive(t, s.Path())
+}
+
+// Commands that change the relay are logged with who ran them; reads are
+// not logged above debug.
+func TestMutatingCommandsLogged(t *testing.T) {
+	var buf syncBuffer
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	s, err := Listen(Options{Path: path, Backend: &backend{}, Log: zerolog.New(&buf).Level(zerolog.InfoLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	c := &Client{Path: path}
+	c.Status(context.Background())
+	c.RouteDel(context.Background(), "0a")
+	s.Close()
+	out := buf.String()
+	want := fmt.Sprintf(`"level":"warn","code":"not_found","error":"no route 0a","cmd":"route.del","uid":%d,"pid":%d,"ok":false,"message":"control command"`, os.Geteuid(), os.Getpid())
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, want) {
+		t.Fatalf("log:\n%s\nwant one line with %s", out, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
