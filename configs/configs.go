@@ -21,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/poolrelay/poolrelay/ctl"
+	"github.com/poolrelay/poolrelay/ctl/control"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
@@ -56,6 +57,7 @@ type File struct {
 	Ledger    ledger.Config          `toml:"ledger"`
 	Sched     sched.Config           `toml:"sched"`
 	Neigh     neigh.Config           `toml:"neigh"`
+	Control   control.Config         `toml:"control"`
 }
 
 // Defaults returns a File holding every default, with no ports.
@@ -69,6 +71,7 @@ func Defaults() File {
 		Ledger:    ledger.DefaultConfig(),
 		Sched:     sched.DefaultConfig(),
 		Neigh:     neigh.DefaultConfig(),
+		Control:   control.DefaultConfig(),
 	}
 }
 
@@ -147,13 +150,14 @@ type rawFile struct {
 	Ledger    ledger.Config       `toml:"ledger"`
 	Sched     sched.Config        `toml:"sched"`
 	Neigh     neigh.Config        `toml:"neigh"`
+	Control   control.Config      `toml:"control"`
 }
 
 // Parse decodes and validates a configuration held in memory; name is used
 // in error messages.
 func Parse(name string, data []byte) (*File, error) {
 	d := Defaults()
-	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger, Sched: d.Sched, Neigh: d.Neigh}
+	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger, Sched: d.Sched, Neigh: d.Neigh, Control: d.Control}
 	loc := newLocator(data)
 	fail := func(ps ...Problem) error { return &Error{Name: name, Problems: ps} }
 
@@ -161,7 +165,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, fail(decodeProblem(err, loc))
 	}
-	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger, Sched: raw.Sched, Neigh: raw.Neigh}
+	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger, Sched: raw.Sched, Neigh: raw.Neigh, Control: raw.Control}
 	for i, p := range raw.Ports {
 		pc := dataplane.DefaultPortConfig()
 		if err := md.PrimitiveDecode(p, &pc); err != nil {
@@ -222,6 +226,7 @@ func (f *File) Validate() error {
 	f.Ledger.Validate(errs.Sub("ledger"))
 	f.Sched.Validate(errs.Sub("sched"))
 	f.Neigh.Validate(errs.Sub("neigh"))
+	f.Control.Validate(errs.Sub("control"))
 	return errs.Err()
 }
 

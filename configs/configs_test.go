@@ -52,8 +52,8 @@ func TestDefaultDocumentsEveryKey(t *testing.T) {
 	if f.Log != d.Log || f.Node != d.Node || f.Ctl != d.Ctl {
 		t.Errorf("default.toml disagrees with Defaults(): %+v %+v %+v", f.Log, f.Node, f.Ctl)
 	}
-	if !reflect.DeepEqual(f.Ledger, d.Ledger) || !reflect.DeepEqual(f.Dataplane, d.Dataplane) || !reflect.DeepEqual(f.EAL, d.EAL) || !reflect.DeepEqual(f.Sched, d.Sched) || !reflect.DeepEqual(f.Neigh, d.Neigh) {
-		t.Errorf("default.toml disagrees with Defaults() in [ledger], [dataplane], [eal], [sched] or [neigh]")
+	if !reflect.DeepEqual(f.Ledger, d.Ledger) || !reflect.DeepEqual(f.Dataplane, d.Dataplane) || !reflect.DeepEqual(f.EAL, d.EAL) || !reflect.DeepEqual(f.Sched, d.Sched) || !reflect.DeepEqual(f.Neigh, d.Neigh) || !reflect.DeepEqual(f.Control, d.Control) {
+		t.Errorf("default.toml disagrees with Defaults() in [ledger], [dataplane], [eal], [sched], [neigh] or [control]")
 	}
 	// Commented-out example tables count as documentation.
 	uncommented := regexp.MustCompile(`(?m)^# `).ReplaceAll(Default, nil)

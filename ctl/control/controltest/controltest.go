@@ -1,0 +1,152 @@
+// Package controltest runs the control core over UDP without DPDK, for the
+// tests of the control core, the end node and pool_node: Plane is the
+// smallest data plane the core can drive (a real route.Table, hop keys per
+// slot, classes and per-peer counters) with a forwarder that does to a DATA
+// frame what a relay worker does, and Relay puts that forwarder in front of
+// the core on the relay's UDP socket.
+//
+// It takes a mutex per frame, which the real data plane never does: it is a
+// test fixture, not a relay.
+package controltest
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/poolrelay/poolrelay/crypto/hopmac"
+	"github.com/poolrelay/poolrelay/ctl/transport"
+	"github.com/poolrelay/poolrelay/dataplane/counters"
+	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/sched"
+)
+
+// Plane implements control.DataPlane and control.Counters, and forwards
+// DATA frames.
+type Plane struct {
+	routes *route.Table
+	mu     sync.Mutex
+	keys   map[uint32]*slotKeys
+	class  map[uint32]sched.Class
+	choked map[uint32]bool
+	ctr    map[uint32]counters.Peer
+	// Extra inflates the bytes counted for every ingress frame, to make the
+	// relay's counters disagree with a peer's.
+	Extra atomic.Uint64
+	// Forwarded and Dropped count frames relayed and refused.
+	Forwarded, Dropped atomic.Uint64
+}
+
+type slotKeys struct {
+	rx, tx *hopmac.Key
+	win    hopmac.Window
+	seq    hopmac.Sequence
+}
+
+// NewPlane returns a plane with a table of up to maxRoutes routes.
+func NewPlane(maxRoutes int) (*Plane, error) {
+	rt, err := route.New(maxRoutes)
+	if err != nil {
+		return nil, err
+	}
+	return &Plane{routes: rt, keys: map[uint32]*slotKeys{}, class: map[uint32]sched.Class{},
+		choked: map[uint32]bool{}, ctr: map[uint32]counters.Peer{}}, nil
+}
+
+// Routes implements control.DataPlane.
+func (p *Plane) Routes() *route.Table { return p.routes }
+
+// SetHopKeys implements control.DataPlane.
+func (p *Plane) SetHopKeys(slot uint32, rx, tx []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keys[slot] = &slotKeys{rx: hopmac.New(rx), tx: hopmac.New(tx)}
+	return nil
+}
+
+// ClearHopKeys implements control.DataPlane.
+func (p *Plane) ClearHopKeys(slot uint32) {
+	p.mu.Lock()
+	delete(p.keys, slot)
+	p.mu.Unlock()
+}
+
+// SetPeer implements control.DataPlane.
+func (p *Plane) SetPeer(slot uint32, c sched.Class, choked bool) error {
+	p.mu.Lock()
+	p.class[slot], p.choked[slot] = c, choked
+	p.mu.Unlock()
+	return nil
+}
+
+// Peer implements control.Counters.
+func (p *Plane) Peer(slot uint32) counters.Peer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ctr[slot]
+}
+
+// Class returns the class and choke state published for slot.
+func (p *Plane) Class(slot uint32) (sched.Class, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.class[slot], p.choked[slot]
+}
+
+// Forward relays one DATA frame as a worker would: hop MAC and replay window
+// under the ingress slot's key, route lookup, counting, a fresh seq and MAC
+// for the next hop. frame is modified; send gets the next hop's address.
+func (p *Plane) Forward(frame []byte, send func(netip.AddrPort, []byte)) {
+	h := wire.Header(frame[:wire.HeaderLen])
+	r, ok := p.routes.Lookup(route.SessionID(h.Session()))
+	p.mu.Lock()
+	in, out := p.keys[r.IngressKey], p.keys[r.EgressKey]
+	if !ok || in == nil || out == nil || p.choked[r.IngressPeer] || !in.rx.Accept(frame, &in.win) {
+		p.mu.Unlock()
+		p.Dropped.Add(1)
+		return
+	}
+	n := uint64(len(frame))
+	c := p.ctr[r.IngressPeer]
+	c.ForPackets++
+	c.ForBytes += n + p.Extra.Load()
+	p.ctr[r.IngressPeer] = c
+	c = p.ctr[r.EgressPeer]
+	c.ToPackets++
+	c.ToBytes += n
+	p.ctr[r.EgressPeer] = c
+	seq, _ := out.seq.Next()
+	hopmac.SetSeq(frame, seq)
+	out.tx.Sign(frame)
+	p.mu.Unlock()
+	p.Forwarded.Add(1)
+	send(netip.AddrPortFrom(r.DstAddr(), r.DstPort), frame)
+}
+
+// Relay is the relay's UDP socket with the Plane's forwarder in front of the
+// control core, as the data plane sits in front of it on an appliance: DATA
+// on channel 0 is relayed, everything else goes to the core.
+type Relay struct {
+	*transport.UDP
+	Plane *Plane
+}
+
+// Recv implements transport.Transport.
+func (r *Relay) Recv(buf []byte) (int, transport.Endpoint, error) {
+	for {
+		n, ep, err := r.UDP.Recv(buf)
+		if err != nil {
+			return n, ep, err
+		}
+		if n >= wire.HeaderLen {
+			if h := wire.Header(buf[:wire.HeaderLen]); h.Type() == wire.TypeData && h.Channel() == 0 {
+				r.Plane.Forward(buf[:n], func(to netip.AddrPort, f []byte) {
+					_ = r.UDP.Send(transport.Endpoint{Addr: to}, f)
+				})
+				continue
+			}
+		}
+		return n, ep, nil
+	}
+}

@@ -1,0 +1,265 @@
+package control
+
+import (
+	"errors"
+	"time"
+
+	"github.com/poolrelay/poolrelay/ctl/proto"
+	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/ledger/event"
+)
+
+// routeState is a relayed route: session id S carried from one peer to
+// another, and its reverse ProtoReverse(S) back.
+type routeState struct {
+	id, rev  [16]byte
+	from, to *peerState
+	expires  time.Time
+}
+
+// onRouteOpen handles a peer's request to carry a session: policy checks
+// (the next hop is another enrolled peer, neither id is in use, the requester
+// is within its quota), then the routes. With onward hops, the next hop must
+// be a relay: this relay asks it to carry the session on first, and installs
+// its own leg only once that one is up.
+func (c *Core) onRouteOpen(ps *peerState, body []byte) {
+	var m proto.RouteOpen
+	if err := m.UnmarshalBinary(body); err != nil {
+		c.stats.inc(ControlMalformed)
+		return
+	}
+	nh := c.byNode[m.Next.NodeID()]
+	switch {
+	case nh == nil || nh == ps:
+		c.refuseRoute(ps, m.Request, m.Session, proto.CodeUnknownPeer)
+		return
+	case len(m.Onward) > 0 && nh.role != proto.RoleRelay:
+		c.refuseRoute(ps, m.Request, m.Session, proto.CodeRefused)
+		return
+	}
+	rev := proto.ReverseSession(m.Session)
+	if r := c.routes[m.Session]; r != nil {
+		// The owner asking again (its ROUTE_OK was lost, or it renews):
+		// refresh the lifetime. Anyone else: the id is taken.
+		if r.from != ps || r.to != nh || r.id != m.Session {
+			c.refuseRoute(ps, m.Request, m.Session, proto.CodeInUse)
+			return
+		}
+	} else if c.routes[rev] != nil || c.isPeerSession(m.Session) || c.isPeerSession(rev) {
+		c.refuseRoute(ps, m.Request, m.Session, proto.CodeInUse)
+		return
+	} else if len(ps.routes) >= c.cfg.MaxRoutesPerPeer {
+		c.refuseRoute(ps, m.Request, m.Session, proto.CodeRefused)
+		return
+	}
+	life := c.cfg.RouteMaxLifetime
+	if l := time.Duration(m.Lifetime) * time.Second; m.Lifetime > 0 && l < life {
+		life = l
+	}
+	if len(m.Onward) == 0 {
+		c.installRoute(ps, nh, m.Request, m.Session, c.now().Add(life))
+		return
+	}
+	for _, o := range c.onward {
+		if o.from == ps && o.session == m.Session {
+			return // already asked the next relay; its answer will do
+		}
+	}
+	c.nextReq++
+	next := proto.RouteOpen{Request: c.nextReq, Lifetime: uint32(life / time.Second), Session: m.Session,
+		Next: m.Onward[0], Onward: m.Onward[1:]}
+	b, _ := next.AppendBinary(c.body[:0])
+	c.onward[c.nextReq] = &onwardReq{from: ps, to: nh, request: m.Request, session: m.Session, life: life,
+		deadline: c.now().Add(onwardTimeout)}
+	c.sendSealed(nh, proto.KindRouteOpen, b)
+}
+
+// onwardTimeout bounds the wait for the next relay's answer; the requester
+// retries on its own schedule.
+const onwardTimeout = 10 * time.Second
+
+// onwardReq is a route request this relay passed on to the next relay.
+type onwardReq struct {
+	from, to *peerState
+	request  uint32
+	session  [16]byte
+	life     time.Duration
+	deadline time.Time
+}
+
+// onRouteAnswer handles the next relay's ROUTE_OK or ROUTE_ERROR to a
+// request passed on: install our leg and answer the requester, or pass the
+// refusal back.
+func (c *Core) onRouteAnswer(ps *peerState, k proto.Kind, body []byte) {
+	var req uint32
+	var code proto.RouteCode
+	if k == proto.KindRouteOK {
+		var ok proto.RouteOK
+		if ok.UnmarshalBinary(body) != nil {
+			c.stats.inc(ControlMalformed)
+			return
+		}
+		req = ok.Request
+	} else {
+		var e proto.RouteError
+		if e.UnmarshalBinary(body) != nil {
+			c.stats.inc(ControlMalformed)
+			return
+		}
+		req, code = e.Request, e.Code
+	}
+	o := c.onward[req]
+	if o == nil || o.to != ps {
+		c.stats.inc(RxUnexpected)
+		return
+	}
+	delete(c.onward, req)
+	if c.peers[o.from.key] != o.from {
+		return // the requester left meanwhile; the next relay's leg expires
+	}
+	if k == proto.KindRouteError {
+		c.refuseRoute(o.from, o.request, o.session, code)
+		return
+	}
+	c.installRoute(o.from, ps, o.request, o.session, c.now().Add(o.life))
+}
+
+// refuseRoute answers a route request with ROUTE_ERROR.
+func (c *Core) refuseRoute(ps *peerState, req uint32, session [16]byte, code proto.RouteCode) {
+	c.stats.inc(RoutesRefused)
+	e := proto.RouteError{Request: req, Code: code, Session: session}
+	b, _ := e.AppendBinary(c.body[:0])
+	c.sendSealed(ps, proto.KindRouteError, b)
+}
+
+// installRoute installs (or renews) the forward route of session from ps to
+// nh and its reverse, journals it and confirms it to ps.
+func (c *Core) installRoute(ps, nh *peerState, req uint32, session [16]byte, expires time.Time) {
+	rev := proto.ReverseSession(session)
+	fwd, err1 := c.hop(ps, nh, expires)
+	back, err2 := c.hop(nh, ps, expires)
+	if err := errors.Join(err1, err2); err != nil {
+		c.refuseRoute(ps, req, session, proto.CodeInternal)
+		return
+	}
+	var b route.Batch
+	b.Put(route.SessionID(session), fwd)
+	b.Put(route.SessionID(rev), back)
+	if err := c.o.DataPlane.Routes().Apply(&b); err != nil {
+		code := proto.CodeInternal
+		if errors.Is(err, route.ErrFull) {
+			code = proto.CodeFull
+		}
+		c.refuseRoute(ps, req, session, code)
+		return
+	}
+	r := c.routes[session]
+	if r == nil {
+		r = &routeState{id: session, rev: rev, from: ps, to: nh}
+		c.routes[session], c.routes[rev] = r, r
+		ps.routes[session], nh.routes[session] = r, r
+		c.stats.inc(RoutesOpened)
+		_, _ = c.o.Ledger.Journal().SubmitEvent(event.RouteOpen, &event.Route{
+			Session: session, From: ps.pid, To: nh.pid, Note: "expires " + expires.UTC().Format(time.RFC3339)})
+	}
+	r.expires = expires
+	ok := proto.RouteOK{Request: req, Session: session, Expires: expires.UnixNano()}
+	body, _ := ok.AppendBinary(c.body[:0])
+	c.sendSealed(ps, proto.KindRouteOK, body)
+}
+
+// isPeerSession reports whether id is a peer's own session id: relayed
+// frames must never be confused with a session's control frames.
+func (c *Core) isPeerSession(id [16]byte) bool { return c.bySession[id] != nil }
+
+// hop builds the data plane route for frames from in towards out.
+func (c *Core) hop(in, out *peerState, expires time.Time) (route.Route, error) {
+	local, ok := c.o.Transport.Local(out.ep.Port, out.ep.Addr.Addr())
+	if !ok {
+		return route.Route{}, errors.New("control: no local address towards the next hop")
+	}
+	r := route.Route{
+		IngressPeer: in.slot, IngressKey: in.slot, EgressKey: out.slot, EgressPeer: out.slot,
+		EgressPort: uint16(out.ep.Port), VLAN: out.ep.VLAN, DstMAC: out.ep.MAC, SrcMAC: local.MAC,
+		SrcPort: local.Addr.Port(), DstPort: out.ep.Addr.Port(), Encap: route.EncapUDP, Expires: expires.UnixNano(),
+	}
+	if out.ep.Addr.Port() == 0 {
+		r.Encap, r.SrcPort = route.EncapIP, 0
+	}
+	if err := r.SetAddrs(local.Addr.Addr(), out.ep.Addr.Addr()); err != nil {
+		return route.Route{}, err
+	}
+	return r, r.Validate()
+}
+
+// onRouteClose closes a route at the request of either of its ends.
+func (c *Core) onRouteClose(ps *peerState, body []byte) {
+	var m proto.RouteError
+	if err := m.UnmarshalBinary(body); err != nil {
+		c.stats.inc(ControlMalformed)
+		return
+	}
+	r := c.routes[m.Session]
+	if r == nil || (r.from != ps && r.to != ps) {
+		c.stats.inc(RxUnexpected)
+		return
+	}
+	c.closeRoute(r, proto.CodeClosed, ps)
+}
+
+// closeRoute removes both directions of r, journals it and tells the ends
+// other than by (which asked for it, or is gone).
+func (c *Core) closeRoute(r *routeState, code proto.RouteCode, by *peerState) {
+	var b route.Batch
+	b.Delete(route.SessionID(r.id))
+	b.Delete(route.SessionID(r.rev))
+	if err := c.o.DataPlane.Routes().Apply(&b); err != nil {
+		c.log.Error().Err(err).Msg("removing a route")
+	}
+	delete(c.routes, r.id)
+	delete(c.routes, r.rev)
+	delete(r.from.routes, r.id)
+	delete(r.to.routes, r.id)
+	for _, p := range [...]*peerState{r.from, r.to} {
+		if p != by && c.peers[p.key] == p {
+			e := proto.RouteError{Code: code, Session: r.id}
+			body, _ := e.AppendBinary(c.body[:0])
+			c.sendSealed(p, proto.KindRouteClose, body)
+		}
+	}
+	if code == proto.CodeExpired {
+		c.stats.inc(RoutesExpired)
+	} else {
+		c.stats.inc(RoutesClosed)
+	}
+	_, _ = c.o.Ledger.Journal().SubmitEvent(event.RouteClose, &event.Route{
+		Session: r.id, From: r.from.pid, To: r.to.pid, Note: codeNote(code)})
+}
+
+func codeNote(c proto.RouteCode) string {
+	switch c {
+	case proto.CodeExpired:
+		return "expired"
+	case proto.CodePeerGone:
+		return "peer disconnected"
+	}
+	return "closed"
+}
+
+// expireRoutes closes routes whose lifetime ended and gives up on onward
+// requests the next relay never answered.
+func (c *Core) expireRoutes(now time.Time) {
+	for id, o := range c.onward {
+		if now.After(o.deadline) {
+			delete(c.onward, id)
+			if c.peers[o.from.key] == o.from {
+				c.refuseRoute(o.from, o.request, o.session, proto.CodeInternal)
+			}
+		}
+	}
+	for id, r := range c.routes {
+		if id == r.id && !now.Before(r.expires) {
+			c.closeRoute(r, proto.CodeExpired, nil)
+		}
+	}
+}
