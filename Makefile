@@ -10,13 +10,13 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Debian packages the build and the tests need: DPDK 22.11 and its headers for
 # the cgo binding, pkg-config to find them, iproute2 for the network-namespace
-# tests. libdpdk-dev pulls in the -dev packages of the PMDs (libpcap, libbpf, ...).
-DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2
+# tests (ethtool turns veth checksum offload off for them). libdpdk-dev pulls in the -dev packages of the PMDs (libpcap, libbpf, ...).
+DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2 ethtool
 
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen gen install clean
 
 all: build
 
@@ -84,6 +84,24 @@ bench-dataplane: deps
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps
 	$(GO) run ./ledger/crashtest -kills 200
+
+## gen: regenerate the Pktgen-DPDK captures in bench/pktgen (deterministic; its test checks them).
+gen: deps
+	$(GO) generate ./bench/pktgen
+
+## bench-gen: pool_gen against itself on a net_ring loopback, prefill vs build (root; ~15 s).
+bench-gen: build
+	for m in prefill build; do $(BIN)/pool_gen --port net_ring0 --cores 0,1 --size 128 --sessions 1024 --duration 5s --mode $$m --table 0; done
+
+## install: binary, systemd unit, sysusers entry and NIC guide (root); keeps an existing /etc/pool_relay/relay.toml.
+install: build
+	install -m 0755 $(BIN)/pool_relay /usr/local/bin/pool_relay
+	install -D -m 0644 deploy/pool-relay.service /etc/systemd/system/pool-relay.service
+	install -D -m 0644 deploy/pool-relay.sysusers /usr/lib/sysusers.d/pool-relay.conf
+	install -D -m 0644 deploy/NIC-BINDING.md /usr/share/doc/pool_relay/NIC-BINDING.md
+	systemd-sysusers
+	test -e /etc/pool_relay/relay.toml || install -D -m 0640 -g pool_relay configs/edge.toml /etc/pool_relay/relay.toml
+	systemctl daemon-reload
 
 clean:
 	rm -rf $(BIN)
