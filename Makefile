@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2 ethtool
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen gen install clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen gen install demo bench-sched-port clean
 
 all: build
 
@@ -44,6 +44,10 @@ lint: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build ./...
 
+## demo: three relays on DPDK (net_af_packet, --no-huge) and two end nodes in network namespaces; POOL traffic, status, peers, cheques, journals (root).
+demo: build
+	$(BIN)/pool_demo --bin $(BIN)
+
 ## test: every test, including those that need DPDK and root.
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
@@ -64,7 +68,12 @@ fuzz: deps
 
 ## bench-sched: egress scheduler under overload (shares, drops, p50/p99, ns/frame); writes bench/results/sched.{csv,png}.
 bench-sched: deps
+	$(GO) test -run '^$$' -bench EnqueueDrain -benchmem -count 5 ./dataplane/egress
 	$(GO) run ./bench/sched
+
+## bench-sched-port: the bench-sched cases through egress.Port on net_ring, real mbufs and tx_burst (root; ~25 s).
+bench-sched-port: deps
+	$(GO) run ./bench/sched -port net_ring0
 
 ## bench-crypto: the crypto core's benchmarks (handshakes, challenges, signatures, hop MACs); cpu-ns/op is the cost on a shared machine.
 bench-crypto: deps

@@ -56,6 +56,23 @@
 // it offers less than that: what it offers beyond is what the cap and the
 // floor keep for the classes below.
 //
+// # What "lossless up to 3x overload" means
+//
+// The priority target (no loss, p99 within 2x of uncongested, up to 3x
+// overload) is read as: the egress is offered three times its capacity C in
+// all, and the Priority class offers no more than its share of C (about 75%
+// with the defaults, when every class is backlogged). Then Priority loses
+// nothing whatever the others offer, because the overload is theirs. It
+// cannot mean that Priority alone may offer C or more: a floor above zero
+// and a cap below 100% exist precisely to take part of the link from it,
+// so any such offer loses at least what they reserve (with the defaults, a
+// priority peer offering C while the others are backlogged loses about 25%).
+// make bench-sched therefore runs both: "3x", where each of three peers
+// offers C (the priority loss there is that reservation, reported and
+// named), and "3x_others", where the priority peer offers what it offers
+// uncongested (0.3C) and the two others 1.35C each (3C in all); its final
+// summary line is the 3x_others case, and says so on the line before.
+//
 // An optional shaper (a token bucket of Egress.ShapeRate bytes/s, as deep
 // as shaper_burst_us of that rate) stops Dequeue when its tokens are spent,
 // so the backlog forms in these queues, where the policy applies, and not in

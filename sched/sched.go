@@ -431,6 +431,31 @@ func (s *Scheduler) Requeue(sent int) {
 	s.nstaged = s.dequeue(s.lastNow, sent)
 }
 
+// Purge empties every queue, handing each queued frame to free, class by
+// class in queue order, and counts them as dropped: what a worker does with
+// its backlog when it stops. It ends any Dequeue's chance of a Requeue.
+func (s *Scheduler) Purge(free func(Handle)) int {
+	n := 0
+	for c := range s.q {
+		q := &s.q[c]
+		cs := &s.stats.Class[c]
+		for i := q.head; i != q.tail; i++ {
+			free(q.e[i&q.mask].h)
+		}
+		cs.DroppedPkts += uint64(q.n())
+		cs.DroppedBytes += q.bytes
+		n += int(q.n())
+		q.pos = pos{}
+	}
+	s.floorCredit, s.nstaged, s.open = 0, 0, false
+	return n
+}
+
+// Room returns how many more frames class c's queue accepts now. A caller
+// that must not drop a class's frames (the control core's, which can wait
+// in their inject ring instead) takes only this many. c must be valid.
+func (s *Scheduler) Room(c Class) int { return int(s.q[c].limit - s.q[c].n()) }
+
 // Backlog returns the number of frames queued in all classes.
 func (s *Scheduler) Backlog() int { return int(s.backlog()) }
 

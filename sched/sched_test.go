@@ -236,6 +236,11 @@ func TestQueueBoundsAndDrops(t *testing.T) {
 		}
 	}
 	st := s.Stats()
+	for c := Class(0); c < NumClasses; c++ {
+		if s.Room(c) != 0 {
+			t.Errorf("%v: Room %d on a full queue", c, s.Room(c))
+		}
+	}
 	for c, cs := range st.Class {
 		l := uint64(100 + c)
 		if cs.Depth != limits[c] || cs.EnqueuedPkts != uint64(limits[c]) || cs.DroppedPkts != uint64(extra[c]) ||
@@ -247,6 +252,9 @@ func TestQueueBoundsAndDrops(t *testing.T) {
 	out := make([]Handle, 1)
 	if s.Dequeue(1, out) != 1 {
 		t.Fatal("Dequeue of a full scheduler returned nothing")
+	}
+	if s.Room(Control) != 1 || s.Room(Priority) != 0 {
+		t.Errorf("Room after one control departure: control %d, priority %d; want 1 and 0", s.Room(Control), s.Room(Priority))
 	}
 	if !s.Enqueue(1, Control, 99, 64) || s.Enqueue(1, Control, 100, 64) {
 		t.Error("after one departure the control queue should take one frame, then refuse")
@@ -508,5 +516,40 @@ func TestClassNames(t *testing.T) {
 	}
 	if Class(4).Valid() || Class(4).String() != "class(4)" {
 		t.Error("class 4 is not reported invalid")
+	}
+}
+
+func TestPurge(t *testing.T) {
+	s := newSched(t, DefaultConfig(), gbps)
+	for i := 0; i < 40; i++ {
+		s.Enqueue(0, Class(i%NumClasses), Handle(i), 100)
+	}
+	out := make([]Handle, 32)
+	sent := s.Dequeue(0, out)
+	var freed []Handle
+	if n := s.Purge(func(h Handle) { freed = append(freed, h) }); n != 40-sent || len(freed) != n {
+		t.Fatalf("Purge freed %d (reported %d), want the %d left after %d sent", len(freed), n, 40-sent, sent)
+	}
+	seen := map[Handle]bool{}
+	for _, h := range append(freed, out[:sent]...) {
+		seen[h] = true
+	}
+	if len(seen) != 40 {
+		t.Errorf("sent and purged frames cover %d distinct handles, want 40", len(seen))
+	}
+	st := s.Stats()
+	var dropped uint64
+	for _, cs := range st.Class {
+		dropped += cs.DroppedPkts
+		if cs.Depth != 0 {
+			t.Errorf("depth %d after Purge", cs.Depth)
+		}
+	}
+	if dropped != uint64(40-sent) || s.Backlog() != 0 || s.Dequeue(1, out) != 0 {
+		t.Errorf("after Purge: %d counted dropped, backlog %d", dropped, s.Backlog())
+	}
+	s.Requeue(0) // a no-op now: nothing is staged
+	if !s.Enqueue(2, Normal, 7, 100) || s.Dequeue(2*ms, out) != 1 || out[0] != 7 {
+		t.Error("the scheduler does not work after Purge")
 	}
 }

@@ -69,18 +69,9 @@ func (p *peer) advance(bursty bool) {
 	}
 }
 
-// simulate runs one case in real time: peers enqueue their arrivals as the
-// clock passes them, and every loop iteration dequeues one TX burst that the
-// (ideal) NIC accepts whole.
-func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (result, error) {
-	dur, warm := o.dur, o.warm
-	const burst = 32
-	s, err := sched.New(cfg, sched.Egress{TicksPerSecond: 1e9, LineRate: 10 * c, ShapeRate: c, MaxBurst: burst}, 0)
-	if err != nil {
-		return result{}, err
-	}
-	var peers [3]peer
-	var lat [3][]int64
+// newPeers returns the arrival processes of a case on an egress of c
+// bytes/s, and room for the latencies of dur.
+func newPeers(sc scenario, c uint64, dur time.Duration, seed int64) (peers [3]peer, lat [3][]int64) {
 	for i := range peers {
 		p := &peers[i]
 		p.class = peerClasses[i]
@@ -100,6 +91,20 @@ func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (r
 		// does not allocate (and collect) while the clock runs.
 		lat[i] = make([]int64, 0, int(float64(c)/meanFrame*dur.Seconds()*1.2))
 	}
+	return peers, lat
+}
+
+// simulate runs one case in real time: peers enqueue their arrivals as the
+// clock passes them, and every loop iteration dequeues one TX burst that the
+// (ideal) NIC accepts whole.
+func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (result, error) {
+	dur, warm := o.dur, o.warm
+	const burst = 32
+	s, err := sched.New(cfg, sched.Egress{TicksPerSecond: 1e9, LineRate: 10 * c, ShapeRate: c, MaxBurst: burst}, 0)
+	if err != nil {
+		return result{}, err
+	}
+	peers, lat := newPeers(sc, c, dur, seed)
 
 	out := make([]sched.Handle, burst)
 	var base sched.Stats
@@ -137,8 +142,13 @@ func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (r
 			}
 		}
 	}
-	end := s.Stats()
-	secs := (dur - warm).Seconds()
+	return summarise(sc, base, s.Stats(), lat, (dur - warm).Seconds(), &clk), nil
+}
+
+// summarise turns a case's counters at the end of the warm-up (base) and at
+// the end (end), and the latencies of the frames sent after the warm-up,
+// into its result.
+func summarise(sc scenario, base, end sched.Stats, lat [3][]int64, secs float64, clk *stallClock) result {
 	r := result{name: sc.name, stalls: clk.stalls, removed: time.Duration(clk.removed), guard: end}
 	var total uint64
 	for _, cl := range peerClasses {
@@ -164,7 +174,7 @@ func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (r
 		}
 		r.class[i] = cr
 	}
-	return r, nil
+	return r
 }
 
 func (r result) print() {

@@ -29,6 +29,23 @@ type BurstConfig struct {
 	// Socket is the NUMA socket for the Burst's arrays (-1: any); use the
 	// worker core's socket.
 	Socket int
+
+	// KeepRefused keeps the frames a PMD refuses (its TX ring is full)
+	// instead of freeing them: they stay at the head of their TX buffer,
+	// in order, Pending counts them after the flush, and the next flush
+	// sends them first, ahead of anything queued since. A caller that
+	// keeps its own queues can take them back with Unsend instead. The
+	// default (false) frees them and counts them as TxUnsent.
+	KeepRefused bool
+	// CollectInject hands the frames of the inject rings to the worker
+	// instead of sending them: each flush moves up to Size frames from
+	// buffer i's ring into a collect array, which TakeInjected empties,
+	// and moves more only once the worker took all of them. The worker can
+	// then queue control frames with its own (an egress scheduler's
+	// Control class), so that its shaper counts them and a full NIC ring
+	// keeps them. The default (false) tops the TX buffer up from the ring
+	// on every flush.
+	CollectInject bool
 }
 
 // Burst is one worker's packet I/O: the mbuf arrays, in DPDK memory, that
@@ -46,26 +63,31 @@ type BurstConfig struct {
 // fits; queueing more between two flushes is a programming error and
 // panics.
 type Burst struct {
-	c      *C.struct_pr_burst
-	addr   C.uintptr_t // c as an integer, for the per-burst calls (see shim.h)
-	rx     []*Mbuf
-	drop   []*Mbuf
-	punt   []*Mbuf
-	tx     []txBuf
-	nDrop  int     // frames queued in drop
-	nPunt  int     // frames queued in punt
-	rings  []*Ring // the inject and punt rings, kept alive with the Burst
-	closed bool
-	final  BurstStats // Stats once closed
+	c       *C.struct_pr_burst
+	addr    C.uintptr_t // c as an integer, for the per-burst calls (see shim.h)
+	rx      []*Mbuf
+	drop    []*Mbuf
+	punt    []*Mbuf
+	tx      []txBuf
+	nDrop   int     // frames queued in drop
+	nPunt   int     // frames queued in punt
+	rings   []*Ring // the inject and punt rings, kept alive with the Burst
+	keep    bool    // BurstConfig.KeepRefused: read the kept counts back
+	collect bool    // BurstConfig.CollectInject
+	flushes uint64  // flushes (Cycle or Flush calls) so far
+	closed  bool
+	final   BurstStats // Stats once closed
 }
 
 // txBuf is the Go view of one pr_txbuf. n is kept on the Go side and
 // written to the C struct once per flush, so that Send is a store and an
 // increment.
 type txBuf struct {
-	c    *C.struct_pr_txbuf
-	pkts []*Mbuf
-	n    int
+	c      *C.struct_pr_txbuf
+	pkts   []*Mbuf
+	n      int
+	inj    []*Mbuf // collected inject frames (CollectInject)
+	injOff int     // how many of c.n_inj the worker took
 }
 
 // NewBurst allocates a Burst for cfg.
@@ -86,12 +108,14 @@ func (e *EAL) NewBurst(cfg BurstConfig) (*Burst, error) {
 		return nil, fmt.Errorf("dpdk: burst of %d with %d TX queues: out of DPDK memory", cfg.Size, len(cfg.Tx))
 	}
 	b := &Burst{
-		c:    c,
-		addr: C.uintptr_t(uintptr(unsafe.Pointer(c))),
-		rx:   unsafe.Slice((**Mbuf)(unsafe.Pointer(c.rx)), cfg.Size),
-		drop: unsafe.Slice((**Mbuf)(unsafe.Pointer(c.drop)), cfg.Size),
-		punt: unsafe.Slice((**Mbuf)(unsafe.Pointer(c.punt)), cfg.Size),
-		tx:   make([]txBuf, len(cfg.Tx)),
+		c:       c,
+		addr:    C.uintptr_t(uintptr(unsafe.Pointer(c))),
+		rx:      unsafe.Slice((**Mbuf)(unsafe.Pointer(c.rx)), cfg.Size),
+		drop:    unsafe.Slice((**Mbuf)(unsafe.Pointer(c.drop)), cfg.Size),
+		punt:    unsafe.Slice((**Mbuf)(unsafe.Pointer(c.punt)), cfg.Size),
+		tx:      make([]txBuf, len(cfg.Tx)),
+		keep:    cfg.KeepRefused,
+		collect: cfg.CollectInject,
 	}
 	if cfg.Punt != nil {
 		c.punt_ring = cfg.Punt.c
@@ -105,7 +129,14 @@ func (e *EAL) NewBurst(cfg BurstConfig) (*Burst, error) {
 			t.inject = cfg.Inject[i].c
 			b.rings = append(b.rings, cfg.Inject[i])
 		}
-		b.tx[i] = txBuf{c: t, pkts: unsafe.Slice((**Mbuf)(unsafe.Pointer(t.pkts)), cfg.Size)}
+		if cfg.KeepRefused {
+			t.keep = 1
+		}
+		if cfg.CollectInject {
+			t.collect = 1
+		}
+		b.tx[i] = txBuf{c: t, pkts: unsafe.Slice((**Mbuf)(unsafe.Pointer(t.pkts)), cfg.Size),
+			inj: unsafe.Slice((**Mbuf)(unsafe.Pointer(t.inj)), cfg.Size)}
 	}
 	e.bursts = append(e.bursts, b)
 	return b, nil
@@ -117,7 +148,9 @@ func (e *EAL) NewBurst(cfg BurstConfig) (*Burst, error) {
 func (b *Burst) Cycle(q Queue) []*Mbuf {
 	b.sync()
 	b.c.rx_port, b.c.rx_queue = C.uint16_t(q.Port), C.uint16_t(q.ID)
-	return b.rx[:C.pr_burst_cycle(b.addr)]
+	n := C.pr_burst_cycle(b.addr)
+	b.settle()
+	return b.rx[:n]
 }
 
 // sync hands the counts of queued frames to the C side, which sends,
@@ -132,13 +165,26 @@ func (b *Burst) sync() {
 	b.nDrop, b.nPunt = 0, 0
 }
 
+// settle follows a flush: with KeepRefused the refused frames are pending
+// again.
+func (b *Burst) settle() {
+	b.flushes++
+	if b.keep {
+		for i := range b.tx {
+			b.tx[i].n = int(b.tx[i].c.n)
+		}
+	}
+}
+
 // Flush sends the frames pending on every TX buffer (topped up from its
-// inject ring), freeing the ones the PMD refuses, frees the dropped frames
-// and enqueues the punted ones, in one cgo call. Cycle does this itself;
-// call Flush when a worker stops.
+// inject ring, unless CollectInject), freeing the ones the PMD refuses
+// (keeping them with KeepRefused), frees the dropped frames and enqueues
+// the punted ones, in one cgo call. Cycle does this itself; call Flush when
+// a worker stops.
 func (b *Burst) Flush() {
 	b.sync()
 	C.pr_burst_flush(b.addr)
+	b.settle()
 }
 
 // Send queues m for TX buffer tx (an index into BurstConfig.Tx); the next
@@ -188,8 +234,64 @@ func (b *Burst) Punt(m *Mbuf) {
 	b.nPunt++
 }
 
-// Pending returns how many frames wait on TX buffer tx for the next flush.
+// Pending returns how many frames wait on TX buffer tx for the next flush:
+// those queued since the last flush and, with KeepRefused, those the PMD
+// refused in it, which come first.
 func (b *Burst) Pending(tx int) int { return b.tx[tx].n }
+
+// Unsend takes the last n frames pending on TX buffer tx off it, without
+// freeing them: they are the caller's again (it queued them, or with
+// KeepRefused they are the refused ones right after a flush). It is how a
+// caller with its own queues requeues refused frames there. n beyond Pending
+// is a programming error and panics.
+func (b *Burst) Unsend(tx, n int) {
+	t := &b.tx[tx]
+	if n < 0 || n > t.n {
+		panic(fmt.Sprintf("dpdk: Burst.Unsend(%d, %d) with %d frames pending", tx, n, t.n))
+	}
+	t.n -= n
+}
+
+// TakeInjected returns up to max frames the last flushes collected from
+// TX buffer tx's inject ring (BurstConfig.CollectInject), oldest first;
+// they are the caller's. The slice views the Burst's memory and is valid
+// until the next Cycle or Flush. Frames not taken stay for the next call,
+// and the ring is not read again until all were taken, so a worker that
+// takes fewer leaves the control core's ring to fill (Ring.EnqueueBurst
+// then takes fewer): back pressure instead of loss.
+func (b *Burst) TakeInjected(tx, max int) []*Mbuf {
+	t := &b.tx[tx]
+	have := int(t.c.n_inj)
+	from := t.injOff
+	to := min(have, from+max)
+	if to <= from {
+		return nil
+	}
+	if to == have {
+		t.c.n_inj, t.injOff = 0, 0
+	} else {
+		t.injOff = to
+	}
+	return t.inj[from:to]
+}
+
+// Opts returns the Burst's KeepRefused and CollectInject settings, for a
+// layer that relies on them to check.
+func (b *Burst) Opts() (keepRefused, collectInject bool) { return b.keep, b.collect }
+
+// Size returns the Burst's size: the most frames one Cycle receives and
+// one TX buffer holds.
+func (b *Burst) Size() int { return len(b.rx) }
+
+// Flushes returns how many flushes (Cycle and Flush calls) the Burst made:
+// a layer above can tell whether frames it queued went through one.
+func (b *Burst) Flushes() uint64 { return b.flushes }
+
+// TSC returns the CPU's time stamp counter (rte_rdtsc) read at the end of
+// the last Cycle, after the receive, or Flush: the worker's clock for the
+// burst, in ticks of EAL.TSCHz, at the cost of one instruction inside the
+// call the burst makes anyway. 0 before the first.
+func (b *Burst) TSC() uint64 { return uint64(b.c.tsc) }
 
 // Stats returns the Burst's cumulative counters, final ones once closed.
 func (b *Burst) Stats() BurstStats {
@@ -205,6 +307,7 @@ func (b *Burst) Stats() BurstStats {
 	for _, t := range b.tx {
 		s.Tx += uint64(t.c.sent)
 		s.TxUnsent += uint64(t.c.unsent)
+		s.TxRefused += uint64(t.c.refused)
 		s.Injected += uint64(t.c.injected)
 	}
 	return s
@@ -212,13 +315,26 @@ func (b *Burst) Stats() BurstStats {
 
 // Close flushes what is pending and frees the Burst's arrays; EAL.Close
 // closes the Bursts left open. Only Stats may be called afterwards. Frames
-// received by the last Cycle and not yet handed on stay the caller's. Call
-// it from the worker that owns the Burst, or once that worker has stopped.
+// received by the last Cycle and not yet handed on stay the caller's;
+// refused frames still kept after the last flush are freed (and counted as
+// TxUnsent), and so are collected inject frames nobody took. Call it from
+// the worker that owns the Burst, or once that worker has stopped.
 func (b *Burst) Close() {
 	if b.closed {
 		return
 	}
 	b.Flush()
+	b.sync() // kept frames are in the C counts again; discard frees them
+	for i := range b.tx {
+		// Collected frames the worker took are its own: only the rest,
+		// moved to the front, are discard's to free.
+		t := &b.tx[i]
+		if t.injOff != 0 {
+			n := copy(t.inj, t.inj[t.injOff:t.c.n_inj])
+			t.c.n_inj, t.injOff = C.uint16_t(n), 0
+		}
+	}
+	C.pr_burst_discard(b.c)
 	b.final = b.Stats()
 	b.closed = true
 	C.pr_burst_free(b.c)

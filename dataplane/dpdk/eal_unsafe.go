@@ -128,6 +128,11 @@ func (e *EAL) Args() []string { return append([]string(nil), e.args...) }
 // left for workers.
 func (e *EAL) Cores() []int { return append([]int(nil), e.cores...) }
 
+// TSCHz returns the frequency of the time stamp counter Burst.TSC reads,
+// in ticks per second (rte_get_tsc_hz: the invariant TSC on x86, measured
+// by the EAL at start). Call it once; it is a cgo call.
+func (e *EAL) TSCHz() uint64 { return uint64(C.pr_tsc_hz()) }
+
 // RuntimeDir returns the EAL's runtime directory (/var/run/dpdk/<prefix>
 // for root), which Close removes.
 func (e *EAL) RuntimeDir() string { return e.runtimeDir }

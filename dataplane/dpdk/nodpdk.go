@@ -25,6 +25,9 @@ func Init(cfg dataplane.EALConfig, devices []string, log zerolog.Logger) (*EAL, 
 // Args returns nil.
 func (e *EAL) Args() []string { return nil }
 
+// TSCHz returns 0.
+func (e *EAL) TSCHz() uint64 { return 0 }
+
 // Cores returns nil.
 func (e *EAL) Cores() []int { return nil }
 
@@ -171,11 +174,13 @@ func (p *Port) Close() error { return ErrNoDPDK }
 
 // BurstConfig describes a worker's Burst.
 type BurstConfig struct {
-	Size   int
-	Tx     []Queue
-	Inject []*Ring
-	Punt   *Ring
-	Socket int
+	Size          int
+	Tx            []Queue
+	Inject        []*Ring
+	Punt          *Ring
+	Socket        int
+	KeepRefused   bool
+	CollectInject bool
 }
 
 // Burst is one worker's packet I/O.
@@ -204,6 +209,24 @@ func (b *Burst) Punt(m *Mbuf) {}
 
 // Pending returns 0.
 func (b *Burst) Pending(tx int) int { return 0 }
+
+// Unsend does nothing.
+func (b *Burst) Unsend(tx, n int) {}
+
+// TakeInjected returns nil.
+func (b *Burst) TakeInjected(tx, max int) []*Mbuf { return nil }
+
+// Opts returns false, false.
+func (b *Burst) Opts() (keepRefused, collectInject bool) { return false, false }
+
+// Size returns 0.
+func (b *Burst) Size() int { return 0 }
+
+// Flushes returns 0.
+func (b *Burst) Flushes() uint64 { return 0 }
+
+// TSC returns 0.
+func (b *Burst) TSC() uint64 { return 0 }
 
 // Stats returns zeros.
 func (b *Burst) Stats() BurstStats { return BurstStats{} }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -290,9 +291,12 @@ struct pr_burst *pr_burst_new(uint16_t size, uint16_t n_tx, int socket)
 		socket);
 	if (b == NULL)
 		return NULL;
-	/* One block for rx, drop, punt and every TX buffer, in that order. */
+	/*
+	 * One block for rx, drop, punt, every TX buffer and every TX buffer's
+	 * collected inject frames, in that order.
+	 */
 	arrays = rte_zmalloc_socket("pr_burst_pkts",
-		sizeof(*arrays) * size * (3 + (size_t)n_tx),
+		sizeof(*arrays) * size * (3 + 2 * (size_t)n_tx),
 		RTE_CACHE_LINE_SIZE, socket);
 	b->tx = rte_zmalloc_socket("pr_burst_tx",
 		sizeof(*b->tx) * (n_tx == 0 ? 1 : n_tx), RTE_CACHE_LINE_SIZE,
@@ -311,6 +315,7 @@ struct pr_burst *pr_burst_new(uint16_t size, uint16_t n_tx, int socket)
 	for (i = 0; i < n_tx; i++) {
 		b->tx[i].cap = size;
 		b->tx[i].pkts = arrays + (3 + (size_t)i) * size;
+		b->tx[i].inj = arrays + (3 + (size_t)n_tx + i) * size;
 	}
 	return b;
 }
@@ -324,22 +329,68 @@ void pr_burst_free(struct pr_burst *b)
 	rte_free(b);
 }
 
+/*
+ * pr_burst_discard frees what a closing burst still holds: refused frames
+ * kept for a retry (counted as unsent) and collected inject frames Go never
+ * took.
+ */
+void pr_burst_discard(struct pr_burst *b)
+{
+	uint16_t i;
+
+	for (i = 0; i < b->n_tx; i++) {
+		struct pr_txbuf *t = &b->tx[i];
+		if (t->n != 0) {
+			rte_pktmbuf_free_bulk(t->pkts, t->n);
+			t->unsent += t->n;
+			t->n = 0;
+		}
+		if (t->n_inj != 0) {
+			rte_pktmbuf_free_bulk(t->inj, t->n_inj);
+			t->n_inj = 0;
+		}
+	}
+}
+
+uint64_t pr_tsc_hz(void)
+{
+	return rte_get_tsc_hz();
+}
+
 static void flush_tx(struct pr_txbuf *t)
 {
 	uint16_t n = t->n;
 	uint16_t sent;
 
-	if (t->inject != NULL && n < t->cap) {
-		unsigned int got = rte_ring_dequeue_burst(t->inject,
-			(void **)&t->pkts[n], t->cap - n, NULL);
-		t->injected += got;
-		n += got;
+	if (t->inject != NULL) {
+		if (t->collect) {
+			/* Go takes these and queues them itself. */
+			if (t->n_inj == 0) {
+				t->n_inj = rte_ring_dequeue_burst(t->inject,
+					(void **)t->inj, t->cap, NULL);
+				t->injected += t->n_inj;
+			}
+		} else if (n < t->cap) {
+			unsigned int got = rte_ring_dequeue_burst(t->inject,
+				(void **)&t->pkts[n], t->cap - n, NULL);
+			t->injected += got;
+			n += got;
+		}
 	}
 	if (n == 0)
 		return;
 	sent = rte_eth_tx_burst(t->port, t->queue, t->pkts, n);
 	t->sent += sent;
 	if (sent < n) {
+		if (t->keep) {
+			/* The refused tail moves to the head, in order. */
+			if (sent != 0)
+				memmove(t->pkts, &t->pkts[sent],
+					sizeof(*t->pkts) * (n - sent));
+			t->refused += n - sent;
+			t->n = n - sent;
+			return;
+		}
 		rte_pktmbuf_free_bulk(&t->pkts[sent], n - sent);
 		t->unsent += n - sent;
 	}
@@ -347,13 +398,12 @@ static void flush_tx(struct pr_txbuf *t)
 }
 
 /*
- * pr_burst_flush sends every TX buffer (topped up from its inject ring),
- * frees the frames marked for dropping and enqueues the punted ones, freeing
- * what the punt ring has no room for.
+ * burst_flush sends every TX buffer (topped up from its inject ring, or
+ * collecting from it), frees the frames marked for dropping and enqueues the
+ * punted ones, freeing what the punt ring has no room for.
  */
-void pr_burst_flush(uintptr_t burst)
+static void burst_flush(struct pr_burst *b)
 {
-	struct pr_burst *b = (struct pr_burst *)burst;
 	uint16_t i;
 
 	for (i = 0; i < b->n_tx; i++)
@@ -377,17 +427,29 @@ void pr_burst_flush(uintptr_t burst)
 	}
 }
 
+/* pr_burst_flush is burst_flush, then a TSC read for the worker's clock. */
+void pr_burst_flush(uintptr_t burst)
+{
+	struct pr_burst *b = (struct pr_burst *)burst;
+
+	burst_flush(b);
+	b->tsc = rte_rdtsc();
+}
+
 /*
  * pr_burst_cycle is the worker's one call per burst: it settles the previous
- * burst (pr_burst_flush) and receives the next one from rx_port/rx_queue.
+ * burst (burst_flush) and receives the next one from rx_port/rx_queue. The
+ * TSC read after the receive is the worker's clock for the burst: one rdtsc
+ * instruction here instead of a cgo call of its own.
  */
 uint16_t pr_burst_cycle(uintptr_t burst)
 {
 	struct pr_burst *b = (struct pr_burst *)burst;
 
-	pr_burst_flush(burst);
+	burst_flush(b);
 	b->n_rx = rte_eth_rx_burst(b->rx_port, b->rx_queue, b->rx, b->size);
 	b->rx_total += b->n_rx;
+	b->tsc = rte_rdtsc();
 	return b->n_rx;
 }
 

@@ -31,19 +31,29 @@
 
 /*
  * pr_txbuf is one TX queue's pending frames. Go appends to pkts and bumps n
- * between cycles; pr_burst_cycle sends them, frees whatever the PMD refused
- * and resets n. The counters are cumulative and written only by the cycle.
+ * between cycles; pr_burst_cycle sends them and frees whatever the PMD
+ * refused, or with keep set moves the refused frames to the head of pkts and
+ * leaves n counting them, so that the next cycle sends them first. With
+ * collect set, frames from inject are not sent but handed to Go in inj (taken
+ * only once Go has taken the previous ones: n_inj is 0). The counters are
+ * cumulative and written only by the cycle.
  */
 struct pr_txbuf {
 	uint16_t port;
 	uint16_t queue;
 	uint16_t n;           /* pending entries in pkts */
-	uint16_t cap;         /* capacity of pkts */
+	uint16_t cap;         /* capacity of pkts and inj */
+	uint8_t keep;         /* keep refused frames instead of freeing them */
+	uint8_t collect;      /* hand inject frames to Go instead of sending them */
+	uint16_t n_inj;       /* frames in inj not yet taken by Go */
+	uint32_t pad0;
 	struct rte_ring *inject; /* optional: frames from the control core */
 	uint64_t sent;        /* accepted by the PMD */
 	uint64_t unsent;      /* refused by the PMD and freed */
+	uint64_t refused;     /* refused by the PMD and kept for a retry */
 	uint64_t injected;    /* taken from inject */
 	struct rte_mbuf **pkts;
+	struct rte_mbuf **inj; /* collect only */
 };
 
 /*
@@ -66,6 +76,7 @@ struct pr_burst {
 	uint64_t dropped;     /* frames freed on request */
 	uint64_t punted;      /* frames enqueued to punt_ring */
 	uint64_t punt_full;   /* frames freed because punt_ring was full or absent */
+	uint64_t tsc;         /* rte_rdtsc() at the end of the last flush */
 	struct pr_txbuf *tx;
 	struct rte_mbuf **rx;
 	struct rte_mbuf **drop;
@@ -149,6 +160,8 @@ int pr_port_xstats(uint16_t port, uint64_t *values, unsigned int n);
 /* Bursts */
 struct pr_burst *pr_burst_new(uint16_t size, uint16_t n_tx, int socket);
 void pr_burst_free(struct pr_burst *b);
+void pr_burst_discard(struct pr_burst *b);
+uint64_t pr_tsc_hz(void);
 /*
  * The per-burst calls take the burst as an integer: cgo checks every
  * pointer argument for Go memory (about 15 ns a call, measured here), and a

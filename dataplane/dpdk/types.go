@@ -46,8 +46,11 @@ type BurstStats struct {
 	Rx       uint64 // frames received by Cycle
 	Tx       uint64 // frames the PMDs accepted for sending
 	TxUnsent uint64 // frames the PMDs refused (TX queue full) and were freed
-	Injected uint64 // frames taken from inject rings and sent or refused
-	Dropped  uint64 // frames freed through Drop
-	Punted   uint64 // frames enqueued on the punt ring
-	PuntFull uint64 // frames freed because the punt ring was full or absent
+	// TxRefused counts refusals of frames kept for a retry
+	// (BurstConfig.KeepRefused): a frame refused twice counts twice.
+	TxRefused uint64
+	Injected  uint64 // frames taken from inject rings (sent, refused, or collected)
+	Dropped   uint64 // frames freed through Drop
+	Punted    uint64 // frames enqueued on the punt ring
+	PuntFull  uint64 // frames freed because the punt ring was full or absent
 }

@@ -1,0 +1,234 @@
+package egress
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/sched"
+)
+
+// WireOverhead is what a frame costs on the wire beyond its mbuf length:
+// 8 bytes of preamble and start delimiter, 12 of inter-frame gap and the
+// 4-byte FCS the NIC appends. Every frame is charged PktLen plus this, so
+// egress_rate_mbps is in line bits, as the link speed is: 64-byte frames
+// would otherwise overshoot a shaped rate by a third.
+const WireOverhead = 24
+
+// DefaultLinkMbps is the link speed assumed when the port reports none
+// (most virtual devices): it only sets the base of the strict classes'
+// caps on an unshaped port.
+const DefaultLinkMbps = 10_000
+
+// AdviseTxDescriptors is the largest TX ring New accepts without a warning
+// on an unshaped port. Unshaped, the backlog that the NIC's ring can hold is
+// out of the scheduler's reach: 256 descriptors of 1500-byte frames are
+// 3 ms at 1 Gbit/s, in arrival order whatever the class. See the package doc.
+const AdviseTxDescriptors = 256
+
+// ErrConfig is matched by errors.Is for every error New returns.
+var ErrConfig = errors.New("egress: invalid configuration")
+
+// Config is what a Port needs besides its Burst.
+type Config struct {
+	// Sched is the [sched] section: queues, caps, floor, maximum wait.
+	Sched sched.Config
+	// EgressRateMbps is the port's egress_rate_mbps (0: unshaped). The
+	// port's rate is shared equally by its TxQueues TX queues, one per
+	// worker, each shaped on its own (see the package doc).
+	EgressRateMbps int
+	// TxQueues is the number of TX queues of the port, at least 1.
+	TxQueues int
+	// LinkMbps is the port's link speed (dpdk.Port.Link); 0 when unknown,
+	// which means DefaultLinkMbps.
+	LinkMbps int
+	// TxDescriptors is the port's TX ring size as the PMD set it
+	// (dpdk.Port.Descriptors), for the warning about unshaped large rings;
+	// 0 skips it.
+	TxDescriptors int
+	// TicksPerSecond is the unit of every now argument: dpdk.EAL.TSCHz for
+	// dpdk.Burst.TSC, or 1e9 for a nanosecond clock.
+	TicksPerSecond uint64
+	// PublishMicros is how often Drain publishes the counters for readers
+	// (0: every 1000 us). Publishing costs some forty atomic stores, so
+	// not per burst; readers lag by at most this.
+	PublishMicros int
+}
+
+// Port is the egress of one TX queue of one port on one worker: a
+// sched.Scheduler in front of one TX buffer of the worker's dpdk.Burst.
+// The worker that owns the Burst owns the Port: Enqueue, Drain, Publish and
+// Close are not safe for concurrent use (they need no lock because of it).
+// Stats may be called from any goroutine.
+type Port struct {
+	s   *sched.Scheduler
+	b   *dpdk.Burst
+	tx  int
+	out []sched.Handle // one TX buffer of handles, for Dequeue
+
+	// The frames the last Drain handed to the TX buffer, and the Burst's
+	// flush count then: until settle, they may still come back.
+	inflight int
+	gen      uint64
+
+	injected   uint64 // control frames taken from the inject ring
+	pubEvery   int64  // ticks between publications
+	lastPub    int64
+	published  published
+	purgedFree []*dpdk.Mbuf // Close's batch for FreeBulk
+}
+
+// New returns the Port for TX buffer tx of b (an index into
+// dpdk.BurstConfig.Tx). b must be made with KeepRefused and CollectInject,
+// and nothing else may send on that buffer. now is the caller's clock, in cfg.TicksPerSecond. log
+// receives one line describing the Port, and the warning about the TX ring.
+func New(b *dpdk.Burst, tx int, cfg Config, now int64, log zerolog.Logger) (*Port, error) {
+	if b == nil || tx < 0 || b.Size() == 0 {
+		return nil, fmt.Errorf("%w: no burst, or TX buffer %d", ErrConfig, tx)
+	}
+	if keep, collect := b.Opts(); !keep || !collect {
+		return nil, fmt.Errorf("%w: the Burst needs KeepRefused and CollectInject (it has %v and %v)", ErrConfig, keep, collect)
+	}
+	if cfg.TxQueues < 1 || cfg.EgressRateMbps < 0 || cfg.LinkMbps < 0 || cfg.PublishMicros < 0 {
+		return nil, fmt.Errorf("%w: %d TX queues, egress rate %d Mbit/s, link %d Mbit/s, publish every %d us",
+			ErrConfig, cfg.TxQueues, cfg.EgressRateMbps, cfg.LinkMbps, cfg.PublishMicros)
+	}
+	link := cfg.LinkMbps
+	if link == 0 {
+		link = DefaultLinkMbps
+	}
+	eg := sched.Egress{
+		TicksPerSecond: cfg.TicksPerSecond,
+		LineRate:       mbpsToBytes(link, cfg.TxQueues),
+		ShapeRate:      mbpsToBytes(cfg.EgressRateMbps, cfg.TxQueues),
+		MaxBurst:       b.Size(),
+	}
+	s, err := sched.New(cfg.Sched, eg, now)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	pub := cfg.PublishMicros
+	if pub == 0 {
+		pub = 1000
+	}
+	p := &Port{
+		s:          s,
+		b:          b,
+		tx:         tx,
+		out:        make([]sched.Handle, b.Size()),
+		pubEvery:   int64(cfg.TicksPerSecond / 1_000_000 * uint64(pub)),
+		lastPub:    now,
+		purgedFree: make([]*dpdk.Mbuf, 0, b.Size()),
+	}
+	log.Info().Int("tx_buffer", tx).Uint64("shape_bytes_per_s", eg.ShapeRate).
+		Uint64("line_bytes_per_s", eg.LineRate).Int("burst", b.Size()).Msg("egress scheduler ready")
+	if eg.ShapeRate == 0 && cfg.TxDescriptors > AdviseTxDescriptors {
+		log.Warn().Int("tx_descriptors", cfg.TxDescriptors).Int("advised_max", AdviseTxDescriptors).
+			Msg("unshaped port with a large TX ring: the backlog forms in the NIC, out of the scheduler's reach; set egress_rate_mbps or fewer tx_descriptors")
+	}
+	p.Publish()
+	return p, nil
+}
+
+// mbpsToBytes is one TX queue's share of a rate in Mbit/s, in bytes/s.
+func mbpsToBytes(mbps, queues int) uint64 {
+	return uint64(mbps) * 1_000_000 / 8 / uint64(queues)
+}
+
+// Enqueue queues m in class c at time now and reports whether it was
+// queued. A full class queue drops m at the tail: it goes to the Burst's
+// Drop, is freed by the next flush and counted as dropped in its class.
+// Either way m is no longer the caller's. c must be a valid class.
+func (p *Port) Enqueue(m *dpdk.Mbuf, c sched.Class, now int64) bool {
+	if p.inflight != 0 {
+		p.settle()
+	}
+	if p.s.Enqueue(now, c, sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead) {
+		return true
+	}
+	p.b.Drop(m)
+	return false
+}
+
+// Drain hands the TX buffer what the scheduler releases now: first it
+// takes back what the last flush refused (at the head of its class queue,
+// as if never sent), then queues the control core's frames from the inject
+// ring in class Control, then moves at most the buffer's free room into it.
+// Call it once per burst, before the Cycle that sends; b must be the Port's
+// Burst. It returns the number of frames handed to the buffer.
+func (p *Port) Drain(b *dpdk.Burst, now int64) int {
+	if b != p.b {
+		panic("egress: Drain with a Burst other than the Port's")
+	}
+	if p.inflight != 0 {
+		p.settle()
+	}
+	// Take no more than the Control queue holds, so that control frames
+	// are never dropped here: the rest waits in the inject ring, and a
+	// full ring pushes back on the control core.
+	if room := p.s.Room(sched.Control); room > 0 {
+		for _, m := range b.TakeInjected(p.tx, room) {
+			p.s.Enqueue(now, sched.Control, sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead)
+			p.injected++
+		}
+	}
+	free := b.Size() - b.Pending(p.tx)
+	n := p.s.Dequeue(now, p.out[:free])
+	for _, h := range p.out[:n] {
+		b.Send(p.tx, dpdk.MbufAt(uintptr(h)))
+	}
+	if n != 0 {
+		p.inflight, p.gen = n, b.Flushes()
+	}
+	if now-p.lastPub >= p.pubEvery {
+		p.lastPub = now
+		p.Publish()
+	}
+	return n
+}
+
+// settle accounts for the frames the last Drain handed to the TX buffer.
+// If the Burst has flushed since, the refused ones are the buffer's pending
+// frames (KeepRefused keeps them there, and this Port is the buffer's only
+// sender): they come off the buffer and go back to the scheduler. If it
+// has not (an Enqueue between Drain and Cycle), all of them do.
+func (p *Port) settle() {
+	n := p.inflight
+	p.inflight = 0
+	refused := n
+	if p.b.Flushes() != p.gen {
+		refused = p.b.Pending(p.tx)
+		if refused > n {
+			panic(fmt.Sprintf("egress: %d frames pending on TX buffer %d after a flush of the Port's %d: another sender, or a Burst without CollectInject", refused, p.tx, n))
+		}
+	}
+	if refused != 0 {
+		p.b.Unsend(p.tx, refused)
+		p.s.Requeue(n - refused)
+	}
+}
+
+// Backlog returns the frames queued in the Port's class queues.
+func (p *Port) Backlog() int { return p.s.Backlog() }
+
+// Close settles the last Drain, frees every frame still queued (counted as
+// dropped in its class) and publishes the final counters. Call it from the
+// owning worker after its last Drain and Flush, and before the Burst's
+// Close.
+func (p *Port) Close() {
+	if p.inflight != 0 {
+		p.settle()
+	}
+	p.s.Purge(func(h sched.Handle) {
+		p.purgedFree = append(p.purgedFree, dpdk.MbufAt(uintptr(h)))
+		if len(p.purgedFree) == cap(p.purgedFree) {
+			dpdk.FreeBulk(p.purgedFree)
+			p.purgedFree = p.purgedFree[:0]
+		}
+	})
+	dpdk.FreeBulk(p.purgedFree)
+	p.purgedFree = p.purgedFree[:0]
+	p.Publish()
+}
