@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 )
@@ -83,6 +84,12 @@ type Config struct {
 	InjectRing int `toml:"inject_ring"`
 	// MaxRoutes bounds the route table.
 	MaxRoutes int `toml:"max_routes"`
+	// IdleSleep, when not zero, lets a worker sleep this long after a run of
+	// empty polls instead of spinning: DPDK's polling owns a core, which a
+	// dedicated appliance wants and a shared machine (a lab, three demo
+	// relays on two cores) cannot give. It adds up to IdleSleep of latency to
+	// the first frame after a quiet spell and nothing under load.
+	IdleSleep time.Duration `toml:"idle_sleep"`
 	// Neighbors are static next hops.
 	Neighbors []Neighbor `toml:"neighbor"`
 }
@@ -115,6 +122,7 @@ func DefaultConfig() Config {
 		PuntRing:   1024,
 		InjectRing: 1024,
 		MaxRoutes:  1 << 20,
+		IdleSleep:  0,
 	}
 }
 
@@ -206,6 +214,9 @@ func (c Config) Validate(errs confcheck.Errors, ports []string) {
 	}
 	if c.MaxRoutes < 1 || c.MaxRoutes > 1<<24 {
 		errs.Addf("max_routes", "%d is out of range: use 1 to 16777216", c.MaxRoutes)
+	}
+	if c.IdleSleep < 0 || c.IdleSleep > 10*time.Millisecond {
+		errs.Addf("idle_sleep", "%v is out of range: use 0 (always poll) to 10ms", c.IdleSleep)
 	}
 	for i, n := range c.Neighbors {
 		ne := errs.Index("neighbor", i)

@@ -227,6 +227,7 @@ func report(w io.Writer, c *config, mem *memory, r results) {
 			strings.ReplaceAll(p.Name, " ", "_"), median(s), p.Testpmd, ref, median(s)/ref))
 	}
 	tw.Flush()
+	reportRelay(w)
 	fmt.Fprintln(w)
 	for _, s := range summary {
 		fmt.Fprintln(w, s)

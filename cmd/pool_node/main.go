@@ -1,13 +1,16 @@
 // Command pool_node is a POOL end node: the traffic source and sink of the
 // tests and the demo. It enrolls with a relay over UDP and then either
-// reflects whatever end-to-end traffic reaches it (without --peer) or opens a
-// route through the relay (and the relays named by --via) to --peer, runs the end-to-end handshake, sends
-// --count frames of --size bytes at --rate frames per second, and prints
+// reflects whatever end-to-end traffic reaches it (without --peer; with
+// --sink it only counts it, printing sent=0 received=M lost=0 mbps=0 when
+// stopped), or opens a route through the relay (and the relays named by
+// --via) to --peer, runs the end-to-end handshake, sends --count frames of
+// --size bytes at --rate frames per second, and prints
 //
 //	sent=N received=M lost=K mbps=X
 //
 // where received counts the frames that came back from the reflecting peer
-// and mbps is the payload throughput of those round trips.
+// and mbps is the payload throughput of those round trips (with --one-way,
+// towards a sink, only sent=N).
 package main
 
 import (
@@ -36,6 +39,7 @@ import (
 type options struct {
 	relay, relayAddr, identity, listen, peer string
 	via                                      string
+	sink, oneWay                             bool
 	network, org                             uint
 	segment                                  uint
 	rate, count, size                        int
@@ -57,6 +61,8 @@ func main() {
 	flag.IntVar(&o.count, "count", 1000, "frames to send")
 	flag.IntVar(&o.size, "size", 1000, "payload bytes per frame")
 	flag.DurationVar(&o.wait, "wait", 2*time.Second, "how long to wait for the last echoes")
+	flag.BoolVar(&o.sink, "sink", false, "without --peer: count what arrives instead of reflecting it")
+	flag.BoolVar(&o.oneWay, "one-way", false, "with --peer: send and report sent=N only, without waiting for echoes (the peer is a --sink)")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "pool_node:", err)
@@ -95,7 +101,7 @@ func run(o options, out io.Writer) error {
 	var last atomic.Int64
 	node, err := endnode.New(endnode.Config{
 		Identity: id, Network: uint32(o.network), Relay: relay, RelayAddress: relayAddr, Transport: udp,
-		Clock: wallClock{}, Rand: rand.Reader, Log: log, Echo: o.peer == "",
+		Clock: wallClock{}, Rand: rand.Reader, Log: log, Echo: o.peer == "" && !o.sink,
 		OnData: func(_ [16]byte, p []byte) {
 			got.Add(1)
 			gotBytes.Add(uint64(len(p)))
@@ -160,6 +166,14 @@ func run(o options, out io.Writer) error {
 		if err := snd.Send(payload); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
+	}
+	if o.oneWay {
+		// Let the last frames leave the socket before the node closes.
+		time.Sleep(100 * time.Millisecond)
+		stop()
+		<-done
+		fmt.Fprintf(out, "sent=%d\n", sent)
+		return nil
 	}
 	// Wait for the echoes: until all are back or none came for o.wait.
 	deadline := time.Now().Add(o.wait)

@@ -55,11 +55,11 @@ func signed(t *testing.T, issuer, beneficiary ed25519.PrivateKey, cum, seq uint6
 	return s
 }
 
-// daemon is a test double of the relay daemon's Backend: fixed, realistic
+// fakeDaemon is a test double of the relay daemon's Backend: fixed, realistic
 // answers, so that the CLI's formatting, argument handling and exit codes
 // are checked end to end over a real control socket. It records what the
 // CLI asked for.
-type daemon struct {
+type fakeDaemon struct {
 	t       *testing.T
 	mu      sync.Mutex
 	calls   []string
@@ -67,13 +67,13 @@ type daemon struct {
 	config  string
 }
 
-func (d *daemon) note(s string) {
+func (d *fakeDaemon) note(s string) {
 	d.mu.Lock()
 	d.calls = append(d.calls, s)
 	d.mu.Unlock()
 }
 
-func (d *daemon) Status(context.Context) (api.Status, error) {
+func (d *fakeDaemon) Status(context.Context) (api.Status, error) {
 	d.note("status")
 	return api.Status{
 		Version: "v0.3.0", Identity: id(selfKey).String(), Network: 1, Started: t0.Add(-time.Hour),
@@ -88,7 +88,7 @@ func (d *daemon) Status(context.Context) (api.Status, error) {
 	}, nil
 }
 
-func (d *daemon) Peers(context.Context) ([]api.Peer, error) {
+func (d *fakeDaemon) Peers(context.Context) ([]api.Peer, error) {
 	d.note("peers")
 	return []api.Peer{
 		{ID: id(peerAKey).String(), Address: "192.0.2.7:9254", Connected: true, Class: "balanced", Score: 1.3,
@@ -99,7 +99,7 @@ func (d *daemon) Peers(context.Context) ([]api.Peer, error) {
 	}, nil
 }
 
-func (d *daemon) Stats(context.Context) (api.Stats, error) {
+func (d *fakeDaemon) Stats(context.Context) (api.Stats, error) {
 	d.note("stats")
 	return api.Stats{
 		Ports: []api.PortStats{{Name: "p0", RxPackets: 1000, RxBytes: 128000, TxPackets: 990, TxBytes: 126720, Missed: 3},
@@ -114,7 +114,7 @@ func (d *daemon) Stats(context.Context) (api.Stats, error) {
 	}, nil
 }
 
-func (d *daemon) Routes(context.Context) ([]api.Route, error) {
+func (d *fakeDaemon) Routes(context.Context) ([]api.Route, error) {
 	d.note("routes")
 	return []api.Route{
 		{Session: strings.Repeat("0f", 16), From: id(peerAKey).String(), To: id(peerBKey).String(), Port: "p1", NextHop: "198.51.100.9"},
@@ -122,7 +122,7 @@ func (d *daemon) Routes(context.Context) ([]api.Route, error) {
 	}, nil
 }
 
-func (d *daemon) RouteAdd(_ context.Context, s api.RouteSpec) (api.Route, error) {
+func (d *fakeDaemon) RouteAdd(_ context.Context, s api.RouteSpec) (api.Route, error) {
 	d.note("route.add " + s.Session + " " + s.From + " " + s.To + " " + s.Port + " " + s.NextHop + " " + time.Duration(s.TTL).String())
 	if len(s.Session) != 32 {
 		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "session %q is not 32 hex digits", s.Session)
@@ -130,12 +130,12 @@ func (d *daemon) RouteAdd(_ context.Context, s api.RouteSpec) (api.Route, error)
 	return api.Route{Session: s.Session, From: id(peerAKey).String(), To: id(peerBKey).String(), Port: s.Port, NextHop: s.NextHop, Static: true, Expires: t0.Add(time.Duration(s.TTL))}, nil
 }
 
-func (d *daemon) RouteDel(_ context.Context, s string) error {
+func (d *fakeDaemon) RouteDel(_ context.Context, s string) error {
 	d.note("route.del " + s)
 	return api.Errorf(api.CodeNotFound, "no route with session %s", s)
 }
 
-func (d *daemon) Score(context.Context) (api.Score, error) {
+func (d *fakeDaemon) Score(context.Context) (api.Score, error) {
 	d.note("score")
 	return api.Score{Own: 2.5, Class: "major_contributor", Relayed: 142_000_000, Consumed: 56_800_000, Reporting: 2,
 		Peers: []api.PeerScore{
@@ -144,7 +144,7 @@ func (d *daemon) Score(context.Context) (api.Score, error) {
 		}}, nil
 }
 
-func (d *daemon) Cheques(context.Context) ([]api.Cheque, error) {
+func (d *fakeDaemon) Cheques(context.Context) ([]api.Cheque, error) {
 	d.note("cheques")
 	var out []api.Cheque
 	for _, en := range d.chequeEntries() {
@@ -153,7 +153,7 @@ func (d *daemon) Cheques(context.Context) ([]api.Cheque, error) {
 	return out, nil
 }
 
-func (d *daemon) chequeEntries() []cheque.Entry {
+func (d *fakeDaemon) chequeEntries() []cheque.Entry {
 	in := signed(d.t, peerAKey, selfKey, 5_000_000, 3)
 	outA := signed(d.t, selfKey, peerAKey, 6_000_000, 2)
 	return []cheque.Entry{
@@ -162,12 +162,12 @@ func (d *daemon) chequeEntries() []cheque.Entry {
 	}
 }
 
-func (d *daemon) Enroll(_ context.Context, addr string) (api.Peer, error) {
+func (d *fakeDaemon) Enroll(_ context.Context, addr string) (api.Peer, error) {
 	d.note("enroll " + addr)
 	return api.Peer{ID: id(peerAKey).String(), Address: addr, Connected: true, Class: "heavy_consumer", Score: 0.25}, nil
 }
 
-func (d *daemon) Unenroll(_ context.Context, p string) error {
+func (d *fakeDaemon) Unenroll(_ context.Context, p string) error {
 	d.note("unenroll " + p)
 	if p != short(id(peerAKey).String()) {
 		return api.Errorf(api.CodeNotFound, "no peer %s", p)
@@ -175,14 +175,14 @@ func (d *daemon) Unenroll(_ context.Context, p string) error {
 	return nil
 }
 
-func (d *daemon) Stop(context.Context) error { d.note("stop"); return nil }
+func (d *fakeDaemon) Stop(context.Context) error { d.note("stop"); return nil }
 
-func (d *daemon) ConfigShow(context.Context) (api.ConfigState, error) {
+func (d *fakeDaemon) ConfigShow(context.Context) (api.ConfigState, error) {
 	d.note("config.show")
 	return api.ConfigState{Config: d.config, Pending: d.pending}, nil
 }
 
-func (d *daemon) ConfigApply(_ context.Context, a api.ConfigApplyArgs) (api.ConfigState, error) {
+func (d *fakeDaemon) ConfigApply(_ context.Context, a api.ConfigApplyArgs) (api.ConfigState, error) {
 	d.note("config.apply " + time.Duration(a.ConfirmWithin).String())
 	if d.pending != nil {
 		return api.ConfigState{}, api.Errorf(api.CodeConflict, "a configuration is pending confirmation")
@@ -194,7 +194,7 @@ func (d *daemon) ConfigApply(_ context.Context, a api.ConfigApplyArgs) (api.Conf
 	return api.ConfigState{Config: d.config, Pending: d.pending}, nil
 }
 
-func (d *daemon) ConfigConfirm(context.Context) (api.ConfigState, error) {
+func (d *fakeDaemon) ConfigConfirm(context.Context) (api.ConfigState, error) {
 	d.note("config.confirm")
 	if d.pending == nil {
 		return api.ConfigState{}, api.Errorf(api.CodeConflict, "no configuration is pending confirmation")
@@ -203,12 +203,12 @@ func (d *daemon) ConfigConfirm(context.Context) (api.ConfigState, error) {
 	return api.ConfigState{Config: d.config}, nil
 }
 
-func (d *daemon) ConfigRollback(context.Context) (api.ConfigState, error) {
+func (d *fakeDaemon) ConfigRollback(context.Context) (api.ConfigState, error) {
 	d.note("config.rollback")
 	return api.ConfigState{}, api.Errorf(api.CodeConflict, "no configuration is pending confirmation")
 }
 
-func (d *daemon) Trace(_ context.Context, a api.TraceArgs) (api.Trace, error) {
+func (d *fakeDaemon) Trace(_ context.Context, a api.TraceArgs) (api.Trace, error) {
 	d.note("trace " + a.Port)
 	if a.Port != "p0" {
 		return api.Trace{}, api.Errorf(api.CodeNotFound, "no port %q", a.Port)
@@ -221,16 +221,16 @@ func (d *daemon) Trace(_ context.Context, a api.TraceArgs) (api.Trace, error) {
 	return tr, nil
 }
 
-func (d *daemon) JournalVerify(context.Context) (api.JournalSummary, error) {
+func (d *fakeDaemon) JournalVerify(context.Context) (api.JournalSummary, error) {
 	d.note("journal.verify")
 	return api.JournalSummary{Records: 77}, nil
 }
 
-// startDaemon serves a daemon double on a fresh socket and returns it and
+// startDaemon serves a fakeDaemon double on a fresh socket and returns it and
 // the socket path.
-func startDaemon(t *testing.T) (*daemon, string) {
+func startDaemon(t *testing.T) (*fakeDaemon, string) {
 	t.Helper()
-	d := &daemon{t: t, config: "[log]\nlevel = \"info\"\n"}
+	d := &fakeDaemon{t: t, config: "[log]\nlevel = \"info\"\n"}
 	path := filepath.Join(t.TempDir(), "ctl.sock")
 	s, err := socket.Listen(socket.Options{Path: path, Backend: d, Log: logging.Nop()})
 	if err != nil {
@@ -401,7 +401,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	// No relay on the socket.
 	code, _, errOut := runCLI(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock"))
 	if code != exitFailure || !strings.Contains(errOut, "is pool_relay running?") {
-		t.Errorf("no daemon: exit %d, stderr %q", code, errOut)
+		t.Errorf("no fakeDaemon: exit %d, stderr %q", code, errOut)
 	}
 }
 

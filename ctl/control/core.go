@@ -13,6 +13,23 @@
 // data plane, sends heartbeats and due cheques, rekeys, and expires routes and
 // silent peers.
 //
+// The operator acts through Unenroll, AddRoute and CloseRoute (static
+// routes), and SetConfig; Peers, Routes, Counters and Stats report.
+//
+// # Accounting
+//
+// A relayed frame counts, for the peer that authenticated it and towards the
+// next hop, its outer POOL frame: the 80-byte header and its payload (the
+// inner frame), never the Ethernet, VLAN, IP or UDP headers around it, which
+// differ from hop to hop. End nodes count the same unit in the counters they
+// sign, and so does the fixture in controltest. Sealed control messages
+// count their POOL frame the same way: the sender each one it sends, the
+// receiver each one that opens.
+// When a heartbeat arrives the core brings the ledger's view of the peer's
+// traffic up to date before the ledger compares it with the peer's signed
+// counters, so that the two differ only by the frames in flight, which the
+// ledger's tolerance band (a percentage plus absolute slack) absorbs.
+//
 // The core is transport-agnostic (ctl/transport: a UDP socket, or the data
 // plane's punt and inject rings) and reaches the data plane only through the
 // DataPlane interface. Time comes from an injected clock, so that tests run
@@ -98,6 +115,19 @@ var (
 	ErrEnrollTimeout = errors.New("control: enrollment timed out")
 	// ErrRefused: the other end refused us, or we refused its terms.
 	ErrRefused = errors.New("control: enrollment refused")
+	// ErrUnknownPeer: no enrolled peer has that identity.
+	ErrUnknownPeer = errors.New("control: no such enrolled peer")
+	// ErrUnknownRoute: no relayed route has that session id.
+	ErrUnknownRoute = errors.New("control: no such route")
+	// ErrRouteExists: the session id (or its reverse) is already a route or
+	// a peer's session.
+	ErrRouteExists = errors.New("control: session id already in use")
+	// ErrInvalidRoute: a static route that makes no sense (from a peer to
+	// itself, the zero session id, a negative lifetime).
+	ErrInvalidRoute = errors.New("control: invalid route")
+	// ErrNeedsRestart: a configuration changes settings that only take
+	// effect at start; the error names them.
+	ErrNeedsRestart = errors.New("control: settings that change only at restart")
 )
 
 // CLOSE reasons the core sends.
@@ -107,6 +137,8 @@ const (
 	ReasonTimeout  uint8 = 3
 	ReasonDebt     uint8 = 4
 	ReasonReplaced uint8 = 5
+	// ReasonUnenrolled: the operator ended the session (pool_relay unenroll).
+	ReasonUnenrolled uint8 = 6
 )
 
 // inQueue bounds frames waiting for the core. Past it the reader drops (and
@@ -130,9 +162,12 @@ type Core struct {
 	in    chan packet
 	reqs  chan func()
 	done  chan struct{}
-	stats stats
+	stats counterSet
 
-	// Owned by Run's goroutine.
+	// Owned by Run's goroutine, like cfg once Run has started. policy is
+	// the enrollment policy the Responder consults (through a closure, so
+	// that SetConfig can replace it).
+	policy      handshake.Policy
 	peers       map[identity.PublicKey]*peerState
 	bySession   map[[16]byte]*peerState
 	byNode      map[address.NodeID]*peerState
@@ -174,12 +209,13 @@ func New(o Options) (*Core, error) {
 	for s := uint32(o.Config.MaxPeers); s >= 1; s-- {
 		c.free = append(c.free, s)
 	}
+	c.policy = o.Config.Policy()
 	payload, err := c.enrollment()
 	if err != nil {
 		return nil, err
 	}
 	c.resp, err = handshake.NewResponder(handshake.ResponderConfig{
-		Identity: o.Identity, Network: o.Network, Policy: o.Config.Policy(), Puzzle: o.Config.Puzzle(),
+		Identity: o.Identity, Network: o.Network, Policy: c.allowed, Puzzle: o.Config.Puzzle(),
 		CookieBucket: o.Config.CookieBucket, Payload: payload, Clock: o.Clock, Rand: o.Rand, Log: o.Log,
 	})
 	if err != nil {
@@ -187,6 +223,10 @@ func New(o Options) (*Core, error) {
 	}
 	return c, nil
 }
+
+// allowed is the Responder's policy: the one SetConfig installed last. The
+// Responder calls it on the core's goroutine.
+func (c *Core) allowed(k identity.PublicKey) bool { return c.policy(k) }
 
 // enrollment is the payload this relay announces in handshakes: the terms
 // the ledger gives a newcomer. The peer's own terms follow in TERMS once the

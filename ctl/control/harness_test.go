@@ -94,11 +94,21 @@ func seeded(t testing.TB, b byte) *identity.Identity {
 }
 
 func newWorld(t *testing.T, mutate func(*Config)) *world {
+	return newWorldLedger(t, mutate, nil)
+}
+
+// newWorldLedger is newWorld with the ledger's configuration changed by
+// mutateLedger as well.
+func newWorldLedger(t *testing.T, mutate func(*Config), mutateLedger func(*ledger.Config)) *world {
 	w := &world{t: t, clk: clock.NewFake(epochTime), plane: newPlane(t),
 		ticks: make(chan time.Time)}
 	rid := seeded(t, 0x51)
 	w.relayA = address.New(address.TypeRelay, 1, 1, rid.PublicKey())
-	led, _, err := ledger.Open(ledger.Options{Config: ledger.DefaultConfig(), DataDir: t.TempDir(), Network: network,
+	lcfg := ledger.DefaultConfig()
+	if mutateLedger != nil {
+		mutateLedger(&lcfg)
+	}
+	led, _, err := ledger.Open(ledger.Options{Config: lcfg, DataDir: t.TempDir(), Network: network,
 		Signer: rid, Clock: w.clk, Log: logging.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -185,8 +195,19 @@ func (w *world) addNode(seed byte, echo bool) *testNode {
 // clock already advanced for the next one.
 func (w *world) step(d time.Duration) {
 	w.clk.Advance(d)
+	w.tickCore()
+	w.tickNodes()
+}
+
+// tickCore runs one tick of the core and waits until it is done.
+func (w *world) tickCore() {
 	w.ticks <- w.clk.Now()
 	_ = w.core.do(context.Background(), func() {})
+}
+
+// tickNodes runs one tick of every node and waits until the frames it sent
+// have landed.
+func (w *world) tickNodes() {
 	for _, n := range w.nodes {
 		select {
 		case n.ticks <- w.clk.Now():

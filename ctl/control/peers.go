@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"time"
 
@@ -60,7 +61,10 @@ type peerState struct {
 	headID    [16]byte
 	headIndex uint64
 
+	// routes are the routes from or to the peer; opened counts those it
+	// opened itself, its quota (max_routes_per_peer).
 	routes map[[16]byte]*routeState
+	opened int
 }
 
 // onInit answers an INIT with a stateless CHALLENGE.
@@ -135,8 +139,8 @@ func (c *Core) establish(sess *handshake.Session, ep transport.Endpoint, ack []b
 	now := c.now()
 	ps := &peerState{
 		key: key, pid: pid, node: address.NodeIDOf(key), ep: ep, sess: sess,
-		ch: proto.NewChannel(sess, c.cfg.HeartbeatTolerance), id: sess.ID(), slot: slot, role: en.Role,
-		ack: ack, theirs: en.Terms, established: now, lastHeard: now, epoch: uint64(now.UnixNano()),
+		ch: proto.NewChannel(sess, noSkewLimit), id: sess.ID(), slot: slot, role: en.Role,
+		ack: ack, theirs: en.Terms, established: now, lastHeard: now, epoch: c.epochFor(pid, now),
 		base: c.o.Counters.Peer(slot), nextHB: now, routes: map[[16]byte]*routeState{},
 	}
 	ps.rekeyBase = c.sent(ps)
@@ -159,6 +163,34 @@ func (c *Core) establish(sess *handshake.Session, ep transport.Endpoint, ack []b
 	return ps, nil
 }
 
+// noSkewLimit turns off the control channel's own timestamp check: onSealed
+// checks freshness first, against the heartbeat_tolerance in force, so that
+// SetConfig changes it for the sessions already up (a Channel's bound is
+// fixed when it is made).
+const noSkewLimit = time.Duration(math.MaxInt64)
+
+// fresh reports whether a control frame's POOL timestamp is within the
+// tolerance of now, the test proto.Channel.Open would make.
+func (c *Core) fresh(ts uint64, now time.Time) bool {
+	tol := int64(c.cfg.HeartbeatTolerance)
+	d := now.UnixNano() - int64(ts)
+	return int64(ts) >= 0 && d <= tol && -d <= tol
+}
+
+// epochFor numbers a new session's counters for the ledger, which takes a
+// larger epoch for counters restarted from zero and ignores a smaller one as
+// a straggler: each session of a peer needs a larger epoch than the last.
+// The clock gives one, unless it has not moved past the last session's (a
+// peer back within one clock tick, a clock stepped back), when the new
+// session's traffic would be ignored, or counted only past the old total.
+func (c *Core) epochFor(p peer.ID, now time.Time) uint64 {
+	e := uint64(now.UnixNano())
+	if v, err := c.o.Ledger.Peer(p); err == nil && v.Account.Base.Epoch >= e {
+		e = v.Account.Base.Epoch + 1
+	}
+	return e
+}
+
 // refuse ends a session the core will not keep, with an authenticated CLOSE.
 func (c *Core) refuse(sess *handshake.Session, ep transport.Endpoint) {
 	if msg, err := sess.Close(c.msg[:0], ReasonRefused); err == nil {
@@ -172,7 +204,7 @@ func (c *Core) drop(ps *peerState, reason uint8, notify bool, why string) {
 		return
 	}
 	for _, r := range ps.routes {
-		c.closeRoute(r, proto.CodePeerGone, ps)
+		c.closeRoute(r, proto.CodePeerGone, ps, "peer disconnected: "+why)
 	}
 	if notify {
 		if msg, err := ps.sess.Close(c.msg[:0], reason); err == nil {
@@ -389,6 +421,7 @@ func (c *Core) onAck(f proto.Frame, from transport.Endpoint) {
 		c.stats.inc(handshakeCounter(err))
 		return
 	}
+	c.stats.inc(HandshakesFinished)
 	delete(c.pending, k)
 	ps, err := c.establish(sess, ob.ep, nil)
 	if err != nil {

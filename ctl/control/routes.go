@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/proto"
@@ -14,7 +15,12 @@ import (
 type routeState struct {
 	id, rev  [16]byte
 	from, to *peerState
-	expires  time.Time
+	// expires is when the sweep closes the route; zero never (a static
+	// route added without a lifetime).
+	expires time.Time
+	// static routes were added by the operator (AddRoute): no peer renews
+	// or closes them, and they count against no peer's quota.
+	static bool
 }
 
 // onRouteOpen handles a peer's request to carry a session: policy checks
@@ -40,15 +46,16 @@ func (c *Core) onRouteOpen(ps *peerState, body []byte) {
 	rev := proto.ReverseSession(m.Session)
 	if r := c.routes[m.Session]; r != nil {
 		// The owner asking again (its ROUTE_OK was lost, or it renews):
-		// refresh the lifetime. Anyone else: the id is taken.
-		if r.from != ps || r.to != nh || r.id != m.Session {
+		// refresh the lifetime. Anyone else: the id is taken, and so is an
+		// operator's route, whose lifetime is the operator's.
+		if !r.renewableBy(ps, nh, m.Session) {
 			c.refuseRoute(ps, m.Request, m.Session, proto.CodeInUse)
 			return
 		}
 	} else if c.routes[rev] != nil || c.isPeerSession(m.Session) || c.isPeerSession(rev) {
 		c.refuseRoute(ps, m.Request, m.Session, proto.CodeInUse)
 		return
-	} else if len(ps.routes) >= c.cfg.MaxRoutesPerPeer {
+	} else if ps.opened >= c.cfg.MaxRoutesPerPeer {
 		c.refuseRoute(ps, m.Request, m.Session, proto.CodeRefused)
 		return
 	}
@@ -132,20 +139,23 @@ func (c *Core) refuseRoute(ps *peerState, req uint32, session [16]byte, code pro
 	c.sendSealed(ps, proto.KindRouteError, b)
 }
 
+// renewableBy reports whether a request from ps to carry session to nh may
+// renew r: only a peer-opened route of that very session, between the same
+// two peers.
+func (r *routeState) renewableBy(ps, nh *peerState, session [16]byte) bool {
+	return !r.static && r.from == ps && r.to == nh && r.id == session
+}
+
 // installRoute installs (or renews) the forward route of session from ps to
 // nh and its reverse, journals it and confirms it to ps.
 func (c *Core) installRoute(ps, nh *peerState, req uint32, session [16]byte, expires time.Time) {
-	rev := proto.ReverseSession(session)
-	fwd, err1 := c.hop(ps, nh, expires)
-	back, err2 := c.hop(nh, ps, expires)
-	if err := errors.Join(err1, err2); err != nil {
-		c.refuseRoute(ps, req, session, proto.CodeInternal)
+	// Checked again here: an onward request may have been answered after
+	// the operator took the id.
+	if r := c.routes[session]; r != nil && !r.renewableBy(ps, nh, session) {
+		c.refuseRoute(ps, req, session, proto.CodeInUse)
 		return
 	}
-	var b route.Batch
-	b.Put(route.SessionID(session), fwd)
-	b.Put(route.SessionID(rev), back)
-	if err := c.o.DataPlane.Routes().Apply(&b); err != nil {
+	if _, err := c.putRoute(ps, nh, session, expires, false); err != nil {
 		code := proto.CodeInternal
 		if errors.Is(err, route.ErrFull) {
 			code = proto.CodeFull
@@ -153,19 +163,48 @@ func (c *Core) installRoute(ps, nh *peerState, req uint32, session [16]byte, exp
 		c.refuseRoute(ps, req, session, code)
 		return
 	}
-	r := c.routes[session]
-	if r == nil {
-		r = &routeState{id: session, rev: rev, from: ps, to: nh}
-		c.routes[session], c.routes[rev] = r, r
-		ps.routes[session], nh.routes[session] = r, r
-		c.stats.inc(RoutesOpened)
-		_, _ = c.o.Ledger.Journal().SubmitEvent(event.RouteOpen, &event.Route{
-			Session: session, From: ps.pid, To: nh.pid, Note: "expires " + expires.UTC().Format(time.RFC3339)})
-	}
-	r.expires = expires
 	ok := proto.RouteOK{Request: req, Session: session, Expires: expires.UnixNano()}
 	body, _ := ok.AppendBinary(c.body[:0])
 	c.sendSealed(ps, proto.KindRouteOK, body)
+}
+
+// putRoute installs the route of session from one peer to another and its
+// reverse in the data plane, or renews it, and journals a new one. The
+// caller has checked that session is free or is this very route.
+func (c *Core) putRoute(from, to *peerState, session [16]byte, expires time.Time, static bool) (*routeState, error) {
+	rev := proto.ReverseSession(session)
+	fwd, err1 := c.hop(from, to, expires)
+	back, err2 := c.hop(to, from, expires)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	var b route.Batch
+	b.Put(route.SessionID(session), fwd)
+	b.Put(route.SessionID(rev), back)
+	if err := c.o.DataPlane.Routes().Apply(&b); err != nil {
+		return nil, fmt.Errorf("control: installing route %x: %w", session, err)
+	}
+	r := c.routes[session]
+	if r == nil {
+		r = &routeState{id: session, rev: rev, from: from, to: to, static: static}
+		c.routes[session], c.routes[rev] = r, r
+		from.routes[session], to.routes[session] = r, r
+		if !static {
+			from.opened++
+		}
+		c.stats.inc(RoutesOpened)
+		note := "expires " + expires.UTC().Format(time.RFC3339)
+		switch {
+		case static && expires.IsZero():
+			note = "static, added by the operator, no expiry"
+		case static:
+			note = "static, added by the operator, " + note
+		}
+		_, _ = c.o.Ledger.Journal().SubmitEvent(event.RouteOpen, &event.Route{
+			Session: session, From: from.pid, To: to.pid, Note: note})
+	}
+	r.expires = expires
+	return r, nil
 }
 
 // isPeerSession reports whether id is a peer's own session id: relayed
@@ -181,7 +220,10 @@ func (c *Core) hop(in, out *peerState, expires time.Time) (route.Route, error) {
 	r := route.Route{
 		IngressPeer: in.slot, IngressKey: in.slot, EgressKey: out.slot, EgressPeer: out.slot,
 		EgressPort: uint16(out.ep.Port), VLAN: out.ep.VLAN, DstMAC: out.ep.MAC, SrcMAC: local.MAC,
-		SrcPort: local.Addr.Port(), DstPort: out.ep.Addr.Port(), Encap: route.EncapUDP, Expires: expires.UnixNano(),
+		SrcPort: local.Addr.Port(), DstPort: out.ep.Addr.Port(), Encap: route.EncapUDP,
+	}
+	if !expires.IsZero() {
+		r.Expires = expires.UnixNano()
 	}
 	if out.ep.Addr.Port() == 0 {
 		r.Encap, r.SrcPort = route.EncapIP, 0
@@ -200,16 +242,16 @@ func (c *Core) onRouteClose(ps *peerState, body []byte) {
 		return
 	}
 	r := c.routes[m.Session]
-	if r == nil || (r.from != ps && r.to != ps) {
+	if r == nil || r.static || (r.from != ps && r.to != ps) {
 		c.stats.inc(RxUnexpected)
 		return
 	}
-	c.closeRoute(r, proto.CodeClosed, ps)
+	c.closeRoute(r, proto.CodeClosed, ps, "closed by "+ps.pid.Short())
 }
 
-// closeRoute removes both directions of r, journals it and tells the ends
-// other than by (which asked for it, or is gone).
-func (c *Core) closeRoute(r *routeState, code proto.RouteCode, by *peerState) {
+// closeRoute removes both directions of r, journals it with note and tells
+// the ends other than by (which asked for it, or is gone).
+func (c *Core) closeRoute(r *routeState, code proto.RouteCode, by *peerState, note string) {
 	var b route.Batch
 	b.Delete(route.SessionID(r.id))
 	b.Delete(route.SessionID(r.rev))
@@ -220,6 +262,9 @@ func (c *Core) closeRoute(r *routeState, code proto.RouteCode, by *peerState) {
 	delete(c.routes, r.rev)
 	delete(r.from.routes, r.id)
 	delete(r.to.routes, r.id)
+	if !r.static {
+		r.from.opened--
+	}
 	for _, p := range [...]*peerState{r.from, r.to} {
 		if p != by && c.peers[p.key] == p {
 			e := proto.RouteError{Code: code, Session: r.id}
@@ -233,17 +278,7 @@ func (c *Core) closeRoute(r *routeState, code proto.RouteCode, by *peerState) {
 		c.stats.inc(RoutesClosed)
 	}
 	_, _ = c.o.Ledger.Journal().SubmitEvent(event.RouteClose, &event.Route{
-		Session: r.id, From: r.from.pid, To: r.to.pid, Note: codeNote(code)})
-}
-
-func codeNote(c proto.RouteCode) string {
-	switch c {
-	case proto.CodeExpired:
-		return "expired"
-	case proto.CodePeerGone:
-		return "peer disconnected"
-	}
-	return "closed"
+		Session: r.id, From: r.from.pid, To: r.to.pid, Note: note})
 }
 
 // expireRoutes closes routes whose lifetime ended and gives up on onward
@@ -258,8 +293,8 @@ func (c *Core) expireRoutes(now time.Time) {
 		}
 	}
 	for id, r := range c.routes {
-		if id == r.id && !now.Before(r.expires) {
-			c.closeRoute(r, proto.CodeExpired, nil)
+		if id == r.id && !r.expires.IsZero() && !now.Before(r.expires) {
+			c.closeRoute(r, proto.CodeExpired, nil, "expired")
 		}
 	}
 }

@@ -23,6 +23,7 @@ const (
 
 	Challenges
 	HandshakesAccepted
+	HandshakesFinished
 	HandshakeBadCookie
 	HandshakeCookieExpired
 	HandshakePuzzle
@@ -72,7 +73,7 @@ const (
 
 var counterNames = [numCounters]string{
 	"rx_frames", "rx_malformed", "rx_unknown_session", "rx_unexpected", "rx_queue_full", "tx_errors",
-	"challenges", "handshakes_accepted", "handshake_bad_cookie", "handshake_cookie_expired",
+	"challenges", "handshakes_accepted", "handshakes_finished", "handshake_bad_cookie", "handshake_cookie_expired",
 	"handshake_puzzle", "handshake_replay", "handshake_not_enrolled", "handshake_auth", "handshake_other", "acks_resent",
 	"control_auth", "control_replay", "control_stale", "control_truncated", "control_malformed",
 	"control_generation", "control_other",
@@ -91,11 +92,72 @@ func (c Counter) String() string {
 	return counterNames[c]
 }
 
-// stats are written by the core goroutine (and the reader) and read by
+// counterSet is written by the core goroutine (and the reader) and read by
 // anyone: atomics, no lock.
-type stats [numCounters]atomic.Uint64
+type counterSet [numCounters]atomic.Uint64
 
-func (s *stats) inc(c Counter) { s[c].Add(1) }
+func (s *counterSet) inc(c Counter) { s[c].Add(1) }
+
+func (s *counterSet) sum(cs ...Counter) uint64 {
+	var n uint64
+	for _, c := range cs {
+		n += s[c].Load()
+	}
+	return n
+}
+
+// Stats is the core's activity summed the way a dashboard shows it: what
+// succeeded and what was refused, without the breakdown by reason that
+// Counters gives. Every field is cumulative since New, a Prometheus counter.
+type Stats struct {
+	// HandshakesCompleted counts handshakes that authenticated both ends,
+	// as responder (a peer enrolling with us) or initiator (Enroll).
+	HandshakesCompleted uint64
+	// HandshakesFailed counts handshake messages refused, in either role:
+	// bad or expired cookie, wrong puzzle solution, replay, identity not
+	// allowed, authentication failure, anything else malformed.
+	HandshakesFailed uint64
+	// EnrollmentsRefused counts peers refused after authenticating: their
+	// terms refused by the ledger (at enrollment, or when they announced
+	// new ones), or no free slot.
+	EnrollmentsRefused uint64
+	// HeartbeatsSent counts heartbeats signed and sent; HeartbeatsReceived
+	// those received that passed every check; HeartbeatsRejected those
+	// opened on a peer's channel but refused (signature, subject,
+	// sequence, freshness, journal head, form). A heartbeat whose sealed
+	// frame does not open is counted among the control_* counters, since
+	// its kind is unknown until it opens.
+	HeartbeatsSent, HeartbeatsReceived, HeartbeatsRejected uint64
+	// HeartbeatMismatches counts accepted heartbeats whose signed counters
+	// disagreed with ours beyond the ledger's tolerance band.
+	HeartbeatMismatches uint64
+	// ChequesSent counts cheques sent (a cheque is resent until acked, and
+	// each sending counts); ChequesReceived those accepted (a duplicate is
+	// acked again and counts again); ChequesRejected those refused;
+	// ChequesAcked the acknowledgements our cheques got.
+	ChequesSent, ChequesReceived, ChequesRejected, ChequesAcked uint64
+}
+
+// Stats returns the summary counters. It reads atomics only, so a scrape
+// never waits for the core's goroutine.
+func (c *Core) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		HandshakesCompleted: s.sum(HandshakesAccepted, HandshakesFinished),
+		HandshakesFailed: s.sum(HandshakeBadCookie, HandshakeCookieExpired, HandshakePuzzle, HandshakeReplay,
+			HandshakeNotEnrolled, HandshakeAuth, HandshakeOther),
+		EnrollmentsRefused: s.sum(PeersRefused, PeersFull),
+		HeartbeatsSent:     s.sum(HeartbeatsSent),
+		HeartbeatsReceived: s.sum(HeartbeatsAccepted),
+		HeartbeatsRejected: s.sum(HeartbeatSignature, HeartbeatMalformed, HeartbeatReplay, HeartbeatStale,
+			HeartbeatSubject, HeartbeatHead),
+		HeartbeatMismatches: s.sum(HeartbeatMismatch),
+		ChequesSent:         s.sum(ChequesSent),
+		ChequesReceived:     s.sum(ChequesAccepted),
+		ChequesRejected:     s.sum(ChequesRejected),
+		ChequesAcked:        s.sum(ChequeAcks),
+	}
+}
 
 // handshakeCounter maps a handshake rejection to its counter.
 func handshakeCounter(err error) Counter {

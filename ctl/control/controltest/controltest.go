@@ -87,6 +87,13 @@ func (p *Plane) Peer(slot uint32) counters.Peer {
 	return p.ctr[slot]
 }
 
+// HasKeys reports whether slot has hop keys installed.
+func (p *Plane) HasKeys(slot uint32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys[slot] != nil
+}
+
 // Class returns the class and choke state published for slot.
 func (p *Plane) Class(slot uint32) (sched.Class, bool) {
 	p.mu.Lock()
@@ -94,10 +101,21 @@ func (p *Plane) Class(slot uint32) (sched.Class, bool) {
 	return p.class[slot], p.choked[slot]
 }
 
-// Forward relays one DATA frame as a worker would: hop MAC and replay window
+// Forward relays one DATA frame as a worker would: the POOL header's checks
+// (its payload length must be the datagram's), hop MAC and replay window
 // under the ingress slot's key, route lookup, counting, a fresh seq and MAC
-// for the next hop. frame is modified; send gets the next hop's address.
+// for the next hop. frame is the outer POOL frame, the UDP payload; it is
+// modified, and send gets the next hop's address.
+//
+// A relayed frame counts its outer POOL frame, header and payload
+// (wire.HeaderLen + the header's payload length), for the ingress peer and
+// towards the egress peer: the unit end nodes count in their heartbeats,
+// whatever the encapsulation of either hop.
 func (p *Plane) Forward(frame []byte, send func(netip.AddrPort, []byte)) {
+	if len(frame) < wire.HeaderLen || wire.Header(frame).Check(len(frame)-wire.HeaderLen) != wire.DropNone {
+		p.Dropped.Add(1)
+		return
+	}
 	h := wire.Header(frame[:wire.HeaderLen])
 	r, ok := p.routes.Lookup(route.SessionID(h.Session()))
 	p.mu.Lock()
@@ -107,7 +125,7 @@ func (p *Plane) Forward(frame []byte, send func(netip.AddrPort, []byte)) {
 		p.Dropped.Add(1)
 		return
 	}
-	n := uint64(len(frame))
+	n := uint64(wire.HeaderLen + int(h.PayloadLen()))
 	c := p.ctr[r.IngressPeer]
 	c.ForPackets++
 	c.ForBytes += n + p.Extra.Load()

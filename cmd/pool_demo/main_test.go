@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo is the shortened demo that `make test` runs: the same three
+// relays on DPDK and two end nodes in namespaces, with fewer frames. It
+// checks what the demo promises: frames reach B, every relay serves status
+// and peers, cheques are issued and received, the journals verify, and
+// nothing is left behind.
+func TestDemo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the demo needs root (network namespaces, DPDK); CI runs as root")
+		}
+		t.Skip("skipping: the demo needs root (network namespaces, DPDK)")
+	}
+	if testing.Short() {
+		t.Skip("skipping the demo in -short mode")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "github.com/poolrelay/poolrelay/cmd/pool_relay", "github.com/poolrelay/poolrelay/cmd/pool_node")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out, log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	err := run(ctx, options{bin: bin, frames: 1000, size: 1000, rate: 1000, log: &log}, &out)
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Logf("process output:\n%s", tail(log.String(), 200))
+		t.Fatal(err)
+	}
+	s := out.String()
+	m := regexp.MustCompile(`demo: sent=(\d+) received=(\d+) cheques=true journals_ok=true`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no successful summary line")
+	}
+	if m[1] != m[2] {
+		t.Errorf("sent %s frames, B received %s", m[1], m[2])
+	}
+	for _, want := range []string{"Generosity score:", "Total relayed:", "Active peers:"} {
+		if strings.Count(s, want) != 3 {
+			t.Errorf("%q appears %d times, want once per relay", want, strings.Count(s, want))
+		}
+	}
+	// Nothing left: namespaces, DPDK runtime directories.
+	if out, _ := exec.Command("ip", "netns", "list").Output(); bytes.Contains(out, []byte("demo"+strconv.Itoa(os.Getpid())+"-")) {
+		t.Errorf("namespaces left behind:\n%s", out)
+	}
+	if left, _ := filepath.Glob("/var/run/dpdk/demo" + strconv.Itoa(os.Getpid()) + "_*"); len(left) > 0 {
+		t.Errorf("DPDK runtime directories left behind: %v", left)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

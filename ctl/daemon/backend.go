@@ -1,0 +1,325 @@
+package daemon
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/poolrelay/poolrelay/crypto/address"
+	"github.com/poolrelay/poolrelay/ctl/api"
+	"github.com/poolrelay/poolrelay/ctl/control"
+	"github.com/poolrelay/poolrelay/ctl/metrics"
+	"github.com/poolrelay/poolrelay/dataplane/relay"
+	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/ledger/journal"
+	"github.com/poolrelay/poolrelay/ledger/peer"
+	"github.com/poolrelay/poolrelay/ledger/score"
+)
+
+var _ api.Backend = (*Daemon)(nil)
+
+// Status implements api.Backend.
+func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
+	own, contributed, consumed := d.ledger.OwnScore()
+	s := api.Status{
+		Version:  d.opts.Version,
+		Identity: d.id.PublicKey().String(),
+		Network:  d.opts.Config.Node.NetworkID,
+		Started:  d.started.UTC(),
+		Score:    own,
+		Class:    score.Of(own).String(),
+		Relayed:  contributed,
+		Consumed: consumed,
+		Routes:   d.engine.Tables().Routes().Len(),
+		Ports:    d.rates.snapshot(),
+	}
+	for _, v := range d.ledger.Peers() {
+		if v.Account.Connected {
+			s.ActivePeers++
+		}
+	}
+	h := d.ledger.Journal().Head()
+	s.Journal = api.JournalHead{Records: h.Index, Head: hex.EncodeToString(h.Hash[:])}
+	if p, ok := d.configs.Pending(); ok {
+		s.PendingConfig = &api.PendingConfig{Applied: p.Applied.UTC(), Deadline: p.Deadline.UTC(), SHA256: p.Note}
+	}
+	return s, nil
+}
+
+// Peers implements api.Backend: every account, with the session's address
+// and RTT for the connected ones.
+func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
+	infos, err := d.core.Peers(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	byID := make(map[peer.ID]control.PeerInfo, len(infos))
+	for _, pi := range infos {
+		if id, err := peer.FromPublicKey(pi.Key.Ed25519()); err == nil {
+			byID[id] = pi
+		}
+	}
+	views := d.ledger.Peers()
+	out := make([]api.Peer, 0, len(views))
+	for _, v := range views {
+		var addr string
+		var rtt time.Duration
+		if pi, ok := byID[v.Account.Peer]; ok {
+			addr = pi.Endpoint.Addr.String()
+			rtt = pi.Measured.RTT
+		}
+		out = append(out, api.PeerFromView(v, addr, rtt))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Stats implements api.Backend.
+func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
+	cs := d.engine.Counters()
+	var st api.Stats
+	for i, p := range cs.AllPorts(nil) {
+		name := fmt.Sprintf("port%d", i)
+		if i < len(d.portNames) {
+			name = d.portNames[i]
+		}
+		st.Ports = append(st.Ports, api.PortStats{Name: name, RxPackets: p.RxPackets, RxBytes: p.RxBytes, TxPackets: p.TxPackets, TxBytes: p.TxBytes})
+	}
+	for r, n := range cs.AllDrops(nil) {
+		if n != 0 {
+			st.Drops = append(st.Drops, api.DropStats{Reason: relay.Reason(r).String(), Packets: n})
+		}
+	}
+	return st, nil
+}
+
+// Routes implements api.Backend.
+func (d *Daemon) Routes(ctx context.Context) ([]api.Route, error) {
+	infos, err := d.core.Routes(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]api.Route, 0, len(infos))
+	for _, ri := range infos {
+		out = append(out, d.apiRoute(ri))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Session < out[j].Session })
+	return out, nil
+}
+
+// apiRoute is a route as the CLI shows it, with its egress from the table.
+func (d *Daemon) apiRoute(ri control.RouteInfo) api.Route {
+	r := api.Route{Session: hex.EncodeToString(ri.Session[:]), From: peerString(ri.From.Ed25519()), To: peerString(ri.To.Ed25519()), Static: ri.Static}
+	if !ri.Expires.IsZero() {
+		r.Expires = ri.Expires.UTC()
+	}
+	if rt, ok := d.engine.Tables().Routes().Lookup(route.SessionID(ri.Session)); ok {
+		if int(rt.EgressPort) < len(d.portNames) {
+			r.Port = d.portNames[rt.EgressPort]
+		}
+		r.NextHop = netip.AddrPortFrom(rt.DstAddr(), rt.DstPort).String()
+	}
+	return r
+}
+
+// RouteAdd implements api.Backend: an operator's static route between two
+// enrolled peers; port and next hop come from the to-peer's session, and a
+// --port or --next-hop given must agree with it.
+func (d *Daemon) RouteAdd(ctx context.Context, spec api.RouteSpec) (api.Route, error) {
+	session, err := control.ParseSession(spec.Session)
+	if err != nil {
+		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "route add: %v", err)
+	}
+	from, err := d.findPeer(ctx, spec.From)
+	if err != nil {
+		return api.Route{}, err
+	}
+	to, err := d.findPeer(ctx, spec.To)
+	if err != nil {
+		return api.Route{}, err
+	}
+	if spec.Port != "" && (to.Endpoint.Port >= len(d.portNames) || d.portNames[to.Endpoint.Port] != spec.Port) {
+		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "route add: peer %s is reached on another port than %s", spec.To, spec.Port)
+	}
+	if spec.NextHop != "" && spec.NextHop != to.Endpoint.Addr.String() && spec.NextHop != to.Endpoint.Addr.Addr().String() {
+		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "route add: peer %s is at %s, not %s", spec.To, to.Endpoint.Addr, spec.NextHop)
+	}
+	ri, err := d.core.AddRoute(ctx, control.StaticRoute{Session: session, From: from.Key, To: to.Key, Lifetime: time.Duration(spec.TTL)})
+	if err != nil {
+		return api.Route{}, controlError("route add", err)
+	}
+	return d.apiRoute(ri), nil
+}
+
+// RouteDel implements api.Backend.
+func (d *Daemon) RouteDel(ctx context.Context, session string) error {
+	id, err := control.ParseSession(session)
+	if err != nil {
+		return api.Errorf(api.CodeInvalidArgument, "route del: %v", err)
+	}
+	return controlError("route del", d.core.CloseRoute(ctx, id))
+}
+
+// findPeer resolves a peer named by its id (as peers prints it), its
+// identity key in hex, or its address (IP or IP:PORT) among the enrolled ones.
+func (d *Daemon) findPeer(ctx context.Context, name string) (control.PeerInfo, error) {
+	infos, err := d.core.Peers(ctx)
+	if err != nil {
+		return control.PeerInfo{}, unavailable(err)
+	}
+	for _, pi := range infos {
+		if pi.Key.String() == name || peerString(pi.Key.Ed25519()) == name ||
+			pi.Endpoint.Addr.String() == name || pi.Endpoint.Addr.Addr().String() == name {
+			return pi, nil
+		}
+	}
+	return control.PeerInfo{}, api.Errorf(api.CodeNotFound, "no enrolled peer %q", name)
+}
+
+// controlError maps the control core's sentinel errors to API codes.
+func controlError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, control.ErrUnknownPeer), errors.Is(err, control.ErrUnknownRoute):
+		return api.Errorf(api.CodeNotFound, "%s: %v", op, err)
+	case errors.Is(err, control.ErrRouteExists):
+		return api.Errorf(api.CodeConflict, "%s: %v", op, err)
+	case errors.Is(err, control.ErrInvalidRoute):
+		return api.Errorf(api.CodeInvalidArgument, "%s: %v", op, err)
+	}
+	return unavailable(err)
+}
+
+// Score implements api.Backend.
+func (d *Daemon) Score(ctx context.Context) (api.Score, error) {
+	own, contributed, consumed := d.ledger.OwnScore()
+	s := api.Score{Own: own, Class: score.Of(own).String(), Relayed: contributed, Consumed: consumed}
+	for _, v := range d.ledger.Peers() {
+		a := &v.Account
+		s.Peers = append(s.Peers, api.PeerScore{
+			ID: a.Peer.String(), Score: v.Score, Class: v.Class.String(),
+			RelayedBy: a.Usage.RelayedBy.Bytes, RelayedFor: a.Usage.RelayedFor.Bytes,
+		})
+	}
+	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
+	return s, nil
+}
+
+// Cheques implements api.Backend.
+func (d *Daemon) Cheques(ctx context.Context) ([]api.Cheque, error) {
+	es := d.ledger.Cheques()
+	out := make([]api.Cheque, 0, len(es))
+	for _, e := range es {
+		out = append(out, api.ChequeFromEntry(e))
+	}
+	return out, nil
+}
+
+// Enroll implements api.Backend. The address is IP:PORT of the other relay,
+// optionally preceded by the POOL address it must prove:
+// "pool1-...@192.0.2.7:9254".
+func (d *Daemon) Enroll(ctx context.Context, addr string) (api.Peer, error) {
+	var server address.Address
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		a, err := address.Parse(addr[:at])
+		if err != nil {
+			return api.Peer{}, api.Errorf(api.CodeInvalidArgument, "enroll: %v", err)
+		}
+		server, addr = a, addr[at+1:]
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return api.Peer{}, api.Errorf(api.CodeInvalidArgument, "enroll: %q is not IP:PORT (optionally POOL-ADDRESS@IP:PORT)", addr)
+	}
+	ep, ok := d.endpointFor(ap)
+	if !ok {
+		return api.Peer{}, api.Errorf(api.CodeInvalidArgument, "enroll: no port has an address of %s's family", ap.Addr())
+	}
+	key, err := d.core.Enroll(ctx, ep, server)
+	if err != nil {
+		return api.Peer{}, api.Errorf(api.CodeUnavailable, "enroll: %v", err)
+	}
+	id, err := peer.FromPublicKey(key.Ed25519())
+	if err != nil {
+		return api.Peer{}, err
+	}
+	v, err := d.ledger.Peer(id)
+	if err != nil {
+		return api.Peer{}, err
+	}
+	return api.PeerFromView(v, ap.String(), 0), nil
+}
+
+// Unenroll implements api.Backend: CLOSE to the peer, its routes and keys
+// removed; its account, debt included, stays.
+func (d *Daemon) Unenroll(ctx context.Context, p string) error {
+	pi, err := d.findPeer(ctx, p)
+	if err != nil {
+		return err
+	}
+	return controlError("unenroll", d.core.Unenroll(ctx, pi.Key))
+}
+
+// Stop implements api.Backend.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.requestStop()
+	return nil
+}
+
+// Trace implements api.Backend.
+func (d *Daemon) Trace(ctx context.Context, a api.TraceArgs) (api.Trace, error) {
+	return api.Trace{}, api.Errorf(api.CodeUnavailable, "trace: the data plane has no capture hook yet")
+}
+
+// JournalVerify implements api.Backend: the whole chain, read beside the
+// running writer.
+func (d *Daemon) JournalVerify(ctx context.Context) (api.JournalSummary, error) {
+	j := d.ledger.Journal()
+	sum, err := journal.Verify(j.Path(), nil)
+	if err != nil {
+		return api.JournalSummary{}, api.Errorf(api.CodeConflict, "journal: %v", err)
+	}
+	out := api.JournalSummary{Path: j.Path(), Records: sum.Records, Head: hex.EncodeToString(sum.Head[:])}
+	if sum.Torn != nil {
+		out.Torn = fmt.Sprint(*sum.Torn)
+	}
+	return out, nil
+}
+
+// controlMetrics feeds the exporter the control core's counters.
+func (d *Daemon) controlMetrics(ctx context.Context) (metrics.Control, error) {
+	st := d.core.Stats()
+	return metrics.Control{
+		HandshakesOK:        st.HandshakesCompleted,
+		HandshakesFailed:    st.HandshakesFailed,
+		HeartbeatsSent:      st.HeartbeatsSent,
+		HeartbeatsReceived:  st.HeartbeatsReceived,
+		HeartbeatMismatches: st.HeartbeatMismatches,
+		ChequesIssued:       st.ChequesSent,
+		ChequesReceived:     st.ChequesReceived,
+		ChequesRejected:     st.ChequesRejected,
+		JournalRecords:      d.ledger.Journal().Head().Index,
+	}, nil
+}
+
+func peerString(k []byte) string {
+	id, err := peer.FromPublicKey(k)
+	if err != nil {
+		return hex.EncodeToString(k)
+	}
+	return id.String()
+}
+
+// unavailable maps a control core that is stopping to CodeUnavailable.
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return api.Errorf(api.CodeUnavailable, "control core: %v", err)
+	}
+	return err
+}

@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/configs"
+	"github.com/poolrelay/poolrelay/ctl/api"
+	"github.com/poolrelay/poolrelay/ctl/control"
+)
+
+// ConfigShow implements api.Backend.
+func (d *Daemon) ConfigShow(ctx context.Context) (api.ConfigState, error) {
+	return d.configState(), nil
+}
+
+// ConfigApply implements api.Backend: the text is parsed and validated as
+// `config check` would, then applied through the configctl manager,
+// tentatively when ConfirmWithin is set.
+func (d *Daemon) ConfigApply(ctx context.Context, a api.ConfigApplyArgs) (api.ConfigState, error) {
+	f, err := configs.Parse("config", []byte(a.Config))
+	if err != nil {
+		return api.ConfigState{}, api.Errorf(api.CodeInvalidArgument, "%v", err)
+	}
+	sum := sha256.Sum256([]byte(a.Config))
+	note := "sha256=" + hex.EncodeToString(sum[:])
+	if err := d.configs.Apply(&running{file: f, text: a.Config}, time.Duration(a.ConfirmWithin), note); err != nil {
+		var ce *changeError
+		if errors.As(err, &ce) {
+			return api.ConfigState{}, api.Errorf(api.CodeConflict, "%v", err)
+		}
+		return api.ConfigState{}, err
+	}
+	return d.configState(), nil
+}
+
+// ConfigConfirm implements api.Backend.
+func (d *Daemon) ConfigConfirm(ctx context.Context) (api.ConfigState, error) {
+	if _, ok := d.configs.Pending(); !ok {
+		return api.ConfigState{}, api.Errorf(api.CodeConflict, "config confirm: no configuration is pending")
+	}
+	if err := d.configs.Confirm("by operator"); err != nil {
+		return api.ConfigState{}, err
+	}
+	return d.configState(), nil
+}
+
+// ConfigRollback implements api.Backend.
+func (d *Daemon) ConfigRollback(ctx context.Context) (api.ConfigState, error) {
+	if _, ok := d.configs.Pending(); !ok {
+		return api.ConfigState{}, api.Errorf(api.CodeConflict, "config rollback: no configuration is pending")
+	}
+	if err := d.configs.Rollback("by operator"); err != nil {
+		return api.ConfigState{}, err
+	}
+	return d.configState(), nil
+}
+
+func (d *Daemon) configState() api.ConfigState {
+	s := api.ConfigState{Config: d.configs.Current().text}
+	if p, ok := d.configs.Pending(); ok {
+		s.Pending = &api.PendingConfig{Applied: p.Applied.UTC(), Deadline: p.Deadline.UTC(), SHA256: strings.TrimPrefix(p.Note, "sha256=")}
+	}
+	return s
+}
+
+// changeError names the sections a configuration changes that the running
+// relay cannot take without a restart.
+type changeError struct{ sections []string }
+
+func (e *changeError) Error() string {
+	return fmt.Sprintf("daemon: %s cannot change while the relay runs: restart it with the new file (apply changes nothing)", strings.Join(e.sections, ", "))
+}
+
+// applyConfig is the configctl Apply function. What changes live: the log
+// level, and the control core's settings. Sections that shape DPDK memory,
+// ports, tables or the ledger's files need a restart; a configuration that
+// changes one is refused whole, so the running one stays in force.
+func (d *Daemon) applyConfig(r *running) error {
+	cur := d.configs.Current().file
+	next := r.file
+	var fixed []string
+	check := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			fixed = append(fixed, "["+name+"]")
+		}
+	}
+	check("node", cur.Node, next.Node)
+	check("eal", cur.EAL, next.EAL)
+	check("port", cur.Ports, next.Ports)
+	check("dataplane", cur.Dataplane, next.Dataplane)
+	check("ctl", cur.Ctl, next.Ctl)
+	check("ledger", cur.Ledger, next.Ledger)
+	check("sched", cur.Sched, next.Sched)
+	check("neigh", cur.Neigh, next.Neigh)
+	check("log", cur.Log.Format, next.Log.Format)
+	if len(fixed) > 0 {
+		return &changeError{sections: fixed}
+	}
+	if !reflect.DeepEqual(cur.Control, next.Control) {
+		if err := d.core.SetConfig(next.Control); err != nil {
+			if errors.Is(err, control.ErrNeedsRestart) {
+				return &changeError{sections: []string{fmt.Sprintf("[control] (%v)", err)}}
+			}
+			return fmt.Errorf("daemon: [control]: %w", err)
+		}
+	}
+	if lvl, err := zerolog.ParseLevel(next.Log.Level); err == nil {
+		zerolog.SetGlobalLevel(lvl)
+	}
+	return nil
+}
+
+// persistConfig saves a configuration that became permanent where the relay
+// was started from, atomically (write, fsync, rename), so a restart runs it.
+func (d *Daemon) persistConfig(r *running) error {
+	path := d.opts.ConfigPath
+	if path == "" {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".pool_relay-config-*")
+	if err != nil {
+		return fmt.Errorf("daemon: save config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(r.text); err != nil {
+		tmp.Close()
+		return fmt.Errorf("daemon: save config: %w", err)
+	}
+	if err := tmp.Chmod(0o640); err != nil {
+		tmp.Close()
+		return fmt.Errorf("daemon: save config: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("daemon: save config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("daemon: save config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("daemon: save config: %w", err)
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		dir.Sync()
+		dir.Close()
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+// Package relay is the relay's packet path: the per-core Worker that turns
+// received bursts into forwarded, answered, punted and dropped frames, the
+// Tables it reads (routes, hop keys, peer classes), and the Engine that runs
+// one worker per EAL worker core on the configured ports and gives the
+// control core its I/O.
+//
+// # The worker's steps
+//
+// Per burst of frames received on one port (Worker.Burst):
+//
+//  1. Count the burst as received on the port (one counter call).
+//  2. Classify each frame (wire.Classify, into a Result of the worker's own
+//     per-burst array). Codec drop reasons are counted as such.
+//  3. ARP requests for one of the relay's addresses on that port
+//     (neigh.Addrs.Mine) are answered in place and sent back out of the
+//     same port; neighbour solicitations likewise, in the mbuf's room, since
+//     the advertisement can be longer. ARP replies and neighbour
+//     advertisements are punted (the control core's resolver learns from
+//     them); requests for other addresses are dropped as not_mine.
+//  4. POOL frames of any type but DATA, and DATA on channel 2 (relay
+//     control), are punted. DATA on a channel other than 0 or 2 is dropped.
+//  5. Relayed DATA (channel 0) is looked up for the whole burst at once
+//     (route.Table.LookupBurst, which overlaps the cache misses). Then, per
+//     frame, in this order, so that nobody is charged for a frame the relay
+//     refuses: unknown session (no_route); route disabled (disabled);
+//     egress port or peer slot the worker cannot honour (bad_egress);
+//     next-hop MAC from the neighbour table not resolved (unresolved);
+//     ingress peer choked (debt); ingress or egress key slot empty
+//     (no_key); seq outside the replay window (replay); MAC not verifying
+//     under the ingress rx key (bad_mac).
+//  6. Rewrite the outer Ethernet, IP and UDP headers for the next hop
+//     (wire.Rewrite; TTL or hop limit decremented, checksums updated
+//     incrementally; TTL expiry drops), then take a fresh seq from the
+//     egress slot's Sequence and write it and the MAC under the egress tx
+//     key, inside one wire.UDPPatch so the UDP checksum is updated once.
+//     The inner frame is never touched.
+//  7. Give the frame the route's VLAN: retag the outermost tag in place, or
+//     (when the mbuf is at hand, on send) push an 802.1Q tag on an
+//     untagged frame or pop every tag for an untagged route, moving only
+//     the 12 bytes of Ethernet addresses.
+//  8. Count the frame relayed for the ingress peer and towards the egress
+//     peer (bytes: the outer POOL header and payload, the unit end nodes and
+//     heartbeats count too), and send it on the worker's TX
+//     queue of route.EgressPort with the ingress peer's class (Worker.send,
+//     the one place the class queues of dataplane/egress plug in).
+//  9. Publish the counters, once per burst.
+//
+// Unresolved next hops are not punted: the control core installed the route
+// with route.FlagResolveMAC and so already knows the next hop to resolve
+// (neigh.Resolver.Request); a punt per unresolved frame would only flood it.
+//
+// The worker makes no cgo call of its own (the Burst's Cycle is the one per
+// burst), takes no lock, logs nothing and allocates nothing: every per-burst
+// array is sized for dpdk.MaxBurst when the Worker is made (TestNoAllocs,
+// BenchmarkWorker).
+//
+// # Keys and replay windows
+//
+// Each hop key slot is published as an immutable value through its own
+// atomic pointer. Tables.SetHopKeys prepares, on the control core, one
+// hopmac.Key clone per worker for each direction (a Key has per-goroutine
+// scratch), a fresh replay window per worker and a fresh egress Sequence, so
+// a worker picks a new key up with one atomic load and never clones or
+// allocates. A new slot value brings empty windows, which is how a key
+// change resets them: no generation counter is needed (the brief suggested
+// one; a fresh value per install does the same job with no per-worker
+// state to compare).
+//
+// Replay windows are per worker and per slot, written only by their worker.
+// This relies on a hop's frames (one outer 5-tuple) always reaching the same
+// worker: RSS hashes a flow to one RX queue, and worker i alone polls queue
+// i of every port. The limit: a peer that sends one hop session from
+// several source ports or addresses (or a device without RSS on a
+// multi-queue port, or an RSS reconfiguration) spreads its seqs over
+// several windows, each of which then accepts a seq that another already
+// accepted, so a replay could get through once per worker. Peers are
+// expected to keep one 5-tuple per hop session. The egress Sequence is
+// shared by all workers (an atomic counter), so nonces never repeat under a
+// key whichever worker sends.
+//
+// # Memory
+//
+// Per route: the route table's 113-137 bytes (96-byte slot at a load of
+// 0.7-0.85; route package doc). Per peer slot: 4 bytes of class and choke
+// state here and 88 bytes of counters per worker core. Per key slot: 8 bytes
+// of pointer, and once installed about 2 x workers hopmac clones, a 320-byte
+// padded replay window per worker and a Sequence. Per worker: the per-burst
+// scratch, about 170 bytes x dpdk.MaxBurst (86 KB), allocated once.
+//
+// # The Engine
+//
+// Open (or OpenOn, on an EAL the caller owns) opens the ports with one RX
+// and TX queue per worker, a mempool, one SPSC punt ring per worker and one
+// SPSC inject ring per worker and port; Start runs the workers; Stop stops
+// them, lets them flush, drains the rings, closes the ports and, if it
+// started it, the EAL. ReadPunted and Inject are the control core's side:
+// they copy, which is fine off the packet path.
+package relay

@@ -1,0 +1,462 @@
+package relay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/dataplane/counters"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/neigh"
+	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/dataplane/wire"
+)
+
+// Engine sizes used when Config leaves them zero.
+const (
+	// DefaultPeers is the number of peer slots: 65536 peers cost the
+	// counters 88 B each per worker core, 5.8 MB per core.
+	DefaultPeers = 1 << 16
+	// DefaultKeySlots is the number of hop key slots: two per peer, for
+	// the overlap of an old and a new key during a rekey.
+	DefaultKeySlots = 2 * DefaultPeers
+)
+
+// Errors of the Engine. Callers test them with errors.Is.
+var (
+	// ErrNoWorkers means the EAL core list has no core besides the main one.
+	ErrNoWorkers = errors.New("relay: the EAL core list leaves no worker core")
+	// ErrQueues means a port's configured queues differ from the workers:
+	// worker i polls RX queue i and sends on TX queue i of every port.
+	ErrQueues = errors.New("relay: a port needs one RX and one TX queue per worker")
+	// ErrNoPort means a port index beyond the engine's ports.
+	ErrNoPort = errors.New("relay: no such port")
+	// ErrInjectFull means the inject ring had no room: the frame was not sent.
+	ErrInjectFull = errors.New("relay: inject ring full")
+	// ErrStarted means Start was called twice, or after Stop.
+	ErrStarted = errors.New("relay: engine already started or stopped")
+)
+
+// Config is everything the Engine is made from: the sections of the
+// configuration file (configs.File's EAL, Ports and Dataplane) and the
+// table sizes.
+type Config struct {
+	EAL       dataplane.EALConfig
+	Ports     []dataplane.PortConfig
+	Dataplane dataplane.Config
+	// Peers and KeySlots size the Tables and counters (0: the defaults).
+	Peers, KeySlots int
+	// NoHopAuth turns hop authentication off (see WorkerConfig.KeepAuth):
+	// for benchmarks only.
+	NoHopAuth bool
+}
+
+// PortInfo is what the control core needs to know of a port: its name,
+// its Ethernet address and the relay's own addresses on it.
+type PortInfo struct {
+	Name  string
+	MAC   wire.MAC
+	Addrs []netip.Prefix
+}
+
+// Engine is the running data plane: the EAL, the ports, one Worker per
+// worker core, and the control core's I/O (punted frames out, injected
+// frames in).
+type Engine struct {
+	log      zerolog.Logger
+	eal      *dpdk.EAL
+	ownsEAL  bool
+	cfg      Config
+	cores    []int // worker cores
+	ports    []*dpdk.Port
+	info     []PortInfo
+	index    map[uint16]int // DPDK port id to port index
+	pool     *dpdk.Mempool
+	tables   *Tables
+	counters *counters.Set
+	neigh    *neigh.Published
+	addrs    *neigh.Addrs
+	matcher  *wire.Matcher
+	// punt[w] is worker w's punt ring; inject[w][p] its inject ring for
+	// port p. The control core is the single consumer, resp. producer.
+	punt   []*dpdk.Ring
+	inject [][]*dpdk.Ring
+
+	// mu serialises the control core's ring use (Inject, ReadPunted) and
+	// Start/Stop.
+	mu      sync.Mutex
+	vec     *dpdk.MbufVec
+	workers []*dpdk.Worker
+	state   int // 0 opened, 1 started, 2 stopped
+
+	// statsMu guards stats, which each worker writes as it ends.
+	statsMu sync.Mutex
+	stats   []dpdk.BurstStats
+}
+
+// engines numbers engines for unique DPDK object names within the process.
+var engines atomic.Uint32
+
+// Open starts the EAL for cfg and opens the engine on it; Stop closes the
+// EAL too. The EAL starts once per process: see OpenOn to run engines on an
+// EAL started elsewhere.
+func Open(cfg Config, log zerolog.Logger) (*Engine, error) {
+	devs := make([]string, len(cfg.Ports))
+	for i, p := range cfg.Ports {
+		devs[i] = p.Device
+	}
+	e, err := dpdk.Init(cfg.EAL, devs, log)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	en, err := OpenOn(e, cfg, log)
+	if err != nil {
+		if cerr := e.Close(); cerr != nil {
+			log.Error().Err(cerr).Msg("closing the EAL")
+		}
+		return nil, err
+	}
+	en.ownsEAL = true
+	return en, nil
+}
+
+// OpenOn opens the engine on an EAL that the caller started and closes:
+// the ports (hot-plugged if the EAL was not given them), mempools, rings,
+// tables and counters, with one worker per EAL worker core. cfg.EAL is not
+// used. The workers start with Start, so that routes and keys can be
+// installed first.
+func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error) {
+	if cfg.Peers == 0 {
+		cfg.Peers = DefaultPeers
+	}
+	if cfg.KeySlots == 0 {
+		cfg.KeySlots = DefaultKeySlots
+	}
+	if b := cfg.Dataplane.Burst; b < 1 || b > dpdk.MaxBurst {
+		return nil, fmt.Errorf("relay: burst %d: must be 1 to %d", b, dpdk.MaxBurst)
+	}
+	if len(cfg.Ports) == 0 {
+		return nil, errors.New("relay: no ports configured")
+	}
+	cores := eal.Cores()[1:]
+	if len(cores) == 0 {
+		return nil, ErrNoWorkers
+	}
+	n := len(cores)
+	e := &Engine{log: log, eal: eal, cfg: cfg, cores: cores, neigh: &neigh.Published{}, index: map[uint16]int{}}
+	defer func() {
+		if err != nil {
+			e.closePorts()
+		}
+	}()
+	id := engines.Add(1)
+	pools := eal.NewPools(fmt.Sprintf("relay%d", id), cfg.Dataplane.Mbufs, cfg.Dataplane.MbufCache, 0)
+	macs := make([]neigh.MAC, len(cfg.Ports))
+	for i, pc := range cfg.Ports {
+		if (pc.RxQueues != 0 && pc.RxQueues != n) || (pc.TxQueues != 0 && pc.TxQueues != n) {
+			return nil, fmt.Errorf("%w: port %s has %d/%d queues for %d workers", ErrQueues, pc.Name, pc.RxQueues, pc.TxQueues, n)
+		}
+		p, err := eal.OpenPort(pc, n, pools)
+		if err != nil {
+			return nil, fmt.Errorf("relay: port %s: %w", pc.Name, err)
+		}
+		e.ports = append(e.ports, p)
+		e.index[p.ID()] = i
+		if macs[i], err = p.MAC(); err != nil {
+			return nil, fmt.Errorf("relay: port %s: %w", pc.Name, err)
+		}
+	}
+	nps, err := neigh.PortsFromConfig(cfg.Ports, macs)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	e.addrs = neigh.NewAddrs(nps)
+	for i, np := range nps {
+		e.info = append(e.info, PortInfo{Name: cfg.Ports[i].Name, MAC: macs[i], Addrs: np.Addrs})
+	}
+	if e.pool, err = pools.For(e.ports[0].Socket()); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	rt, err := route.New(cfg.Dataplane.MaxRoutes)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	if e.tables, err = NewTables(rt, n, cfg.Peers, cfg.KeySlots); err != nil {
+		return nil, err
+	}
+	if e.counters, err = counters.New(n, cfg.Peers, int(NumReasons), len(e.ports)); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	e.matcher = wire.NewMatcher()
+	for _, p := range cfg.Dataplane.UDPPorts {
+		e.matcher.Add(uint16(p))
+	}
+	for w := range n {
+		r, err := eal.NewRing(fmt.Sprintf("rl%d_punt%d", id, w), cfg.Dataplane.PuntRing, -1, dpdk.RingSPSC)
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		e.punt = append(e.punt, r)
+		var inj []*dpdk.Ring
+		for p := range e.ports {
+			r, err := eal.NewRing(fmt.Sprintf("rl%d_inj%d_%d", id, w, p), cfg.Dataplane.InjectRing, -1, dpdk.RingSPSC)
+			if err != nil {
+				return nil, fmt.Errorf("relay: %w", err)
+			}
+			inj = append(inj, r)
+		}
+		e.inject = append(e.inject, inj)
+	}
+	if e.vec, err = dpdk.NewMbufVec(max(cfg.Dataplane.PuntRing, 1)); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	e.stats = make([]dpdk.BurstStats, n)
+	return e, nil
+}
+
+// Tables returns the tables the control core installs routes, keys and
+// peer classes in.
+func (e *Engine) Tables() *Tables { return e.tables }
+
+// Counters returns the per-core counters, readable at any time.
+func (e *Engine) Counters() *counters.Set { return e.counters }
+
+// Neighbors is where the control core's neighbour resolver publishes the
+// next-hop MACs that routes with route.FlagResolveMAC use.
+func (e *Engine) Neighbors() *neigh.Published { return e.neigh }
+
+// Addrs returns the relay's own addresses per port.
+func (e *Engine) Addrs() *neigh.Addrs { return e.addrs }
+
+// Ports returns the ports, by port index (the order of Config.Ports).
+func (e *Engine) Ports() []PortInfo { return e.info }
+
+// Workers returns the number of workers.
+func (e *Engine) Workers() int { return len(e.cores) }
+
+// Start starts one worker per worker core. Worker i polls RX queue i of
+// every port in turn and sends on TX queue i; its Burst drains its inject
+// rings and fills its punt ring.
+func (e *Engine) Start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != 0 {
+		return ErrStarted
+	}
+	e.state = 1
+	macs := make([]wire.MAC, len(e.info))
+	for i, p := range e.info {
+		macs[i] = p.MAC
+	}
+	for i, core := range e.cores {
+		w, err := NewWorker(WorkerConfig{
+			ID: i, Tables: e.tables, Counters: e.counters.Core(i), Matcher: e.matcher,
+			Addrs: e.addrs, Neighbors: e.neigh, MACs: macs, KeepAuth: !e.cfg.NoHopAuth,
+		})
+		if err != nil {
+			e.stopWorkersLocked()
+			return err
+		}
+		dw, err := e.eal.StartWorker(core, func(dw *dpdk.Worker) error { return e.loop(dw, i, w) })
+		if err != nil {
+			e.stopWorkersLocked()
+			return fmt.Errorf("relay: worker on core %d: %w", core, err)
+		}
+		e.workers = append(e.workers, dw)
+	}
+	e.log.Info().Int("workers", len(e.cores)).Int("ports", len(e.ports)).Bool("hop_auth", !e.cfg.NoHopAuth).Msg("relay started")
+	return nil
+}
+
+// loop is worker i's life: poll every port's RX queue i in turn until told
+// to stop, then flush what is pending.
+func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker) error {
+	tx := make([]dpdk.Queue, len(e.ports))
+	rx := make([]dpdk.Queue, len(e.ports))
+	for p, port := range e.ports {
+		tx[p], rx[p] = port.TxQueue(i), port.RxQueue(i)
+	}
+	b, err := e.eal.NewBurst(dpdk.BurstConfig{
+		Size: e.cfg.Dataplane.Burst, Tx: tx, Inject: e.inject[i], Punt: e.punt[i], Socket: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("relay: worker %d: %w", i, err)
+	}
+	// idle counts rounds over every port that received nothing; past
+	// idleRounds of them the worker sleeps IdleSleep per round ([dataplane]
+	// idle_sleep, 0 by default: a dedicated core polls without pause). The
+	// run of empty rounds first keeps a short gap between bursts from
+	// costing a sleep.
+	const idleRounds = 256
+	sleep, idle := e.cfg.Dataplane.IdleSleep, 0
+	for !dw.Stopping() {
+		got := 0
+		for p := range rx {
+			in := b.Cycle(rx[p])
+			got += len(in)
+			w.Burst(b, p, in)
+		}
+		if sleep <= 0 {
+			continue
+		}
+		if got > 0 {
+			idle = 0
+		} else if idle++; idle > idleRounds {
+			time.Sleep(sleep)
+		}
+	}
+	b.Flush()
+	b.Close()
+	e.statsMu.Lock()
+	e.stats[i] = b.Stats()
+	e.statsMu.Unlock()
+	return nil
+}
+
+// BurstStats returns each worker's Burst counters (TX refused by the PMD,
+// punts lost to a full ring), final once Stop returned.
+func (e *Engine) BurstStats() []dpdk.BurstStats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return append([]dpdk.BurstStats(nil), e.stats...)
+}
+
+// Stop shuts the data plane down in the only safe order: the workers stop
+// and flush, then the rings are drained, the ports stop and close, and the
+// EAL closes if the engine started it (leaving nothing in /var/run/dpdk or
+// hugetlbfs). No port is stopped under a worker, so the PMDs have nothing to
+// complain about. A second Stop returns nil.
+func (e *Engine) Stop() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == 2 {
+		return nil
+	}
+	e.state = 2
+	err := e.stopWorkersLocked()
+	e.drainLocked()
+	err = errors.Join(err, e.closePorts())
+	if e.vec != nil {
+		e.vec.Close()
+		e.vec = nil
+	}
+	if e.ownsEAL {
+		err = errors.Join(err, e.eal.Close())
+	}
+	e.log.Info().Err(err).Msg("relay stopped")
+	return err
+}
+
+func (e *Engine) stopWorkersLocked() error {
+	for _, w := range e.workers {
+		w.Stop()
+	}
+	var err error
+	for _, w := range e.workers {
+		err = errors.Join(err, w.Wait())
+	}
+	e.workers = nil
+	return err
+}
+
+// drainLocked frees what is left in the rings: punted frames nobody read
+// and injected frames no worker sent.
+func (e *Engine) drainLocked() {
+	if e.vec == nil {
+		return
+	}
+	ms := e.vec.Mbufs()
+	drain := func(r *dpdk.Ring) {
+		for n := r.DequeueBurst(ms); n > 0; n = r.DequeueBurst(ms) {
+			dpdk.FreeBulk(ms[:n])
+		}
+	}
+	for w := range e.punt {
+		drain(e.punt[w])
+		for _, r := range e.inject[w] {
+			drain(r)
+		}
+	}
+}
+
+func (e *Engine) closePorts() error {
+	var err error
+	for _, p := range e.ports {
+		err = errors.Join(err, p.Close())
+	}
+	return err
+}
+
+// Inject copies frame into an mbuf and queues it for port (a port index).
+// Every injection goes through worker 0's inject ring for the port, so the
+// frames the control core sends on a port leave in the order it sent them.
+// It returns ErrInjectFull when the ring has no room and an error wrapping
+// dpdk.ErrNoMbufs or dpdk.ErrTooLarge when the frame cannot be copied.
+func (e *Engine) Inject(port int, frame []byte) error {
+	if port < 0 || port >= len(e.ports) {
+		return fmt.Errorf("%w: %d", ErrNoPort, port)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == 2 {
+		return dpdk.ErrClosed
+	}
+	ms := e.vec.Mbufs()[:1]
+	if err := e.pool.AllocBulk(ms); err != nil {
+		return fmt.Errorf("relay: inject: %w", err)
+	}
+	m := ms[0]
+	if err := m.CopyFrom(frame); err != nil {
+		m.Free()
+		return fmt.Errorf("relay: inject: %w", err)
+	}
+	m.SetPort(e.ports[port].ID())
+	if e.inject[0][port].EnqueueBurst(ms) != 1 {
+		m.Free()
+		return ErrInjectFull
+	}
+	return nil
+}
+
+// ReadPunted takes every frame waiting on the punt rings, calls fn with
+// the port index it arrived on and a copy of its bytes (fn may keep it),
+// frees the mbufs and returns how many frames it read. It is for the
+// control core: a copy per frame is cheap at control rates.
+func (e *Engine) ReadPunted(fn func(port int, frame []byte)) int {
+	e.mu.Lock()
+	if e.state == 2 {
+		e.mu.Unlock()
+		return 0
+	}
+	type punted struct {
+		port  int
+		frame []byte
+	}
+	var got []punted
+	ms := e.vec.Mbufs()
+	for _, r := range e.punt {
+		for n := r.DequeueBurst(ms); n > 0; n = r.DequeueBurst(ms) {
+			for _, m := range ms[:n] {
+				p, ok := e.index[m.Port()]
+				if !ok {
+					p = -1
+				}
+				got = append(got, punted{p, bytes.Clone(m.Data())})
+			}
+			dpdk.FreeBulk(ms[:n])
+		}
+	}
+	e.mu.Unlock()
+	// fn runs without the lock: it may Inject.
+	for _, p := range got {
+		fn(p.port, p.frame)
+	}
+	return len(got)
+}

@@ -1,0 +1,118 @@
+package relay
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/crypto/hopmac"
+	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+)
+
+// TestRingLoopback runs the engine on a net_ring port, whose TX ring is its
+// RX ring. A relayed frame injected by the control core comes back in,
+// and its route sends it out of the same port under a key that verifies
+// its own output, so it goes round, re-authenticated with a fresh seq each
+// time, until its TTL runs out: exactly TTL-1 relays and one drop. An ARP
+// request for the relay comes back, is answered, and the answer comes back
+// and is punted.
+func TestRingLoopback(t *testing.T) {
+	eal := needEAL(t)
+	e, err := OpenOn(eal, testConfig("net_ring_loop"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	mac := e.Ports()[0].MAC
+	loopKey := key(0x55)
+	const slot = 5
+	r := testRoute(t, false)
+	r.IngressKey, r.EgressKey, r.SrcMAC = slot, slot, mac
+	if err := e.Tables().Routes().Put(route.SessionID(sessV4), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Tables().SetHopKeys(slot, loopKey, loopKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	const ttl = 10
+	s := wiretest.Spec(false)
+	s.TTL, s.Pool.Seq = ttl, 100
+	s.Pool.MAC = macOf(&s.Pool, s.Payload, hopmac.New(loopKey))
+	frame := wiretest.Frame(t, &s)
+	if err := e.Inject(0, frame); err != nil {
+		t.Fatal(err)
+	}
+	arp := make([]byte, wiretest.BufLen)
+	n, err := wire.BuildARPRequest(arp, nil, wiretest.PeerMAC, wiretest.Peer4, wiretest.Relay4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Inject(0, arp[:n]); err != nil {
+		t.Fatal(err)
+	}
+	ns := make([]byte, wiretest.BufLen)
+	nn, err := wire.BuildNeighborSolicit(ns, nil, wiretest.PeerMAC, wiretest.Peer6, wiretest.Relay6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Inject(0, ns[:nn]); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Inject(7, arp[:n]); err == nil {
+		t.Error("inject on a port that does not exist succeeded")
+	}
+
+	cs := e.Counters()
+	waitFor(t, "the TTL to run out", func() bool { return cs.Drops(int(wire.DropTTLExpired)) == 1 })
+	var punted [][]byte
+	waitFor(t, "the ARP reply and the neighbour advertisement", func() bool {
+		e.ReadPunted(func(_ int, f []byte) { punted = append(punted, f) })
+		return len(punted) >= 2
+	})
+	if err := e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.Peer(peerIn).ForPackets; got != ttl-1 {
+		t.Errorf("relayed %d times, want %d", got, ttl-1)
+	}
+	if got := cs.Port(0).RxPackets; got != ttl+4 {
+		t.Errorf("received %d frames, want %d", got, ttl+4)
+	}
+	for r := Reason(0); r < NumReasons; r++ {
+		if want := uint64(0); r == Reason(wire.DropTTLExpired) {
+			continue
+		} else if got := cs.Drops(int(r)); got != want {
+			t.Errorf("drops %q: %d", r, got)
+		}
+	}
+	if len(punted) != 2 {
+		t.Fatalf("punted %d frames, want the ARP reply and the advertisement", len(punted))
+	}
+	a := wire.ARP(punted[0][wire.EthernetLen:])
+	if a.Op() != wire.ARPOpReply || a.SenderMAC() != mac || a.SenderIP() != wiretest.Relay4.As4() {
+		t.Errorf("punted %x, want the ARP reply from %v", punted[0], mac)
+	}
+	// The advertisement, longer than the solicitation: answered in the
+	// mbuf's room, decoded here with gopacket.
+	p := gopacket.NewPacket(punted[1], layers.LayerTypeEthernet, gopacket.Default)
+	na, _ := p.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement)
+	if na == nil || !na.TargetAddress.Equal(wiretest.Relay6.AsSlice()) || len(na.Options) != 1 ||
+		!bytes.Equal(na.Options[0].Data, mac[:]) || !bytes.Equal(p.LinkLayer().LinkFlow().Src().Raw(), mac[:]) {
+		t.Errorf("punted %x, want the neighbour advertisement for %v from %v", punted[1], wiretest.Relay6, mac)
+	}
+	if st := e.BurstStats()[0]; st.Injected != 3 || st.TxUnsent != 0 {
+		t.Errorf("burst stats %+v", st)
+	}
+	if !bytes.Equal(frame[:6], wiretest.RelayMAC[:]) {
+		t.Error("Inject changed the caller's frame")
+	}
+}
