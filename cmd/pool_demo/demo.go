@@ -237,11 +237,6 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		}
 		return nil
 	})
-	if err := procB.stop(10 * time.Second); err != nil {
-		fmt.Fprintf(out, "warning: end node B: %v\n", err)
-	}
-	fmt.Fprintf(out, "    B: %s\n", lastLine(procB.output(), "received="))
-
 	for _, r := range relays {
 		step("%s: pool_relay status, peers, cheques", r.name)
 		for _, args := range [][]string{{"status"}, {"peers"}, {"cheques"}} {
@@ -253,7 +248,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			fmt.Fprint(out, indent(s))
 		}
 	}
-	step("stopping the relays and verifying their journals")
+	step("stopping B, then the relays, and verifying their journals")
+	if err := procB.stop(10 * time.Second); err != nil {
+		fmt.Fprintf(out, "warning: end node B: %v\n", err)
+	}
+	fmt.Fprintf(out, "    B: %s\n", lastLine(procB.output(), "received="))
 	for _, r := range relays {
 		if err := r.proc.stop(20 * time.Second); err != nil {
 			return fmt.Errorf("%s: %w\n%s", r.name, err, r.proc.tail())
@@ -262,7 +261,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	var failed []string
 	for _, r := range relays {
 		s, err := cli(ctx, relayBin, "journal", "verify", "--config", r.config)
-		fmt.Fprintf(out, "    %s: %s", r.name, s)
+		fmt.Fprintf(out, "    %s:\n%s", r.name, indent(indent(s)))
 		if err != nil {
 			failed = append(failed, r.name)
 		}
@@ -453,7 +452,10 @@ func (s *supervisor) start(ctx context.Context, ns *netns.NS, logFile string, lo
 	p.cmd = ns.Command(context.Background(), bin, args...)
 	w := io.MultiWriter(f, p.out, &prefixWriter{w: log, prefix: strings.TrimSuffix(p.name, ".log") + ": "})
 	p.cmd.Stdout, p.cmd.Stderr = w, w
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group, so the stop below reaches the process and its
+	// children; SIGTERM from the kernel if the demo itself dies (SIGKILL),
+	// so no relay outlives it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		return nil, err

@@ -37,6 +37,10 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "leave the work directory (configs, journals, logs) behind")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
 	flag.Parse()
+	// A closed stdout (pool_demo | head) must not kill the demo before it
+	// has stopped its relays and removed its namespaces: with SIGPIPE
+	// ignored, the write fails instead and the cleanup runs.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
