@@ -86,8 +86,13 @@ func (e *changeError) Error() string {
 // level, and the control core's settings. Sections that shape DPDK memory,
 // ports, tables or the ledger's files need a restart; a configuration that
 // changes one is refused whole, so the running one stays in force.
+//
+// It runs under the configctl manager's lock, so it must not call back into
+// the manager: d.running is its own record of what runs.
 func (d *Daemon) applyConfig(r *running) error {
-	cur := d.configs.Current().file
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	cur := d.running.file
 	next := r.file
 	var fixed []string
 	check := func(name string, a, b any) {
@@ -118,6 +123,7 @@ func (d *Daemon) applyConfig(r *running) error {
 	if lvl, err := zerolog.ParseLevel(next.Log.Level); err == nil {
 		zerolog.SetGlobalLevel(lvl)
 	}
+	d.running = r
 	return nil
 }
 

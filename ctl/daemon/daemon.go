@@ -17,8 +17,11 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -40,6 +43,7 @@ import (
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/clock"
+	"github.com/poolrelay/poolrelay/ledger/event"
 )
 
 // Options configure Run.
@@ -77,9 +81,13 @@ type Daemon struct {
 	sock    *socket.Server
 	metrics *metrics.Exporter
 	configs *configctl.Manager[*running]
+	// running is the configuration applied last (see applyConfig).
+	runMu   sync.Mutex
+	running *running
 
-	portNames []string
-	rates     rateSampler
+	portNames   []string
+	rates       rateSampler
+	metricsAddr net.Addr
 
 	stopOnce sync.Once
 	stopReq  chan struct{}
@@ -171,6 +179,16 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		}
 	})
 	d.log.Info().Interface("recovery", rec).Msg("ledger open")
+	// The configuration a run starts with is part of the record, like every
+	// change to it later (config apply, confirm, rollback).
+	src := d.opts.ConfigPath
+	if src == "" {
+		src = "the embedded default"
+	}
+	sum := sha256.Sum256([]byte(d.opts.ConfigText))
+	if _, err := led.Journal().AppendEvent(event.Config, &event.Text{Note: "loaded: " + src + " sha256=" + hex.EncodeToString(sum[:])}); err != nil {
+		return cleanups, fmt.Errorf("daemon: journal: %w", err)
+	}
 
 	eng, err := relay.Open(relay.Config{
 		EAL: cfg.EAL, Ports: cfg.Ports, Dataplane: cfg.Dataplane,
@@ -233,8 +251,9 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	}
 	d.core = core
 
+	d.running = &running{file: cfg, text: d.opts.ConfigText}
 	d.configs, err = configctl.New(configctl.Options[*running]{
-		Initial: &running{file: cfg, text: d.opts.ConfigText},
+		Initial: d.running,
 		Apply:   d.applyConfig,
 		Persist: d.persistConfig,
 		Journal: configctl.LedgerJournal{J: led.Journal()},
@@ -256,7 +275,7 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		if err != nil {
 			return cleanups, fmt.Errorf("daemon: metrics: %w", err)
 		}
-		d.metrics = m
+		d.metrics, d.metricsAddr = m, addr
 		cleanups = append(cleanups, func() { m.Close() })
 		d.log.Info().Stringer("addr", addr).Msg("metrics served")
 	}
@@ -271,6 +290,13 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	cleanups = append(cleanups, func() { close(stopRates) })
 	return cleanups, nil
 }
+
+// MetricsAddr is where the Prometheus exporter listens (nil when off): the
+// configured address with the port the kernel chose for ":0".
+func (d *Daemon) MetricsAddr() net.Addr { return d.metricsAddr }
+
+// SocketPath is the control socket's path.
+func (d *Daemon) SocketPath() string { return d.sock.Path() }
 
 // requestStop ends Run; the caller's response goes out first because Run
 // closes the socket gracefully.
