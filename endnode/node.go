@@ -605,15 +605,16 @@ func (n *Node) tick() {
 	}
 }
 
-// sendHeartbeat signs the node's view of the link: frames it handed the
-// relay (RelayedBy: it pays for them) and frames the relay delivered to it
-// (RelayedFor), counted as outer POOL frames.
+// sendHeartbeat signs the node's view of the link, counted as outer POOL
+// frames: frames it handed the relay (RelayedBy: it pays for them). Frames
+// the relay delivered to it are not in RelayedFor: a node relays nothing for
+// the relay, it is their destination and their sender pays (the relay's
+// account of a node counts deliveries the same way, not at all).
 func (n *Node) sendHeartbeat(now time.Time) {
 	n.hbSent++
 	ctr := account.Counters{
 		Epoch:      uint64(n.sess.Established().UnixNano()),
 		RelayedBy:  account.Traffic{Packets: n.Stats.DataSent.Load(), Bytes: n.Stats.BytesSent.Load()},
-		RelayedFor: account.Traffic{Packets: n.Stats.DataReceived.Load(), Bytes: n.Stats.BytesReceived.Load()},
 		ControlIn:  account.Traffic{Packets: n.Stats.ControlFramesIn.Load(), Bytes: n.Stats.ControlBytesIn.Load()},
 		ControlOut: n.ctlOut,
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,6 +211,14 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("end node B: %w\n%s", err, procB.tail())
 	}
 	step("end node A enrolls with r1, opens a route through r1, r2, r3 to B and sends %d frames of %d bytes", o.frames, o.size)
+	idA, err := cli(ctx, relayBin, "identity", "--key", keyA, "--node", "--json")
+	if err != nil {
+		return err
+	}
+	var infoA struct{ Identity string }
+	if err := json.Unmarshal([]byte(idA), &infoA); err != nil {
+		return err
+	}
 	var outA bytes.Buffer
 	cmdA := nsA.Command(ctx, nodeBin,
 		"--relay", "10.77.1.2:9254", "--relay-address", relays[0].addr, "--identity", keyA,
@@ -217,10 +227,24 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		"--count", strconv.Itoa(o.frames), "--size", strconv.Itoa(o.size), "--rate", strconv.Itoa(o.rate), "--one-way")
 	cmdA.Stdout = &outA
 	cmdA.Stderr = &prefixWriter{w: logw, prefix: "a: "}
-	if err := cmdA.Run(); err != nil {
+	cmdA.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmdA.Start(); err != nil {
+		return fmt.Errorf("end node A: %w", err)
+	}
+	doneA := make(chan error, 1)
+	go func() { doneA <- cmdA.Wait() }()
+
+	// While A's route is up, forge frames on it: A's route id, a MAC made
+	// up. They must reach no one and be charged to no one.
+	spoofed, spoofErr := spoof(ctx, relayBin, relays[0].socket, infoA.Identity, nsA, doneA)
+	if err := <-doneA; err != nil {
 		return fmt.Errorf("end node A: %w\n%s", err, outA.String())
 	}
 	fmt.Fprintf(out, "    A: %s", outA.String())
+	if spoofErr != nil {
+		return spoofErr
+	}
+	step("%d frames forged with A's route id and a bad MAC sent to r1 from A's subnet", spoofed)
 
 	// Give the relays' control cores a few ticks: counters to the ledgers,
 	// heartbeats exchanged and cross-checked, cheques sent and acknowledged.
@@ -231,12 +255,33 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			if err != nil {
 				return err
 			}
-			if !strings.Contains(s, `"issued"`) {
+			if !strings.Contains(s, `"direction":"issued"`) && !strings.Contains(s, `"direction": "issued"`) {
 				return fmt.Errorf("%s has issued no cheque yet", r.name)
 			}
 		}
 		return nil
 	})
+	// Two more heartbeat rounds, so each relay's own score (what its peers'
+	// signed counters say of it) covers the whole run.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(2500 * time.Millisecond):
+	}
+
+	// The relays' own counts: forged frames dropped as bad_mac at r1, and
+	// every heartbeat cross-check agreeing.
+	var stats [3]relayStats
+	for i, r := range relays {
+		js, err := cli(ctx, relayBin, "stats", "--json", "--socket", r.socket)
+		if err != nil {
+			return err
+		}
+		if stats[i], err = parseStats(js); err != nil {
+			return fmt.Errorf("%s stats: %w", r.name, err)
+		}
+	}
+
 	for _, r := range relays {
 		step("%s: pool_relay status, peers, cheques", r.name)
 		for _, args := range [][]string{{"status"}, {"peers"}, {"cheques"}} {
@@ -268,8 +313,23 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	received := lastNumber(procB.output(), "received=")
 	sent := lastNumber(outA.String(), "sent=")
-	fmt.Fprintf(out, "demo: sent=%d received=%d cheques=%v journals_ok=%v\n", sent, received, settled == nil, len(failed) == 0)
+	var accepted, mismatched uint64
+	for i, st := range stats {
+		accepted += st.Control["heartbeats_accepted"]
+		mismatched += st.Control["heartbeat_mismatch"]
+		fmt.Fprintf(out, "    %s: heartbeats accepted %d, mismatched %d; drops %v\n", relays[i].name,
+			st.Control["heartbeats_accepted"], st.Control["heartbeat_mismatch"], st.drops())
+	}
+	forgedDropped := stats[0].drop("bad_mac")
+	fmt.Fprintf(out, "demo: sent=%d received=%d forged=%d forged_dropped=%d heartbeats=%d mismatches=%d cheques=%v journals_ok=%v\n",
+		sent, received, spoofed, forgedDropped, accepted, mismatched, settled == nil, len(failed) == 0)
 	switch {
+	case forgedDropped != uint64(spoofed):
+		return fmt.Errorf("r1 dropped %d frames as bad_mac, %d were forged", forgedDropped, spoofed)
+	case received != sent:
+		return fmt.Errorf("A sent %d frames, B received %d", sent, received)
+	case accepted == 0 || mismatched != 0:
+		return fmt.Errorf("heartbeat cross-checks: %d accepted, %d mismatched", accepted, mismatched)
 	case len(failed) > 0:
 		return fmt.Errorf("journal verification failed on %v", failed)
 	case received <= 0:
@@ -562,4 +622,93 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.part = p.part[i+1:]
 	}
 	return len(b), nil
+}
+
+// spoof waits for A's route at r1 and sends forged frames on it from A's
+// namespace (another UDP port than A's): a well-formed outer POOL DATA
+// header with A's route id, a fresh seq, a payload, and a MAC field that no
+// key produced. It returns how many it sent.
+func spoof(ctx context.Context, relayBin, socket, identityA string, nsA *netns.NS, doneA <-chan error) (int, error) {
+	var session []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for session == nil {
+		js, err := cli(ctx, relayBin, "routes", "--json", "--socket", socket)
+		if err != nil {
+			return 0, err
+		}
+		var routes []struct{ Session, From string }
+		if err := json.Unmarshal([]byte(js), &routes); err != nil {
+			return 0, fmt.Errorf("routes: %w", err)
+		}
+		for _, r := range routes {
+			if r.From == identityA {
+				if session, err = hex.DecodeString(r.Session); err != nil || len(session) != 16 {
+					return 0, fmt.Errorf("routes: bad session %q", r.Session)
+				}
+			}
+		}
+		if session != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, errors.New("A's route never appeared at r1")
+		}
+		select {
+		case err := <-doneA:
+			return 0, fmt.Errorf("A ended before its route appeared at r1: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	conn, err := nsA.DialUDP(netip.AddrPortFrom(aAddr.Addr(), 0), netip.MustParseAddrPort("10.77.1.2:9254"))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	const n, payload = 20, 200
+	frame := make([]byte, 80+payload)
+	frame[0] = 1<<4 | 3 // version 1, DATA
+	copy(frame[20:36], session)
+	binary.BigEndian.PutUint16(frame[44:], payload)
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint64(frame[4:], uint64(1<<40+i)) // seq
+		for j := 48; j < 64; j++ {
+			frame[j] = byte(i*31 + j) // a MAC no key made
+		}
+		if _, err := conn.Write(frame); err != nil {
+			return i, err
+		}
+	}
+	return n, nil
+}
+
+// relayStats is what the demo reads of `pool_relay stats --json`.
+type relayStats struct {
+	Drops []struct {
+		Reason  string
+		Packets uint64
+	}
+	Control map[string]uint64
+}
+
+func parseStats(js string) (relayStats, error) {
+	var s relayStats
+	err := json.Unmarshal([]byte(js), &s)
+	return s, err
+}
+
+func (s relayStats) drop(reason string) uint64 {
+	for _, d := range s.Drops {
+		if d.Reason == reason {
+			return d.Packets
+		}
+	}
+	return 0
+}
+
+func (s relayStats) drops() map[string]uint64 {
+	m := map[string]uint64{}
+	for _, d := range s.Drops {
+		m[d.Reason] = d.Packets
+	}
+	return m
 }

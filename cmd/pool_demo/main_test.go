@@ -43,12 +43,18 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	m := regexp.MustCompile(`demo: sent=(\d+) received=(\d+) cheques=true journals_ok=true`).FindStringSubmatch(s)
+	m := regexp.MustCompile(`demo: sent=(\d+) received=(\d+) forged=(\d+) forged_dropped=(\d+) heartbeats=(\d+) mismatches=0 cheques=true journals_ok=true`).FindStringSubmatch(s)
 	if m == nil {
 		t.Fatalf("no successful summary line")
 	}
-	if m[1] != m[2] {
+	if m[1] != m[2] || m[1] != "1000" {
 		t.Errorf("sent %s frames, B received %s", m[1], m[2])
+	}
+	if m[3] != m[4] || m[3] == "0" {
+		t.Errorf("forged %s frames, r1 dropped %s as bad_mac", m[3], m[4])
+	}
+	if m[5] == "0" {
+		t.Error("no heartbeat was accepted")
 	}
 	for _, want := range []string{"Generosity score:", "Total relayed:", "Active peers:"} {
 		if strings.Count(s, want) != 3 {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/api"
@@ -146,8 +147,9 @@ func runStats(e *env, args []string) error {
 	return simple(e, args, "stats", `
 Print the data plane's cumulative counters: per port (frames and bytes each
 way, frames the NIC missed), per egress class queue (sent, dropped at a full
-queue, depth, and the class's share of the scheduler's bytes), and frames
-dropped per reason.`,
+queue, depth, and the class's share of the scheduler's bytes), frames
+dropped per reason, and the control core's counters that are not zero
+(handshakes, heartbeats accepted, rejected and mismatched, routes, cheques).`,
 		func(c api.Backend) (api.Stats, error) {
 			ctx, cancel := callContext()
 			defer cancel()
@@ -177,6 +179,22 @@ func printStats(w io.Writer, s api.Stats) {
 		fmt.Fprintln(t, "DROP REASON\tPACKETS")
 		for _, d := range s.Drops {
 			fmt.Fprintf(t, "%s\t%d\n", d.Reason, d.Packets)
+		}
+		t.Flush()
+	}
+	names := make([]string, 0, len(s.Control))
+	for n, v := range s.Control {
+		if v != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) > 0 {
+		sort.Strings(names)
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintln(t, "CONTROL\tCOUNT")
+		for _, n := range names {
+			fmt.Fprintf(t, "%s\t%d\n", n, s.Control[n])
 		}
 		t.Flush()
 	}

@@ -119,6 +119,10 @@ type Stats struct {
 	Ports  []PortStats  `json:"ports"`
 	Queues []QueueStats `json:"queues"`
 	Drops  []DropStats  `json:"drops"`
+	// Control are the control core's counters by name (handshakes,
+	// heartbeats accepted and rejected by reason, heartbeat_mismatch,
+	// routes, cheques), cumulative since start.
+	Control map[string]uint64 `json:"control,omitempty"`
 }
 
 // PortStats are one port's cumulative counters.

@@ -113,6 +113,25 @@ func TestHeartbeatsCrossChecked(t *testing.T) {
 	if m := w.core.Counter(HeartbeatMismatch); m != 0 {
 		t.Fatalf("%d mismatches between honest counters", m)
 	}
+	// Each node is charged for the frames it sent and credited nothing for
+	// the frames delivered to it: delivery is not relaying, and counting it
+	// would promote a pure sink to the top class.
+	for _, n := range []*testNode{a, b} {
+		pid, err := peer.FromPublicKey(n.id.PublicKey().Ed25519())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := w.led.Peer(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := v.Account.Usage
+		// (RelayedFor also holds the few frames of the end-to-end
+		// handshake, which the node does not count as data.)
+		if sent := n.Stats.DataSent.Load(); u.RelayedFor.Packets < sent || u.RelayedFor.Packets > sent+4 || u.RelayedBy.Packets != 0 {
+			t.Fatalf("node charged for %d frames (sent %d), credited for %d", u.RelayedFor.Packets, n.Stats.DataSent.Load(), u.RelayedBy.Packets)
+		}
+	}
 	// The echoes measured the link both ways: on the fake clock frames
 	// take no time, so the RTT is zero and nothing was lost; what matters
 	// is that a measure exists and a node reports it to the relay.

@@ -211,9 +211,15 @@ func (c *Core) observe(ps *peerState) {
 	ctr := account.Counters{
 		Epoch:      ps.epoch,
 		RelayedFor: account.Traffic{Packets: cur.ForPackets - ps.base.ForPackets, Bytes: cur.ForBytes - ps.base.ForBytes},
-		RelayedBy:  account.Traffic{Packets: cur.ToPackets - ps.base.ToPackets, Bytes: cur.ToBytes - ps.base.ToBytes},
 		ControlIn:  ps.ctlIn,
 		ControlOut: ps.ctlOut,
+	}
+	// Frames handed to a relay are relayed by it for us (we pay it); frames
+	// handed to an end node are delivered: it is their destination, it
+	// relays nothing for us, and whoever sent them pays us. Counting
+	// deliveries would promote a pure sink to the top class.
+	if ps.role != proto.RoleNode {
+		ctr.RelayedBy = account.Traffic{Packets: cur.ToPackets - ps.base.ToPackets, Bytes: cur.ToBytes - ps.base.ToBytes}
 	}
 	_ = c.o.Ledger.Observe(ps.pid, ctr)
 }

@@ -95,6 +95,7 @@ func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
 			st.Drops = append(st.Drops, api.DropStats{Reason: relay.Reason(r).String(), Packets: n})
 		}
 	}
+	st.Control = d.core.Counters()
 	return st, nil
 }
 
