@@ -16,7 +16,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2 ethtool
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen gen install demo bench-sched-port bench-dataplane-sweep clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen gen install demo bench-sched-port bench-dataplane-sweep bench-ledger clean
 
 all: build
 
@@ -93,6 +93,10 @@ bench-dataplane: deps
 ## bench-dataplane-sweep: relay worker over 1K/100K/1M routes x 128/512/1500 B on net_null (auth off); writes bench/results/dataplane_sweep.{csv,png} (root; ~1 min).
 bench-dataplane-sweep: deps
 	POOLRELAY_SWEEP=1 $(GO) test -run '^$$' -bench RelaySweep -benchtime 1x -timeout 20m ./bench/dataplane
+
+## bench-ledger: durable journal appends/s (group commit, 1-64 writers), ledger updates/s, cheque verifications/s and durable receipts/s.
+bench-ledger: deps
+	$(GO) test -run '^$$' -bench 'AppendDurable|Observe|ReceiveCheque|Verify$$|Sign$$' -benchtime 2000x -count 3 ./ledger/...
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps
