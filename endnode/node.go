@@ -35,6 +35,7 @@ import (
 	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger/account"
 )
 
@@ -112,7 +113,7 @@ type Stats struct {
 type Node struct {
 	cfg   Config
 	relay transport.Endpoint
-	reqs  chan func()
+	reqs  *owner.Queue
 	done  chan struct{}
 	start time.Time
 	Stats Stats
@@ -174,7 +175,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Accept = handshake.OpenPolicy
 	}
 	n := &Node{
-		cfg: cfg, relay: transport.Endpoint{Addr: cfg.Relay}, reqs: make(chan func()), done: make(chan struct{}),
+		cfg: cfg, relay: transport.Endpoint{Addr: cfg.Relay}, done: make(chan struct{}),
 		start: cfg.Clock.Now(), routeReqs: map[uint32]*routeReq{}, e2e: map[[16]byte]*e2eSession{},
 		frame: make([]byte, 0, 65536), body: make([]byte, 0, proto.MaxFrame),
 	}
@@ -189,6 +190,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endnode: %w", err)
 	}
+	n.reqs = owner.New(n.done, ErrStopped)
 	return n, nil
 }
 
@@ -229,7 +231,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.handle(p)
 		case <-ticks:
 			n.tick()
-		case fn := <-n.reqs:
+		case fn := <-n.reqs.C():
 			fn()
 		}
 	}
@@ -256,29 +258,11 @@ func (n *Node) read(in chan<- packet, errc chan<- error) {
 	}
 }
 
-func (n *Node) do(ctx context.Context, fn func()) error {
-	ran := make(chan struct{})
-	select {
-	case n.reqs <- func() { fn(); close(ran) }:
-	case <-n.done:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-ran:
-		return nil
-	case <-n.done:
-		return ErrStopped
-	}
-}
+// do runs fn on the node's goroutine and waits for it.
+func (n *Node) do(ctx context.Context, fn func()) error { return n.reqs.Do(ctx, fn) }
 
-func (n *Node) post(fn func()) {
-	select {
-	case n.reqs <- fn:
-	case <-n.done:
-	}
-}
+// post hands fn to the node's goroutine without waiting.
+func (n *Node) post(fn func()) { n.reqs.Post(fn) }
 
 func (n *Node) now() time.Time          { return n.cfg.Clock.Now() }
 func (n *Node) stamp() uint64           { return uint64(n.now().UnixNano()) }

@@ -53,6 +53,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
+	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 	"github.com/poolrelay/poolrelay/sched"
@@ -160,7 +161,7 @@ type Core struct {
 	start time.Time
 
 	in    chan packet
-	reqs  chan func()
+	reqs  *owner.Queue
 	done  chan struct{}
 	stats counterSet
 
@@ -199,7 +200,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, o: o, log: o.Log, start: o.Clock.Now(),
-		in: make(chan packet, inQueue), reqs: make(chan func()), done: make(chan struct{}),
+		in: make(chan packet, inQueue), done: make(chan struct{}),
 		peers: map[identity.PublicKey]*peerState{}, bySession: map[[16]byte]*peerState{},
 		byNode: map[address.NodeID]*peerState{}, byEphemeral: map[[32]byte]*peerState{},
 		routes: map[[16]byte]*routeState{}, pending: map[pendingKey]*outbound{}, onward: map[uint32]*onwardReq{},
@@ -221,6 +222,7 @@ func New(o Options) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
+	c.reqs = owner.New(c.done, ErrStopped)
 	return c, nil
 }
 
@@ -283,7 +285,7 @@ func (c *Core) Run(ctx context.Context) error {
 			c.handle(p)
 		case <-ticks:
 			c.tick()
-		case fn := <-c.reqs:
+		case fn := <-c.reqs.C():
 			fn()
 		}
 	}
@@ -313,30 +315,10 @@ func (c *Core) read(errc chan<- error) {
 }
 
 // do runs fn on the core's goroutine and waits for it.
-func (c *Core) do(ctx context.Context, fn func()) error {
-	ran := make(chan struct{})
-	select {
-	case c.reqs <- func() { fn(); close(ran) }:
-	case <-c.done:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-ran:
-		return nil
-	case <-c.done:
-		return ErrStopped
-	}
-}
+func (c *Core) do(ctx context.Context, fn func()) error { return c.reqs.Do(ctx, fn) }
 
 // post hands fn to the core without waiting (from helper goroutines).
-func (c *Core) post(fn func()) {
-	select {
-	case c.reqs <- fn:
-	case <-c.done:
-	}
-}
+func (c *Core) post(fn func()) { c.reqs.Post(fn) }
 
 func (c *Core) now() time.Time { return c.o.Clock.Now() }
 
