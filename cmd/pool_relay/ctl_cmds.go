@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -23,7 +24,10 @@ func init() {
 
 // simple runs a command that takes no positional argument: it parses
 // flags, calls the relay and prints with human unless --json.
-func simple[R any](e *env, args []string, name, help string, call func(c api.Backend) (R, error), human func(w io.Writer, r R)) error {
+// simple runs a command that takes no arguments: call is the Backend
+// method (a method expression such as api.Backend.Peers), human the
+// table printer used without --json.
+func simple[R any](e *env, args []string, name, help string, call func(c api.Backend, ctx context.Context) (R, error), human func(w io.Writer, r R)) error {
 	fs, cf := ctlCommand(e, name, name+" [--json] [--socket PATH]", help)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -37,7 +41,9 @@ func simple[R any](e *env, args []string, name, help string, call func(c api.Bac
 	if err != nil {
 		return err
 	}
-	r, err := call(c)
+	ctx, cancel := callContext()
+	defer cancel()
+	r, err := call(c, ctx)
 	if err != nil {
 		return ctlError(err)
 	}
@@ -54,11 +60,7 @@ Show the relay at a glance: its own generosity score (as its peers' signed
 counters report it) and the class it earns, the bytes it relayed for others
 and consumed from them, connected peers, routes, the journal head, a
 configuration awaiting confirmation, and the current rate of every port.`,
-		func(c api.Backend) (api.Status, error) {
-			ctx, cancel := callContext()
-			defer cancel()
-			return c.Status(ctx)
-		}, printStatus)
+		api.Backend.Status, printStatus)
 }
 
 // label pads a status label to the seed's column.
@@ -111,11 +113,7 @@ or choked for debt), the class and score this relay measured for it, the
 SWAP balance (positive: the peer owes us), the bytes relayed for it and by it,
 and the cumulative cheque totals each way. --json gives full peer ids and
 every counter.`,
-		func(c api.Backend) ([]api.Peer, error) {
-			ctx, cancel := callContext()
-			defer cancel()
-			return c.Peers(ctx)
-		}, printPeers)
+		api.Backend.Peers, printPeers)
 }
 
 func printPeers(w io.Writer, ps []api.Peer) {
@@ -150,11 +148,7 @@ way, frames the NIC missed), per egress class queue (sent, dropped at a full
 queue, depth, and the class's share of the scheduler's bytes), frames
 dropped per reason, and the control core's counters that are not zero
 (handshakes, heartbeats accepted, rejected and mismatched, routes, cheques).`,
-		func(c api.Backend) (api.Stats, error) {
-			ctx, cancel := callContext()
-			defer cancel()
-			return c.Stats(ctx)
-		}, printStats)
+		api.Backend.Stats, printStats)
 }
 
 func printStats(w io.Writer, s api.Stats) {
@@ -207,11 +201,7 @@ others relayed for it, as its peers' signed counters report them) and every
 peer's score and class as this relay measured them. Classes: above 2.0 major
 contributor (priority routing), 1.0 to 2.0 balanced, 0.5 to 1.0 light
 consumer, below 0.5 heavy consumer (deprioritised, never blocked).`,
-		func(c api.Backend) (api.Score, error) {
-			ctx, cancel := callContext()
-			defer cancel()
-			return c.Score(ctx)
-		}, printScore)
+		api.Backend.Score, printScore)
 }
 
 func printScore(w io.Writer, s api.Score) {
@@ -237,11 +227,7 @@ List the relayed routes installed in the data plane: the hop session id, the
 peer the frames are relayed for (and charged to), the next hop, the egress
 port and next-hop address, whether the route is static (route add), and when
 it expires.`,
-		func(c api.Backend) ([]api.Route, error) {
-			ctx, cancel := callContext()
-			defer cancel()
-			return c.Routes(ctx)
-		}, printRoutes)
+		api.Backend.Routes, printRoutes)
 }
 
 func printRoutes(w io.Writer, rs []api.Route) {
@@ -394,9 +380,7 @@ func runStop(e *env, args []string) error {
 Stop the running relay: it closes its peers' sessions, stops the data plane,
 checkpoints the ledger and makes the journal durable, then exits. The command
 returns once the relay has accepted the request.`,
-		func(c api.Backend) (api.Empty, error) {
-			ctx, cancel := callContext()
-			defer cancel()
+		func(c api.Backend, ctx context.Context) (api.Empty, error) {
 			return api.Empty{}, c.Stop(ctx)
 		}, func(w io.Writer, _ api.Empty) { fmt.Fprintln(w, "stopping") })
 }
