@@ -138,11 +138,12 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		r.socket = filepath.Join(work, r.name+".sock")
 		r.config = filepath.Join(work, r.name+".toml")
 		r.key = filepath.Join(dir, "identity.key")
-		text := relayConfig(r, dir, env.Name(r.ports[0]), env.Name(r.ports[1]), fmt.Sprintf("%s_%s", strings.TrimSuffix(env.Prefix(), "-"), r.name), i)
+		dev0, dev1 := device(o.vdev, 2*i, env.Name(r.ports[0])), device(o.vdev, 2*i+1, env.Name(r.ports[1]))
+		text := relayConfig(r, dir, dev0, dev1, fmt.Sprintf("%s_%s", strings.TrimSuffix(env.Prefix(), "-"), r.name))
 		if err := os.WriteFile(r.config, []byte(text), 0o600); err != nil {
 			return err
 		}
-		step("starting relay %s (DPDK net_af_packet on %s and %s, --no-huge)", r.name, env.Name(r.ports[0]), env.Name(r.ports[1]))
+		step("starting relay %s (DPDK net_%s on %s and %s, --no-huge)", r.name, o.vdev, env.Name(r.ports[0]), env.Name(r.ports[1]))
 		r.proc, err = sup.start(ctx, r.ns, filepath.Join(work, r.name+".log"), logw, relayBin, "start", "--config", r.config)
 		if err != nil {
 			return err
@@ -359,7 +360,7 @@ func newNS(env *netns.Env, name string) (*netns.NS, error) {
 // demo's traffic reaches early settlement, frequent heartbeats and class
 // ticks so that the results show within seconds, and an idle back-off so
 // three relays polling on one core leave it to the others when idle.
-func relayConfig(r *relaySpec, dir, if0, if1, prefix string, i int) string {
+func relayConfig(r *relaySpec, dir, dev0, dev1, prefix string) string {
 	return fmt.Sprintf(`# pool_demo relay %[1]s
 [log]
 level = "info"
@@ -383,16 +384,16 @@ idle_sleep = "200us"
 
 [[port]]
 name = "p0"
-device = "net_af_packet%[4]d,iface=%[5]s,qpairs=1"
-addresses = [%[6]q]
+device = %[4]q
+addresses = [%[5]q]
 
 [[port]]
 name = "p1"
-device = "net_af_packet%[7]d,iface=%[8]s,qpairs=1"
-addresses = [%[9]q]
+device = %[6]q
+addresses = [%[7]q]
 
 [ctl]
-socket = %[10]q
+socket = %[8]q
 metrics_listen = "127.0.0.1:9464"
 
 [control]
@@ -409,7 +410,17 @@ cheque_retry_max = "2s"
 score_half_life = "5s"
 class_tick = "1s"
 score_prior_bytes = 65536
-`, r.name, dir, prefix, 2*i, if0, r.addrs[0], 2*i+1, if1, r.addrs[1], r.socket)
+`, r.name, dir, prefix, dev0, r.addrs[0], dev1, r.addrs[1], r.socket)
+}
+
+// device is the DPDK device string of a relay port on veth iface: AF_PACKET
+// (a packet socket, works on any interface) or AF_XDP (an XDP socket with
+// the PMD's program attached in native mode on the veth; one queue).
+func device(vdev string, id int, iface string) string {
+	if vdev == "af_xdp" {
+		return fmt.Sprintf("net_af_xdp%d,iface=%s,start_queue=0,queue_count=1", id, iface)
+	}
+	return fmt.Sprintf("net_af_packet%d,iface=%s,qpairs=1", id, iface)
 }
 
 // cli runs a pool_relay command and returns its standard output.

@@ -36,7 +36,7 @@ func TestDemo(t *testing.T) {
 	var out, log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	err := run(ctx, options{bin: bin, frames: 1000, size: 1000, rate: 1000, log: &log}, &out)
+	err := run(ctx, options{bin: bin, vdev: "af_packet", frames: 1000, size: 1000, rate: 1000, log: &log}, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Logf("process output:\n%s", tail(log.String(), 200))
