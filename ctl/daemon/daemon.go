@@ -190,10 +190,26 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		return cleanups, fmt.Errorf("daemon: journal: %w", err)
 	}
 
-	eng, err := relay.Open(relay.Config{
+	// The daemon starts the EAL itself (rather than relay.Open) because it
+	// registers telemetry commands on it; it closes it after the engine.
+	devs := make([]string, len(cfg.Ports))
+	for i, p := range cfg.Ports {
+		devs[i] = p.Device
+	}
+	dplog := logging.For(d.log, "dataplane")
+	eal, err := dpdk.Init(cfg.EAL, devs, dplog)
+	if err != nil {
+		return cleanups, fmt.Errorf("daemon: %w", err)
+	}
+	cleanups = append(cleanups, func() {
+		if err := eal.Close(); err != nil {
+			d.log.Error().Err(err).Msg("EAL close")
+		}
+	})
+	eng, err := relay.OpenOn(eal, relay.Config{
 		EAL: cfg.EAL, Ports: cfg.Ports, Dataplane: cfg.Dataplane,
 		Peers: cfg.Control.MaxPeers, KeySlots: cfg.Control.MaxPeers,
-	}, logging.For(d.log, "dataplane"))
+	}, dplog)
 	if err != nil {
 		return cleanups, fmt.Errorf("daemon: %w", err)
 	}
@@ -250,6 +266,9 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		return cleanups, fmt.Errorf("daemon: %w", err)
 	}
 	d.core = core
+	if err := registerTelemetry(eal, eng, core, dplog); err != nil {
+		return cleanups, err
+	}
 
 	d.running = &running{file: cfg, text: d.opts.ConfigText}
 	d.configs, err = configctl.New(configctl.Options[*running]{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,6 +86,32 @@ func TestDaemon(t *testing.T) {
 	if !strings.Contains(string(body), "pool_relay_") {
 		t.Errorf("metrics without pool_relay_ series:\n%.400s", body)
 	}
+
+	// DPDK telemetry answers the relay's own commands.
+	tel, err := net.Dial("unixpacket", "/var/run/dpdk/"+cfg.EAL.FilePrefix+"/dpdk_telemetry.v2")
+	if err != nil {
+		t.Fatalf("telemetry socket: %v", err)
+	}
+	buf := make([]byte, 16384)
+	if _, err := tel.Read(buf); err != nil { // the greeting
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"/poolrelay/ports", "/poolrelay/drops", "/poolrelay/control"} {
+		if _, err := tel.Write([]byte(cmd)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := tel.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(buf[:n]), `{"`+cmd+`":{`) {
+			t.Errorf("telemetry %s: %s", cmd, buf[:n])
+		}
+		if cmd == "/poolrelay/ports" && !strings.Contains(string(buf[:n]), `"p0":{"rx_packets":`) {
+			t.Errorf("telemetry %s: %s", cmd, buf[:n])
+		}
+	}
+	tel.Close()
 
 	// A configuration that changes what needs a restart is refused whole.
 	refused := strings.Replace(text, "memory_mb = 256", "memory_mb = 512", 1)

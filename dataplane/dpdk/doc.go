@@ -40,6 +40,8 @@
 //     time.Now measured 60-120 ns on these machines (BenchmarkClock in
 //     package egress). Mbuf.Handle and MbufAt turn an mbuf into an integer
 //     and back, which is sound for DPDK memory only.
+//   - EAL.RegisterTelemetry answers DPDK telemetry commands (dpdk-telemetry.py)
+//     from Go, for the relay's own counters; see telemetry.go.
 //   - The C side is a set of ordinary functions in shim.c: DPDK's fast-path
 //     calls are static inline, and rte_errno must be read in the call that
 //     set it.
