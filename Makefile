@@ -94,6 +94,10 @@ bench-dataplane: deps
 bench-dataplane-sweep: deps
 	POOLRELAY_SWEEP=1 $(GO) test -run '^$$' -bench RelaySweep -benchtime 1x -timeout 20m ./bench/dataplane
 
+## bench-control: control-core costs (enrollment, stateless CHALLENGE, heartbeat sign/verify, hop MAC at 128/1500 B) and the relay with hop auth on and off at 128/1500 B on net_null; ends with handshakes_per_s=X hopauth_gbps_1500=Y hopauth_mpps_128=Z (root; ~4 min).
+bench-control: deps
+	$(GO) run ./bench/control
+
 ## bench-ledger: durable journal appends/s (group commit, 1-64 writers), ledger updates/s, cheque verifications/s and durable receipts/s.
 bench-ledger: deps
 	$(GO) test -run '^$$' -bench 'AppendDurable|Observe|ReceiveCheque|Verify$$|Sign$$' -benchtime 2000x -count 3 ./ledger/...
