@@ -95,6 +95,7 @@ type Problem struct {
 	Msg string
 }
 
+// String formats the problem as file: line N: key: message, as the CLI prints it.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Line > 0 {
@@ -118,6 +119,7 @@ type Error struct {
 // ErrInvalid is matched by errors.Is for every *Error.
 var ErrInvalid = errors.New("configs: invalid configuration")
 
+// Error lists every problem, one per line.
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {

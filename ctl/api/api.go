@@ -118,6 +118,7 @@ func Errorf(c Code, format string, args ...any) *Error {
 	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
 }
 
+// Error is "api: code: message".
 func (e *Error) Error() string { return "api: " + string(e.Code) + ": " + e.Message }
 
 // Is makes errors.Is(err, ErrNotFound) and the like match any *Error of the

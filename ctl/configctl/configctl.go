@@ -72,6 +72,7 @@ const (
 	RollbackFailed
 )
 
+// String is the step's name as journal notes start with it ("rolled_back").
 func (s Step) String() string {
 	switch s {
 	case Applied:
