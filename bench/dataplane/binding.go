@@ -101,19 +101,37 @@ func (s *session) run(ctx context.Context, p Processor) (bindingResult, error) {
 	}
 	statsCh := make(chan dpdk.BurstStats, 1)
 	w, err := e.StartWorker(c.workCore, func(w *dpdk.Worker) error {
+		eg := p.Egress
 		b, err := e.NewBurst(dpdk.BurstConfig{
-			Size:   c.burst,
-			Tx:     []dpdk.Queue{ports[0].TxQueue(0), ports[1].TxQueue(0)},
-			Socket: -1,
+			Size:        c.burst,
+			Tx:          []dpdk.Queue{ports[0].TxQueue(0), ports[1].TxQueue(0)},
+			Socket:      -1,
+			KeepRefused: eg != nil, CollectInject: eg != nil,
 		})
 		if err != nil {
 			return err
 		}
 		rxq := [2]dpdk.Queue{ports[0].RxQueue(0), ports[1].RxQueue(0)}
 		process := p.Process
-		for !w.Stopping() {
-			process(b, 0, b.Cycle(rxq[0]))
-			process(b, 1, b.Cycle(rxq[1]))
+		if eg == nil {
+			for !w.Stopping() {
+				process(b, 0, b.Cycle(rxq[0]))
+				process(b, 1, b.Cycle(rxq[1]))
+			}
+		} else {
+			if err := eg.Attach(e, b, ports[:]); err != nil {
+				b.Close()
+				return err
+			}
+			// As relay.Engine's loop: every Cycle sends every TX
+			// buffer, so each gets what its class queues release first.
+			for !w.Stopping() {
+				eg.Drain(b)
+				process(b, 0, b.Cycle(rxq[0]))
+				eg.Drain(b)
+				process(b, 1, b.Cycle(rxq[1]))
+			}
+			eg.Detach(b)
 		}
 		b.Close()
 		statsCh <- b.Stats()

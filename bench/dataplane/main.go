@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,8 +75,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.memMB, "mem", 512, "MB of memory for each DPDK process (-m)")
 	fs.BoolVar(&c.noHuge, "no-huge", false, "run both sides with --no-huge instead of reserving hugepages")
 	level := fs.String("log", "warn", "log level of the binding's messages")
+	only := fs.String("only", "", "run only the binding rows whose name matches this regular expression (and their testpmd modes), e.g. '^relay'")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return fmt.Errorf("bench: -only: %w", err)
+		}
+		processors = slices.DeleteFunc(processors, func(p Processor) bool { return !re.MatchString(p.Name) })
+		if len(processors) == 0 {
+			return fmt.Errorf("bench: -only %q matches no run", *only)
+		}
 	}
 	if c.rounds < 1 || c.warmup < 0 || c.seconds < 1 || c.size < 60 || c.burst < 1 || c.burst > 512 {
 		return errors.New("bench: -rounds and -seconds must be at least 1, -size at least 60, -burst 1 to 512")
@@ -227,7 +239,7 @@ func report(w io.Writer, c *config, mem *memory, r results) {
 			strings.ReplaceAll(p.Name, " ", "_"), median(s), p.Testpmd, ref, median(s)/ref))
 	}
 	tw.Flush()
-	reportRelay(w)
+	reportRelay(w, r)
 	fmt.Fprintln(w)
 	for _, s := range summary {
 		fmt.Fprintln(w, s)

@@ -25,6 +25,18 @@ type Processor struct {
 	// b.Send (the TX index is the port index), b.Drop or b.Punt. It runs
 	// once per burst, so it must not allocate, lock, log or block.
 	Process func(b *dpdk.Burst, in int, rx []*dpdk.Mbuf)
+	// Egress, when set, runs the processor through egress class queues:
+	// the worker's Burst is made with KeepRefused and CollectInject, Attach
+	// is called with it before the first Cycle, Drain before every Cycle
+	// and Detach when the worker stops (before the Burst's Close).
+	Egress *EgressHooks
+}
+
+// EgressHooks are a Processor's egress steps (see Processor.Egress).
+type EgressHooks struct {
+	Attach func(e *dpdk.EAL, b *dpdk.Burst, ports []*dpdk.Port) error
+	Drain  func(b *dpdk.Burst)
+	Detach func(b *dpdk.Burst)
 }
 
 // processors are the binding's runs, in table order.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -19,6 +20,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/egress"
 	"github.com/poolrelay/poolrelay/dataplane/relay"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
@@ -29,14 +31,26 @@ import (
 // against testpmd's macswap (which also rewrites every frame). "relay" comes
 // last so that the driver's last line is relay_mpps=X
 // testpmd_macswap_mpps=Y ratio=Z.
+//
+// "relay" and "relay noauth" take the product path, through the egress
+// class queues (dataplane/egress, unshaped: every frame goes through
+// Enqueue and Drain); "relay noauth direct" hands frames straight to the
+// TX buffers, so that the difference is what the egress scheduling costs
+// per frame, printed beside the table.
 var (
-	relayNoAuth = &relayBench{name: "relay noauth"}
-	relayAuth   = &relayBench{name: "relay", auth: true}
+	relayDirect = &relayBench{name: "relay noauth direct"}
+	relayNoAuth = &relayBench{name: "relay noauth", egress: true}
+	relayAuth   = &relayBench{name: "relay", auth: true, egress: true}
+	relayBenchs = []*relayBench{relayDirect, relayNoAuth, relayAuth}
 )
 
 func init() {
-	for _, rb := range []*relayBench{relayNoAuth, relayAuth} {
-		processors = append(processors, Processor{Name: rb.name, Testpmd: "macswap", Frame: rb.frame, Process: rb.process})
+	for _, rb := range relayBenchs {
+		p := Processor{Name: rb.name, Testpmd: "macswap", Frame: rb.frame, Process: rb.process}
+		if rb.egress {
+			p.Egress = &EgressHooks{Attach: rb.attach, Drain: rb.drain, Detach: rb.detach}
+		}
+		processors = append(processors, p)
 	}
 }
 
@@ -67,6 +81,8 @@ var benchSession = wire.SessionID{0xbe, 0x4c, 0x11}
 type relayBench struct {
 	name string
 	auth bool
+	// egress runs the worker through egress class queues, one per port.
+	egress bool
 	// routes, when set, is the route count of a sweep run: that many
 	// routes are installed and the harness writes a different one's
 	// session into every frame (hop authentication must then be off: the
@@ -203,6 +219,25 @@ func (rb *relayBench) installSweep(rt *route.Table, r route.Route) {
 	must(rt.Apply(&b))
 }
 
+// attach gives the worker one unshaped egress Port per port on b, with
+// the [sched] defaults, as relay.Engine does.
+func (rb *relayBench) attach(e *dpdk.EAL, b *dpdk.Burst, ports []*dpdk.Port) error {
+	eg := make([]*egress.Port, len(ports))
+	for p, port := range ports {
+		_, txd := port.Descriptors()
+		var err error
+		eg[p], err = egress.New(b, p, egress.Config{Sched: sched.DefaultConfig(), TxQueues: 1,
+			TxDescriptors: txd, TicksPerSecond: e.TSCHz()}, int64(b.TSC()), zerolog.Nop())
+		if err != nil {
+			return err
+		}
+	}
+	return rb.w.AttachEgress(eg)
+}
+
+func (rb *relayBench) drain(b *dpdk.Burst)  { rb.w.Drain(b) }
+func (rb *relayBench) detach(b *dpdk.Burst) { rb.w.CloseEgress(b) }
+
 // fold adds the finished run's drops to the totals.
 func (rb *relayBench) fold() {
 	if rb.set == nil {
@@ -220,8 +255,8 @@ func (rb *relayBench) fold() {
 
 // reportRelay prints each relay run's drop counters by reason and what the
 // harness mended, over all rounds.
-func reportRelay(w io.Writer) {
-	for _, rb := range []*relayBench{relayNoAuth, relayAuth} {
+func reportRelay(w io.Writer, r results) {
+	for _, rb := range relayBenchs {
 		rb.fold()
 		var parts []string
 		for r, n := range rb.drops {
@@ -233,6 +268,13 @@ func reportRelay(w io.Writer) {
 			parts = append(parts, "none")
 		}
 		fmt.Fprintf(w, "%s: drops %s; harness re-stamped %d frames, reset %d TTLs\n", rb.name, strings.Join(parts, " "), rb.restamped, rb.ttlReset)
+	}
+	// The egress path's cost: per frame, the relay through the class
+	// queues against the relay straight to the TX buffers, both without
+	// hop authentication, same rounds.
+	if d, q := median(r.binding[relayDirect.name]), median(r.binding[relayNoAuth.name]); d > 0 && q > 0 {
+		fmt.Fprintf(w, "egress scheduling: %.1f ns/frame (relay noauth %.1f ns/frame through the class queues, %.1f direct)\n",
+			1e3/q-1e3/d, 1e3/q, 1e3/d)
 	}
 }
 

@@ -127,13 +127,22 @@ func (k *Key) Clone() *Key { return &Key{aead: k.aead} }
 // the header. The seq must come from the Sequence of this key. It panics if
 // frame is shorter than a POOL header.
 func (k *Key) Sign(frame []byte) {
+	copy(frame[MACOffset:MACOffset+TagSize], k.SignTag(frame)[:])
+}
+
+// SignTag is Sign but for the last step: it zeroes the MAC field, computes
+// the tag over frame and returns it, leaving the field zero for the caller
+// to fill, typically together with the checksum update the write needs
+// (wire.UpdateUDP over the tag it holds rather than re-reading the frame).
+// The tag is k's scratch, valid until k is used again. It panics like
+// Sign.
+func (k *Key) SignTag(frame []byte) *[TagSize]byte {
 	if len(frame) < HeaderSize {
 		panic("hopmac: Sign of a frame shorter than the POOL header")
 	}
-	mac := frame[MACOffset : MACOffset+MACSize]
-	clear(mac)
+	clear(frame[MACOffset : MACOffset+MACSize])
 	k.aead.Seal(k.tag[:0], frame[:nonceSize], nil, frame)
-	copy(mac, k.tag[:])
+	return &k.tag
 }
 
 // Verify reports whether frame's MAC field holds its MAC. It does not
@@ -200,6 +209,24 @@ func (s *Sequence) Next() (uint64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// Reserve hands out up to n consecutive fresh seqs at once, first to
+// first+got-1, in one atomic operation: a worker reserves a burst's worth
+// instead of paying an atomic read-modify-write per frame. got is n, less
+// only at MaxSeq, and 0 once the key is exhausted. Seqs reserved and not
+// used are never sent: a receiver's Window accepts the gap, and Sent counts
+// them as handed out.
+func (s *Sequence) Reserve(n int) (first uint64, got int) {
+	if n <= 0 {
+		return 0, 0
+	}
+	end := s.next.Add(uint64(n))
+	first = end - uint64(n)
+	if first >= MaxSeq {
+		return 0, 0
+	}
+	return first, int(min(end, MaxSeq) - first)
 }
 
 // Sent returns how many sequence numbers have been handed out, for the

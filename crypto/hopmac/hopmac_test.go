@@ -213,6 +213,35 @@ func TestSequence(t *testing.T) {
 	}
 }
 
+// TestSequenceReserve: reservations are disjoint with Next's seqs and each
+// other, consecutive, cut short at MaxSeq and empty beyond it.
+func TestSequenceReserve(t *testing.T) {
+	var s Sequence
+	if n, _ := s.Next(); n != 0 {
+		t.Fatalf("first seq %d", n)
+	}
+	first, got := s.Reserve(32)
+	if first != 1 || got != 32 {
+		t.Fatalf("Reserve(32) = %d, %d; want 1, 32", first, got)
+	}
+	if n, _ := s.Next(); n != 33 {
+		t.Fatalf("seq after the reservation %d, want 33", n)
+	}
+	if _, got := s.Reserve(0); got != 0 {
+		t.Fatalf("Reserve(0) reserved %d", got)
+	}
+	s.next.Store(MaxSeq - 3)
+	if first, got := s.Reserve(8); first != MaxSeq-3 || got != 3 {
+		t.Fatalf("Reserve at the end = %d, %d; want %d, 3", first, got, uint64(MaxSeq-3))
+	}
+	if _, got := s.Reserve(8); got != 0 {
+		t.Fatalf("Reserve past MaxSeq reserved %d", got)
+	}
+	if _, ok := s.Next(); ok || s.Sent() != MaxSeq {
+		t.Fatalf("Next after exhaustion ok=%v, Sent %d", ok, s.Sent())
+	}
+}
+
 // Clones share the expanded key; used from several goroutines at once they
 // must agree with each other (run with -race to check the sharing).
 func TestCloneConcurrent(t *testing.T) {
@@ -414,5 +443,28 @@ func BenchmarkRelayHop(b *testing.B) {
 			}
 			m.Report(b)
 		})
+	}
+}
+
+// TestSignTag: SignTag leaves the MAC field zero and returns the tag Sign
+// writes; written in, it verifies.
+func TestSignTag(t *testing.T) {
+	k := New(bytes.Repeat([]byte{7}, KeySize))
+	a := make([]byte, HeaderSize+37)
+	for i := range a {
+		a[i] = byte(i * 13)
+	}
+	b := bytes.Clone(a)
+	k.Sign(a)
+	tag := *k.SignTag(b)
+	if !bytes.Equal(b[MACOffset:MACOffset+MACSize], make([]byte, MACSize)) {
+		t.Fatal("SignTag left the MAC field non-zero")
+	}
+	if !bytes.Equal(tag[:], a[MACOffset:MACOffset+TagSize]) {
+		t.Fatalf("SignTag %x, Sign wrote %x", tag, a[MACOffset:MACOffset+TagSize])
+	}
+	copy(b[MACOffset:], tag[:])
+	if !bytes.Equal(a, b) || !k.Verify(b) {
+		t.Fatal("the tag written in does not verify")
 	}
 }

@@ -24,6 +24,8 @@
 //
 // and when it stops: a last Drain of every Port, b.Flush(), then Close of
 // every Port (which frees what is still queued) and b.Close().
+// relay.Engine's workers do exactly this (relay.Worker's AttachEgress,
+// Drain and CloseEgress).
 //
 // Enqueue and Drain allocate nothing and make no cgo call: a frame is
 // queued as its mbuf address (dpdk.Mbuf.Handle), and the only DPDK work

@@ -1,23 +1,36 @@
 package relay
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/egress"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // TestBurstNoAllocs runs Worker.Burst on real mbufs (a synthetic burst of
 // 32 relayed frames copied into mbufs, sent on a net_null port) and proves
 // that the whole per-burst path, the Burst's flush included, allocates
-// nothing.
+// nothing: straight to the TX buffer, and through the egress class queues
+// (Drain, Burst, Drain, flush).
 func TestBurstNoAllocs(t *testing.T) {
+	for _, withEgress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("egress=%v", withEgress), func(t *testing.T) { burstNoAllocs(t, withEgress) })
+	}
+}
+
+func burstNoAllocs(t *testing.T, withEgress bool) {
 	eal := needEAL(t)
-	pools := eal.NewPools("allocs", 1023, 0, 0)
+	name := fmt.Sprintf("alloc%v", withEgress)
+	pools := eal.NewPools(name, 1023, 0, 0)
 	pc := dataplane.DefaultPortConfig()
-	pc.Name, pc.Device = "alloc", "net_null_alloc,size=128"
+	pc.Name, pc.Device = name, fmt.Sprintf("net_null_%s,size=128", name)
 	port, err := eal.OpenPort(pc, 1, pools)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +40,8 @@ func TestBurstNoAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0)}, Socket: -1})
+	b, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1,
+		KeepRefused: withEgress, CollectInject: withEgress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +52,21 @@ func TestBurstNoAllocs(t *testing.T) {
 	}
 	defer vec.Close()
 	f := newFixture(t, true)
+	if withEgress {
+		var eg []*egress.Port
+		for p := range 2 {
+			e, err := egress.New(b, p, egress.Config{Sched: sched.DefaultConfig(), TxQueues: 1, TicksPerSecond: eal.TSCHz()},
+				int64(b.TSC()), zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			eg = append(eg, e)
+		}
+		if err := f.w.AttachEgress(eg); err != nil {
+			t.Fatal(err)
+		}
+		defer f.w.CloseEgress(b)
+	}
 	rx := hopmac.New(rxKey)
 	m := wiretest.Matcher()
 	fs := burst(t, 32, rx, 1)
@@ -56,19 +85,47 @@ func TestBurstNoAllocs(t *testing.T) {
 				failed = err
 			}
 		}
+		f.w.Drain(b)
 		f.w.Burst(b, 0, ms)
+		f.w.Drain(b)
 		b.Flush()
 	})
 	if failed != nil {
 		t.Fatal(failed)
 	}
+	if withEgress {
+		// Between Burst and Drain the frames wait in the class queues.
+		if err := pool.AllocBulk(ms); err != nil {
+			t.Fatal(err)
+		}
+		for i, fr := range fs {
+			restamp(fr, m, rx, seq)
+			seq++
+			if err := ms[i].CopyFrom(fr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.w.Burst(b, 0, ms)
+		if got := f.w.Backlog(); got != len(ms) {
+			t.Errorf("backlog %d after a burst, want %d", got, len(ms))
+		}
+		f.w.Drain(b)
+		b.Flush()
+		if got := f.w.Backlog(); got != 0 {
+			t.Errorf("backlog %d after Drain, want 0", got)
+		}
+	}
 	if allocs != 0 {
 		t.Errorf("%v allocations per burst, want 0", allocs)
 	}
-	if got, want := f.set.Peer(peerIn).ForPackets, uint64(101*32); got != want {
+	runs := uint64(101)
+	if withEgress {
+		runs++
+	}
+	if got, want := f.set.Peer(peerIn).ForPackets, runs*32; got != want {
 		t.Errorf("relayed %d frames, want %d", got, want)
 	}
-	if st := b.Stats(); st.Tx != 101*32 {
+	if st := b.Stats(); st.Tx != runs*32 {
 		t.Errorf("burst stats %+v", st)
 	}
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/egress"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // Engine sizes used when Config leaves them zero.
@@ -45,12 +47,17 @@ var (
 )
 
 // Config is everything the Engine is made from: the sections of the
-// configuration file (configs.File's EAL, Ports and Dataplane) and the
-// table sizes.
+// configuration file (configs.File's EAL, Ports, Dataplane and Sched) and
+// the table sizes.
 type Config struct {
 	EAL       dataplane.EALConfig
 	Ports     []dataplane.PortConfig
 	Dataplane dataplane.Config
+	// Sched is the [sched] section: the class queues every worker keeps
+	// per port (dataplane/egress), shaped to each port's egress_rate_mbps.
+	// The zero value means sched.DefaultConfig(). Its DefaultClass is the
+	// class every peer slot starts in.
+	Sched sched.Config
 	// Peers and KeySlots size the Tables and counters (0: the defaults).
 	Peers, KeySlots int
 	// NoHopAuth turns hop authentication off (see WorkerConfig.KeepAuth):
@@ -96,9 +103,13 @@ type Engine struct {
 	workers []*dpdk.Worker
 	state   int // 0 opened, 1 started, 2 stopped
 
-	// statsMu guards stats, which each worker writes as it ends.
+	// statsMu guards stats, which each worker writes as it ends, and
+	// egress, which each worker fills as it starts.
 	statsMu sync.Mutex
 	stats   []dpdk.BurstStats
+	// egress[w][p] is worker w's egress of port index p (nil until the
+	// worker made it). Its Stats are safe from any goroutine.
+	egress [][]*egress.Port
 }
 
 // engines numbers engines for unique DPDK object names within the process.
@@ -138,6 +149,18 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 	}
 	if cfg.KeySlots == 0 {
 		cfg.KeySlots = DefaultKeySlots
+	}
+	if cfg.Sched == (sched.Config{}) {
+		cfg.Sched = sched.DefaultConfig()
+	}
+	defClass, err := sched.ParseClass(cfg.Sched.DefaultClass)
+	if err != nil {
+		return nil, fmt.Errorf("relay: sched: %w", err)
+	}
+	// The workers make their schedulers as they start; a [sched] they
+	// would refuse is refused here, where Open can say so.
+	if _, err := sched.New(cfg.Sched, sched.Egress{TicksPerSecond: eal.TSCHz(), LineRate: egress.DefaultLinkMbps * 1_000_000 / 8, MaxBurst: cfg.Dataplane.Burst}, 0); err != nil {
+		return nil, fmt.Errorf("relay: sched: %w", err)
 	}
 	if b := cfg.Dataplane.Burst; b < 1 || b > dpdk.MaxBurst {
 		return nil, fmt.Errorf("relay: burst %d: must be 1 to %d", b, dpdk.MaxBurst)
@@ -191,6 +214,11 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 	if e.tables, err = NewTables(rt, n, cfg.Peers, cfg.KeySlots); err != nil {
 		return nil, err
 	}
+	for p := range cfg.Peers {
+		if err := e.tables.SetPeer(uint32(p), defClass, false); err != nil {
+			return nil, err
+		}
+	}
 	if e.counters, err = counters.New(n, cfg.Peers, int(NumReasons), len(e.ports)); err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -218,6 +246,7 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	e.stats = make([]dpdk.BurstStats, n)
+	e.egress = make([][]*egress.Port, n)
 	return e, nil
 }
 
@@ -283,10 +312,21 @@ func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker) error {
 	for p, port := range e.ports {
 		tx[p], rx[p] = port.TxQueue(i), port.RxQueue(i)
 	}
+	// KeepRefused and CollectInject: the egress class queues keep what
+	// the PMD refuses and queue the control core's frames in class Control.
 	b, err := e.eal.NewBurst(dpdk.BurstConfig{
 		Size: e.cfg.Dataplane.Burst, Tx: tx, Inject: e.inject[i], Punt: e.punt[i], Socket: -1,
+		KeepRefused: true, CollectInject: true,
 	})
 	if err != nil {
+		return fmt.Errorf("relay: worker %d: %w", i, err)
+	}
+	eg, err := e.newEgress(b, i)
+	if err == nil {
+		err = w.AttachEgress(eg)
+	}
+	if err != nil {
+		b.Close()
 		return fmt.Errorf("relay: worker %d: %w", i, err)
 	}
 	// idle counts rounds over every port that received nothing; past
@@ -299,6 +339,9 @@ func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker) error {
 	for !dw.Stopping() {
 		got := 0
 		for p := range rx {
+			// Every Cycle sends every TX buffer: each gets what its
+			// class queues release first.
+			w.Drain(b)
 			in := b.Cycle(rx[p])
 			got += len(in)
 			w.Burst(b, p, in)
@@ -306,18 +349,117 @@ func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker) error {
 		if sleep <= 0 {
 			continue
 		}
-		if got > 0 {
+		// Frames waiting in the class queues (a shaped port) are work
+		// too: sleeping on them would stretch the shaper's gaps.
+		if got > 0 || w.Backlog() > 0 {
 			idle = 0
 		} else if idle++; idle > idleRounds {
 			time.Sleep(sleep)
 		}
 	}
-	b.Flush()
+	w.CloseEgress(b)
 	b.Close()
 	e.statsMu.Lock()
 	e.stats[i] = b.Stats()
 	e.statsMu.Unlock()
 	return nil
+}
+
+// newEgress makes worker i's egress, one Port per port on TX buffer p of
+// b (TX queue i of port p), shaped to the port's egress_rate_mbps shared by
+// its TX queues, and registers them for EgressStats.
+func (e *Engine) newEgress(b *dpdk.Burst, i int) ([]*egress.Port, error) {
+	eg := make([]*egress.Port, len(e.ports))
+	now := int64(b.TSC())
+	for p, port := range e.ports {
+		_, txd := port.Descriptors()
+		link := 0
+		if l, err := port.Link(); err == nil && l.Up {
+			link = int(l.SpeedMbps)
+		}
+		var err error
+		eg[p], err = egress.New(b, p, egress.Config{
+			Sched: e.cfg.Sched, EgressRateMbps: e.cfg.Ports[p].EgressRateMbps, TxQueues: len(e.cores),
+			LinkMbps: link, TxDescriptors: txd, TicksPerSecond: e.eal.TSCHz(),
+		}, now, e.log.With().Str("subsystem", "egress").Int("worker", i).Str("port", e.info[p].Name).Logger())
+		if err != nil {
+			return nil, fmt.Errorf("port %s: %w", e.info[p].Name, err)
+		}
+	}
+	e.statsMu.Lock()
+	e.egress[i] = eg
+	e.statsMu.Unlock()
+	return eg, nil
+}
+
+// QueueStats are the egress counters of one TX queue of one port: one
+// worker's class queues in front of it.
+type QueueStats struct {
+	// Port is the port index, Queue the TX queue (the worker's index).
+	Port, Queue int
+	// Class is indexed by sched.Class.
+	Class [sched.NumClasses]ClassStats
+	// Injected counts control frames taken from the inject ring into class
+	// Control.
+	Injected uint64
+	// FloorServed and MaxWaitServed count the Deprioritised frames the
+	// starvation guard sent ahead of their turn.
+	FloorServed, MaxWaitServed uint64
+}
+
+// ClassStats are one class queue's counters. Counts are cumulative.
+type ClassStats struct {
+	// Sent counts the frames and bytes the NIC took (requeued refusals
+	// are not sent until they are taken).
+	SentPkts, SentBytes uint64
+	// Dropped counts frames refused at a full queue (tail drop) or freed
+	// still queued at shutdown.
+	DroppedPkts, DroppedBytes uint64
+	// Requeued counts frames the NIC refused that went back to the queue.
+	RequeuedPkts uint64
+	// Depth is the frames queued now, DepthBytes their bytes.
+	Depth      int
+	DepthBytes uint64
+	// Share is the class's part of the bytes the queue sent, 0 to 1 (0
+	// while nothing was sent): the figure the floor and caps are about.
+	Share float64
+}
+
+// EgressStats returns the egress counters of every (port, TX queue) that
+// a worker has set up, port by port, as last published by the workers
+// (every egress.Config.PublishMicros, and when they stop). Safe from any
+// goroutine, at any time, after Stop too.
+func (e *Engine) EgressStats() []QueueStats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	var out []QueueStats
+	for p := range e.ports {
+		for w, eg := range e.egress {
+			if eg == nil {
+				continue
+			}
+			out = append(out, queueStats(p, w, eg[p].Stats()))
+		}
+	}
+	return out
+}
+
+func queueStats(port, queue int, st egress.Stats) QueueStats {
+	q := QueueStats{Port: port, Queue: queue, Injected: st.Injected, FloorServed: st.FloorServed, MaxWaitServed: st.MaxWaitServed}
+	var total uint64
+	for _, c := range st.Class {
+		total += c.SentBytes
+	}
+	for c, cs := range st.Class {
+		q.Class[c] = ClassStats{
+			SentPkts: cs.SentPkts, SentBytes: cs.SentBytes, DroppedPkts: cs.DroppedPkts, DroppedBytes: cs.DroppedBytes,
+			RequeuedPkts: cs.RequeuedPkts, Depth: cs.Depth, DepthBytes: cs.DepthBytes,
+		}
+		if total != 0 {
+			q.Class[c].Share = float64(cs.SentBytes) / float64(total)
+		}
+	}
+	return q
 }
 
 // BurstStats returns each worker's Burst counters (TX refused by the PMD,

@@ -270,16 +270,20 @@ func TestGoldenPcap(t *testing.T) {
 
 	// Sent, exactly: the relayed frames as gopacket builds them for the next
 	// hop (new Ethernet and IP addresses, TTL 63, seq from the egress key,
-	// MAC under the tx key, inner frame identical), and the ARP reply.
+	// MAC under the tx key, inner frame identical), and the ARP reply. The
+	// whole capture is one burst, so the egress class queues decide the
+	// order: the ARP reply (class Control, strict priority) leaves first,
+	// then the relayed frames in the order they came (one peer, one class,
+	// one FIFO).
 	tx := hopmac.New(txKey)
 	relayMAC = net.HardwareAddr(portMAC[:])
 	next := hop{srcMAC: relayMAC, dstMAC: nextMAC, src: wiretest.Relay4, dst: wiretest.Next4, sport: wire.RelayPort, dport: wire.RelayPort, ttl: 63}
 	next6 := next
 	next6.src, next6.dst = wiretest.Relay6, wiretest.Next6
 	expect := [][]byte{
+		g.arp(2, relayMAC, peerMAC, wiretest.Relay4, wiretest.Peer4, peerMAC),
 		data(next, sessV4, 0, inner4, tx),
 		data(next, sessV4, 1, inner4, tx),
-		g.arp(2, relayMAC, peerMAC, wiretest.Relay4, wiretest.Peer4, peerMAC),
 		data(next6, sessV6, 2, inner6, tx),
 		data(next, sessV4, 3, inner4, tx),
 		data(tagged(next, 100, 0), sessPush, 4, inner4, tx),
@@ -296,7 +300,7 @@ func TestGoldenPcap(t *testing.T) {
 	}
 	// Decoded, the relayed frames verify under the tx key and carry the
 	// inner frames byte for byte.
-	for i, inner := range map[int][]byte{0: inner4, 1: inner4, 3: inner6, 4: inner4, 5: inner4, 6: inner4} {
+	for i, inner := range map[int][]byte{1: inner4, 2: inner4, 3: inner6, 4: inner4, 5: inner4, 6: inner4} {
 		p := gopacket.NewPacket(got[i], layers.LayerTypeEthernet, gopacket.Default)
 		u, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
 		if u == nil {

@@ -40,6 +40,10 @@ const (
 	ReasonBadEgress
 	// ReasonSegmented: a multi-segment mbuf, which the views do not cover.
 	ReasonSegmented
+	// ReasonEgressFull: the egress class queue the frame was sent to was
+	// full (tail drop; dataplane/egress counts it in its class too). The
+	// peers are not charged for it.
+	ReasonEgressFull
 	// NumReasons is the number of reasons, wire's included: the size of the
 	// counters' reason dimension.
 	NumReasons
@@ -58,6 +62,7 @@ var reasonNames = [...]string{
 	ReasonNotMine - Reason(wire.NumDropReasons):      "not_mine",
 	ReasonBadEgress - Reason(wire.NumDropReasons):    "bad_egress",
 	ReasonSegmented - Reason(wire.NumDropReasons):    "segmented",
+	ReasonEgressFull - Reason(wire.NumDropReasons):   "egress_full",
 }
 
 // String returns the reason's short name: wire's description for the codec's

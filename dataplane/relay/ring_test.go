@@ -12,6 +12,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // TestRingLoopback runs the engine on a net_ring port, whose TX ring is its
@@ -111,6 +112,12 @@ func TestRingLoopback(t *testing.T) {
 	}
 	if st := e.BurstStats()[0]; st.Injected != 3 || st.TxUnsent != 0 {
 		t.Errorf("burst stats %+v", st)
+	}
+	// Through the class queues: the three injected frames and the two
+	// answers in class Control, the relays in the peer's default class.
+	if st := e.EgressStats(); len(st) != 1 || st[0].Class[sched.Control].SentPkts != 5 ||
+		st[0].Class[sched.Normal].SentPkts != ttl-1 || st[0].Injected != 3 {
+		t.Errorf("egress stats %+v", st)
 	}
 	if !bytes.Equal(frame[:6], wiretest.RelayMAC[:]) {
 		t.Error("Inject changed the caller's frame")

@@ -360,6 +360,33 @@ func TestPatchUDP(t *testing.T) {
 	}
 }
 
+// TestUpdateUDP: the seq and MAC rewritten with sums the caller holds give
+// the checksum a full recomputation gives, on every encapsulation, with
+// the changed ranges at an even or an odd distance from the checksum.
+func TestUpdateUDP(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		for _, mod := range []func(*wire.FrameSpec){func(*wire.FrameSpec) {}, withEncapIP, func(s *wire.FrameSpec) { s.NoUDPChecksum = true }} {
+			for _, shift := range []int{0, 1} {
+				f := build(t, v6, mod)
+				r := classify(f)
+				po := int(r.PoolOff)
+				// Two changed ranges, seq and MAC (and, shifted, from
+				// the odd byte before each), one update over the span.
+				seqOff, macOff := po+4-shift, po+48-shift
+				old := wire.Sum(f[seqOff:seqOff+8]) + wire.Sum(f[macOff:macOff+16])
+				seq := []byte{1, 2, 3, 4, 5, 6, 7, 0x42}
+				tag := bytes.Repeat([]byte{0xa7, 0x3c}, 8)
+				copy(f[seqOff:], seq)
+				copy(f[macOff:], tag)
+				wire.UpdateUDP(f, &r, seqOff, macOff+16-seqOff, old, wire.Sum(seq)+wire.Sum(tag))
+				if r.Kind.IsUDP() && !wire.UDPChecksumValid(f, &r) {
+					t.Errorf("%v shift %d: checksum broken", r.Kind, shift)
+				}
+			}
+		}
+	}
+}
+
 // A solicitation as large as IPv6 allows: offsets plus lengths pass 65535,
 // which 16-bit arithmetic would wrap.
 func TestAnswerNDHuge(t *testing.T) {
