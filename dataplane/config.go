@@ -109,7 +109,7 @@ func DefaultEALConfig() EALConfig {
 
 // DefaultPortConfig returns the defaults applied to each [[port]] table.
 func DefaultPortConfig() PortConfig {
-	return PortConfig{RxDescriptors: 1024, TxDescriptors: 512, Promiscuous: true}
+	return PortConfig{RxDescriptors: 1024, TxDescriptors: 256, Promiscuous: true}
 }
 
 // DefaultConfig returns the defaults documented in configs/default.toml.

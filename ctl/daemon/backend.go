@@ -19,6 +19,7 @@ import (
 	"github.com/poolrelay/poolrelay/ledger/journal"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 	"github.com/poolrelay/poolrelay/ledger/score"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 var _ api.Backend = (*Daemon)(nil)
@@ -93,6 +94,19 @@ func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
 	for r, n := range cs.AllDrops(nil) {
 		if n != 0 {
 			st.Drops = append(st.Drops, api.DropStats{Reason: relay.Reason(r).String(), Packets: n})
+		}
+	}
+	for _, q := range d.engine.EgressStats() {
+		port := fmt.Sprintf("port%d", q.Port)
+		if q.Port < len(d.portNames) {
+			port = d.portNames[q.Port]
+		}
+		for c, cs := range q.Class {
+			st.Queues = append(st.Queues, api.QueueStats{
+				Port: port, Queue: q.Queue, Class: sched.Class(c).String(),
+				SentPackets: cs.SentPkts, SentBytes: cs.SentBytes, Dropped: cs.DroppedPkts,
+				Depth: cs.Depth, Share: cs.Share,
+			})
 		}
 	}
 	st.Control = d.core.Counters()
@@ -273,9 +287,41 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Trace implements api.Backend.
+// Trace implements api.Backend: up to Count frames received on the port,
+// as they arrived (before the worker touched them), cut to Snaplen.
 func (d *Daemon) Trace(ctx context.Context, a api.TraceArgs) (api.Trace, error) {
-	return api.Trace{}, api.Errorf(api.CodeUnavailable, "trace: the data plane has no capture hook yet")
+	port := -1
+	for i, n := range d.portNames {
+		if n == a.Port {
+			port = i
+		}
+	}
+	if port < 0 {
+		return api.Trace{}, api.Errorf(api.CodeNotFound, "trace: no port %q (ports: %s)", a.Port, strings.Join(d.portNames, ", "))
+	}
+	snap := a.Snaplen
+	if snap == 0 {
+		snap = 65535
+	}
+	if a.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(a.Timeout))
+		defer cancel()
+	}
+	fs, err := d.engine.Trace(ctx, port, a.Count, snap)
+	switch {
+	case errors.Is(err, relay.ErrTraceBusy):
+		return api.Trace{}, api.Errorf(api.CodeConflict, "trace: %v", err)
+	case errors.Is(err, relay.ErrTraceArgs):
+		return api.Trace{}, api.Errorf(api.CodeInvalidArgument, "trace: %v", err)
+	case err != nil:
+		return api.Trace{}, err
+	}
+	t := api.Trace{Port: a.Port, LinkType: 1, Frames: make([]api.TraceFrame, len(fs))} // 1: LINKTYPE_ETHERNET
+	for i, f := range fs {
+		t.Frames[i] = api.TraceFrame{Time: f.Time.UTC(), Length: f.Len, Data: f.Data}
+	}
+	return t, nil
 }
 
 // JournalVerify implements api.Backend: the whole chain, read beside the

@@ -207,7 +207,7 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		}
 	})
 	eng, err := relay.OpenOn(eal, relay.Config{
-		EAL: cfg.EAL, Ports: cfg.Ports, Dataplane: cfg.Dataplane,
+		EAL: cfg.EAL, Ports: cfg.Ports, Dataplane: cfg.Dataplane, Sched: cfg.Sched,
 		Peers: cfg.Control.MaxPeers, KeySlots: cfg.Control.MaxPeers,
 	}, dplog)
 	if err != nil {

@@ -87,6 +87,19 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("metrics without pool_relay_ series:\n%.400s", body)
 	}
 
+	// The egress class queues show in stats, one row per port, queue and class.
+	if st, err := c.Stats(ctx); err != nil || len(st.Queues) != 2*4 {
+		t.Errorf("stats: %d queue rows, %v; want 2 ports x 4 classes", len(st.Queues), err)
+	}
+	// trace: a quiet port gives an empty capture when its time is up; an
+	// unknown port is refused.
+	if tr, err := c.Trace(ctx, api.TraceArgs{Port: "p0", Count: 4, Timeout: api.Duration(200 * time.Millisecond)}); err != nil || len(tr.Frames) != 0 || tr.LinkType != 1 {
+		t.Errorf("trace of a quiet port: %+v, %v", tr, err)
+	}
+	if _, err := c.Trace(ctx, api.TraceArgs{Port: "p9", Count: 4}); !errors.As(err, new(*api.Error)) {
+		t.Errorf("trace of an unknown port: %v", err)
+	}
+
 	// DPDK telemetry answers the relay's own commands.
 	tel, err := net.Dial("unixpacket", "/var/run/dpdk/"+cfg.EAL.FilePrefix+"/dpdk_telemetry.v2")
 	if err != nil {

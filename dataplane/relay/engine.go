@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,7 +187,14 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 		if (pc.RxQueues != 0 && pc.RxQueues != n) || (pc.TxQueues != 0 && pc.TxQueues != n) {
 			return nil, fmt.Errorf("%w: port %s has %d/%d queues for %d workers", ErrQueues, pc.Name, pc.RxQueues, pc.TxQueues, n)
 		}
-		p, err := eal.OpenPort(pc, n, pools)
+		// An AF_XDP port registers its pool's memory as its socket's UMEM,
+		// which one socket can own (Debian's 22.11 has no shared UMEM), so
+		// each AF_XDP port gets a pool of its own; other ports share one.
+		portPools := pools
+		if strings.HasPrefix(pc.Device, "net_af_xdp") {
+			portPools = eal.NewPools(fmt.Sprintf("relay%d_%d", id, i), cfg.Dataplane.Mbufs, cfg.Dataplane.MbufCache, 0)
+		}
+		p, err := eal.OpenPort(pc, n, portPools)
 		if err != nil {
 			return nil, fmt.Errorf("relay: port %s: %w", pc.Name, err)
 		}

@@ -362,3 +362,6 @@ func vethRelay(t *testing.T, deviceA, deviceB func(iface string) string) {
 		}
 	}
 }
+
+// TestVethAFXDPBoth runs both relay ports on AF_XDP (each with its own pool).
+func TestVethAFXDPBoth(t *testing.T) { vethRelay(t, afXDP(66), afXDP(67)) }

@@ -43,6 +43,8 @@ type Tables struct {
 	keys []atomic.Pointer[hopSlot]
 	// peers[slot] is the peer's class<<1 | choked.
 	peers []atomic.Uint32
+	// trace is the running capture (Engine.Trace), nil almost always.
+	trace atomic.Pointer[trace]
 }
 
 // hopSlot is one key slot as published: the keys of one hop session with

@@ -194,6 +194,10 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 		return
 	}
 	w.now = int64(b.TSC())
+	// pool_relay trace: one atomic load per burst when no trace runs.
+	if t := w.tables.trace.Load(); t != nil {
+		t.capture(port, rx)
+	}
 	frames := w.frames[:len(rx)]
 	for i, m := range rx {
 		if m.Segments() == 1 {
