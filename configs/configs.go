@@ -140,26 +140,18 @@ func Load(path string) (*File, error) {
 	return Parse(path, data)
 }
 
-// rawFile mirrors File but keeps the array tables undecoded, so that each
-// element can be decoded over its defaults.
+// rawFile is File with the array tables kept undecoded, so that each
+// element can be decoded over its defaults: its Ports, the shallower
+// field, stands in for File's under the same key.
 type rawFile struct {
-	Log       logging.Config      `toml:"log"`
-	Node      NodeConfig          `toml:"node"`
-	EAL       dataplane.EALConfig `toml:"eal"`
-	Ports     []toml.Primitive    `toml:"port"`
-	Dataplane dataplane.Config    `toml:"dataplane"`
-	Ctl       ctl.Config          `toml:"ctl"`
-	Ledger    ledger.Config       `toml:"ledger"`
-	Sched     sched.Config        `toml:"sched"`
-	Neigh     neigh.Config        `toml:"neigh"`
-	Control   control.Config      `toml:"control"`
+	File
+	Ports []toml.Primitive `toml:"port"`
 }
 
 // Parse decodes and validates a configuration held in memory; name is used
 // in error messages.
 func Parse(name string, data []byte) (*File, error) {
-	d := Defaults()
-	raw := rawFile{Log: d.Log, Node: d.Node, EAL: d.EAL, Dataplane: d.Dataplane, Ctl: d.Ctl, Ledger: d.Ledger, Sched: d.Sched, Neigh: d.Neigh, Control: d.Control}
+	raw := rawFile{File: Defaults()}
 	loc := newLocator(data)
 	fail := func(ps ...Problem) error { return &Error{Name: name, Problems: ps} }
 
@@ -167,7 +159,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, fail(decodeProblem(err, loc))
 	}
-	f := &File{Log: raw.Log, Node: raw.Node, EAL: raw.EAL, Dataplane: raw.Dataplane, Ctl: raw.Ctl, Ledger: raw.Ledger, Sched: raw.Sched, Neigh: raw.Neigh, Control: raw.Control}
+	f := &raw.File
 	for i, p := range raw.Ports {
 		pc := dataplane.DefaultPortConfig()
 		if err := md.PrimitiveDecode(p, &pc); err != nil {

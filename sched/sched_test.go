@@ -50,17 +50,20 @@ func overload(t *testing.T, s *Scheduler, busy []Class, step, dur, warm int64) [
 			base = s.Stats()
 		}
 	}
-	st := s.Stats()
-	var total float64
-	var share [NumClasses]float64
-	for c := range share {
-		share[c] = float64(st.Class[c].SentBytes - base.Class[c].SentBytes)
-		total += share[c]
-	}
-	for c := range share {
-		share[c] /= total
-	}
+	share, _ := sentShares(base, s.Stats())
 	return share
+}
+
+// sentShares returns each class's share of the bytes sent between the
+// stats base and st, and their total.
+func sentShares(base, st Stats) (share [NumClasses]float64, total uint64) {
+	for c := range st.Class {
+		total += st.Class[c].SentBytes - base.Class[c].SentBytes
+	}
+	for c := range st.Class {
+		share[c] = float64(st.Class[c].SentBytes-base.Class[c].SentBytes) / float64(total)
+	}
+	return share, total
 }
 
 func TestSharesUnderOverload(t *testing.T) {
@@ -133,14 +136,10 @@ func TestSharesUnshapedBehindNIC(t *testing.T) {
 	}
 	st := s.Stats()
 	want := [NumClasses]float64{0, .75, .15, .10}
-	var total uint64
-	for c := range st.Class {
-		total += st.Class[c].SentBytes - base.Class[c].SentBytes
-	}
-	for c := range st.Class {
-		got := float64(st.Class[c].SentBytes-base.Class[c].SentBytes) / float64(total)
-		if math.Abs(got-want[c]) > 0.01 {
-			t.Errorf("%v share %.4f behind the NIC, want %.4f", Class(c), got, want[c])
+	got, _ := sentShares(base, st)
+	for c := range got {
+		if math.Abs(got[c]-want[c]) > 0.01 {
+			t.Errorf("%v share %.4f behind the NIC, want %.4f", Class(c), got[c], want[c])
 		}
 	}
 }
@@ -323,14 +322,10 @@ func TestRequeueKeepsSharesAndRate(t *testing.T) {
 	}
 	st := s.Stats()
 	want := [NumClasses]float64{0, .75, .15, .10}
-	var total uint64
-	for c := range st.Class {
-		total += st.Class[c].SentBytes - base.Class[c].SentBytes
-	}
-	for c := range st.Class {
-		got := float64(st.Class[c].SentBytes-base.Class[c].SentBytes) / float64(total)
-		if math.Abs(got-want[c]) > 0.01 {
-			t.Errorf("%v share %.4f with refusals, want %.4f", Class(c), got, want[c])
+	got, total := sentShares(base, st)
+	for c := range got {
+		if math.Abs(got[c]-want[c]) > 0.01 {
+			t.Errorf("%v share %.4f with refusals, want %.4f", Class(c), got[c], want[c])
 		}
 	}
 	if rate := float64(total) / (float64(dur-warm) / hz); math.Abs(rate/gbps-1) > 0.001 {

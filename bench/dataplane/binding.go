@@ -180,29 +180,18 @@ func (s *session) run(ctx context.Context, p Processor) (bindingResult, error) {
 // fillPool writes frame into every mbuf of pool that can be allocated now
 // (all of them when no core caches hold any) and frees them again.
 func fillPool(pool *dpdk.Mempool, frame []byte) error {
-	v, err := dpdk.NewMbufVec(pool.Size())
+	all, done, err := pool.TakeAll()
 	if err != nil {
 		return err
 	}
-	defer v.Close()
-	all := v.Mbufs()
-	n := 0
-	for chunk := 256; chunk > 0 && n < len(all); {
-		end := min(n+chunk, len(all))
-		if err := pool.AllocBulk(all[n:end]); err != nil {
-			chunk /= 2 // the pool is nearly empty: take what is left
-			continue
-		}
-		n = end
-	}
-	defer dpdk.FreeBulk(all[:n])
-	for _, m := range all[:n] {
+	defer done()
+	for _, m := range all {
 		if err := m.CopyFrom(frame); err != nil {
 			return fmt.Errorf("bench: filling the pool: %w", err)
 		}
 	}
-	if n < pool.Size() {
-		return fmt.Errorf("bench: could fill only %d of %d mbufs: the rest are out of the pool", n, pool.Size())
+	if len(all) < pool.Size() {
+		return fmt.Errorf("bench: could fill only %d of %d mbufs: the rest are out of the pool", len(all), pool.Size())
 	}
 	return nil
 }

@@ -2,17 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/poolrelay/poolrelay/internal/syncbuf"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -45,7 +44,7 @@ func testpmdRun(ctx context.Context, c *config, mem *memory, mode string) ([]flo
 	if stdbuf, err := exec.LookPath("stdbuf"); err == nil {
 		cmd = exec.Command(stdbuf, append([]string{"-oL", c.testpmd}, args...)...)
 	}
-	log := &lockedBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd.Stderr = log
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -144,25 +143,6 @@ func (o *testpmdOutput) rates(ports int) []float64 {
 		r = append(r, sum/1e6)
 	}
 	return r
-}
-
-// lockedBuffer collects testpmd's stdout and stderr, written from two
-// goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string, lines int) string {

@@ -17,16 +17,14 @@
 //
 //	go generate ./bench/pktgen
 //
-// The captures are classic pcap (microsecond timestamps, Ethernet), written
-// here directly: the format is a 24-byte file header and a 16-byte header
-// per frame, and gopacket's pcapgo would add golang.org/x/net to the module
-// for it.
+// The captures are classic pcap (microsecond timestamps, Ethernet),
+// written by internal/pcapfile rather than gopacket's pcapgo, which would
+// add golang.org/x/net to the module.
 package main
 
 //go:generate go run . -out .
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -37,6 +35,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/internal/pcapfile"
 )
 
 // TestKeyHex is the hop key the DATA captures are MACed under: the bytes 0
@@ -84,7 +83,7 @@ func writeAll(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writePcap(filepath.Join(dir, fmt.Sprintf("pool_data_%d.pcap", size)), frames); err != nil {
+		if err := pcapfile.WriteFile(filepath.Join(dir, fmt.Sprintf("pool_data_%d.pcap", size)), frames, epoch, time.Microsecond); err != nil {
 			return err
 		}
 	}
@@ -92,7 +91,7 @@ func writeAll(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writePcap(filepath.Join(dir, "pool_control.pcap"), frames)
+	return pcapfile.WriteFile(filepath.Join(dir, "pool_control.pcap"), frames, epoch, time.Microsecond)
 }
 
 // DataFrames returns the frames of the DATA capture of size: session i's
@@ -157,29 +156,4 @@ func ControlFrames() ([][]byte, error) {
 		frames = append(frames, buf[:n])
 	}
 	return frames, nil
-}
-
-// writePcap writes frames to path as a classic little-endian pcap file
-// with microsecond timestamps, 1 µs apart from epoch.
-func writePcap(path string, frames [][]byte) error {
-	le := binary.LittleEndian
-	b := le.AppendUint32(nil, 0xa1b2c3d4) // magic: microsecond timestamps
-	b = le.AppendUint16(b, 2)             // version 2.4
-	b = le.AppendUint16(b, 4)
-	b = le.AppendUint32(b, 0)     // thiszone
-	b = le.AppendUint32(b, 0)     // sigfigs
-	b = le.AppendUint32(b, 65535) // snaplen
-	b = le.AppendUint32(b, 1)     // LINKTYPE_ETHERNET
-	for i, f := range frames {
-		ts := epoch.Add(time.Duration(i) * time.Microsecond)
-		b = le.AppendUint32(b, uint32(ts.Unix()))
-		b = le.AppendUint32(b, uint32(ts.Nanosecond()/1000))
-		b = le.AppendUint32(b, uint32(len(f)))
-		b = le.AppendUint32(b, uint32(len(f)))
-		b = append(b, f...)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("pktgen: %w", err)
-	}
-	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/internal/netns"
+	"github.com/poolrelay/poolrelay/internal/syncbuf"
 )
 
 // relaySpec is one relay of the demo's line.
@@ -507,7 +508,7 @@ type supervisor struct {
 type proc struct {
 	cmd  *exec.Cmd
 	name string
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	werr error
 }
@@ -517,7 +518,7 @@ func (s *supervisor) start(ctx context.Context, ns *netns.NS, logFile string, lo
 	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: filepath.Base(logFile), out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{name: filepath.Base(logFile), out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	// Not CommandContext: the demo stops its processes with SIGTERM and a
 	// grace period, not the SIGKILL a cancelled context sends.
 	p.cmd = ns.Command(context.Background(), bin, args...)
@@ -593,23 +594,6 @@ func (p *proc) tail() string {
 		lines = lines[len(lines)-20:]
 	}
 	return p.name + ":\n" + indent(strings.Join(lines, "\n"))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // prefixWriter writes each line with a prefix (which process said it).

@@ -204,24 +204,13 @@ func waitLinks(ctx context.Context, ports ...*dpdk.Port) error {
 // and frees them again (see modePrefill). It runs before any worker, so no
 // core cache holds any of the pool's mbufs.
 func prefill(pool *dpdk.Mempool, b *traffic.Builder) error {
-	v, err := dpdk.NewMbufVec(pool.Size())
+	all, done, err := pool.TakeAll()
 	if err != nil {
 		return err
 	}
-	defer v.Close()
-	all := v.Mbufs()
-	n := 0
-	for chunk := 256; chunk > 0 && n < len(all); {
-		end := min(n+chunk, len(all))
-		if err := pool.AllocBulk(all[n:end]); err != nil {
-			chunk /= 2 // the pool is nearly empty: take what is left
-			continue
-		}
-		n = end
-	}
-	defer dpdk.FreeBulk(all[:n])
+	defer done()
 	size, sessions := b.Spec().Size, b.Spec().Sessions
-	for i, m := range all[:n] {
+	for i, m := range all {
 		buf := m.SetLen(size)
 		if buf == nil {
 			return fmt.Errorf("pool_gen: %d-byte frames do not fit the pool's mbufs", size)
@@ -230,8 +219,8 @@ func prefill(pool *dpdk.Mempool, b *traffic.Builder) error {
 			return err
 		}
 	}
-	if n < pool.Size() {
-		return fmt.Errorf("pool_gen: prefilled only %d of %d mbufs", n, pool.Size())
+	if len(all) < pool.Size() {
+		return fmt.Errorf("pool_gen: prefilled only %d of %d mbufs", len(all), pool.Size())
 	}
 	return nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,76 +13,24 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
 	"github.com/poolrelay/poolrelay/internal/netns"
 )
 
 // One EAL per test process, on ordinary pages, under a file prefix that
 // carries the pid; the tests hot-plug their ports.
-var env struct {
-	eal      *dpdk.EAL
-	workCore int
-	skip     string
-}
+var env dpdktest.Env[*dpdk.EAL]
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		env.skip = "not root: DPDK needs root"
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "pool_gen tests must run as root in CI:", env.skip)
-			return 1
-		}
-		return m.Run()
-	}
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	var cpus []int
-	for c := 0; c < len(set)*64 && len(cpus) < 2; c++ {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	if len(cpus) == 1 {
-		cpus = append(cpus, cpus[0])
-	}
-	env.workCore = cpus[1]
-	cfg := dataplane.EALConfig{
-		Cores: fmt.Sprintf("%d,%d", cpus[0], cpus[1]), NoHuge: true, MemoryMB: 256,
-		FilePrefix: "poolgen_test_" + strconv.Itoa(os.Getpid()), LogLevel: 4,
-	}
-	var err error
-	env.eal, err = dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	if errors.Is(err, dpdk.ErrNoDPDK) && os.Getenv("CI") == "" {
-		env.skip = "built without cgo: no DPDK"
-		return m.Run()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pool_gen: EAL init:", err)
-		return 1
-	}
-	code := m.Run()
-	if err := env.eal.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "pool_gen: EAL close:", err)
-		code = 1
-	}
-	return code
-}
-
-func needEAL(t *testing.T) *dpdk.EAL {
-	t.Helper()
-	if env.skip != "" {
-		t.Skip(env.skip)
-	}
-	return env.eal
+func TestMain(m *testing.M) {
+	o := dpdktest.Options{Name: "pool_gen", Prefix: "poolgen_test_", MemoryMB: 256, LogLevel: 4,
+		NotRoot: "not root: DPDK needs root", Unavailable: dpdk.ErrNoDPDK}
+	os.Exit(dpdktest.Run(m, &env, o, func(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
+		return dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
+	}))
 }
 
 var testKey = bytes.Repeat([]byte{0x5a}, 32)
@@ -95,7 +41,7 @@ func testConfig(tx, rx string) genConfig {
 	if err != nil {
 		panic(err)
 	}
-	o.gen.WorkCore = env.workCore
+	o.gen.WorkCore = env.WorkCore
 	return o.gen
 }
 
@@ -133,7 +79,7 @@ func checkAllBack(t *testing.T, r *result) {
 // whose TX queue feeds its RX queue: every frame comes back unchanged, so
 // its hop MAC verifies under the key it was signed with.
 func TestRingLoopback(t *testing.T) {
-	e := needEAL(t)
+	e := env.Need(t)
 	// A device name per run: net_ring's rings outlive an unplugged port,
 	// and probing the name again logs a failed reservation.
 	for i, mode := range []string{modePrefill, modeBuild} {
@@ -153,7 +99,7 @@ func TestRingLoopback(t *testing.T) {
 // TestWrongRxKey: frames signed under one key fail verification under
 // another, and are counted as such, not as received.
 func TestWrongRxKey(t *testing.T) {
-	e := needEAL(t)
+	e := env.Need(t)
 	c := testConfig("net_ring8", "net_ring8")
 	c.RxKey = bytes.Repeat([]byte{1}, 32)
 	r, err := generate(t.Context(), e, c, zerolog.Nop())
@@ -170,7 +116,7 @@ func TestWrongRxKey(t *testing.T) {
 // fall behind on a loaded machine (the worker shares its core), so the
 // live check is one-sided; TestDue checks the pacing itself.
 func TestRate(t *testing.T) {
-	e := needEAL(t)
+	e := env.Need(t)
 	c := testConfig("net_ring9", "net_ring9")
 	c.Rate = 50000
 	start := time.Now()
@@ -215,7 +161,7 @@ func TestDue(t *testing.T) {
 // a file under the test's temporary directory, not an abstract socket:
 // abstract names are machine-wide, and parallel test processes would meet.
 func TestMemifPair(t *testing.T) {
-	e := needEAL(t)
+	e := env.Need(t)
 	sock := filepath.Join(t.TempDir(), "memif.sock")
 	c := testConfig("net_memif0,role=server,id=0,socket-abstract=no,socket="+sock,
 		"net_memif1,role=client,id=0,socket-abstract=no,socket="+sock)
@@ -275,7 +221,7 @@ func TestParseArgs(t *testing.T) {
 }
 
 func TestGenerateErrors(t *testing.T) {
-	e := needEAL(t)
+	e := env.Need(t)
 	c := testConfig("net_ring6", "net_ring6")
 	c.Mode = "magic"
 	if _, err := generate(context.Background(), e, c, zerolog.Nop()); err == nil {
@@ -287,7 +233,7 @@ func TestGenerateErrors(t *testing.T) {
 // net_af_packet port on one end and receives on one on the other, with the
 // kernel in between.
 func TestAFPacketVeth(t *testing.T) {
-	e := needEAL(t)
+	e := env.Need(t)
 	topo, err := netns.ForTest(t, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +268,7 @@ func TestAFPacketVeth(t *testing.T) {
 // TestSweepStale leaves the runtime directory of a dead pool_gen behind and
 // checks that the next run's sweep removes it and nothing else.
 func TestSweepStale(t *testing.T) {
-	needEAL(t)
+	env.Need(t)
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)

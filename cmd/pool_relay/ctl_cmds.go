@@ -22,20 +22,22 @@ func init() {
 	register("stop", command{summary: "stop the running relay", run: runStop})
 }
 
-// simple runs a command that takes no positional argument: it parses
-// flags, calls the relay and prints with human unless --json.
-// simple runs a command that takes no arguments: call is the Backend
-// method (a method expression such as api.Backend.Peers), human the
-// table printer used without --json.
-func simple[R any](e *env, args []string, name, help string, call func(c api.Backend, ctx context.Context) (R, error), human func(w io.Writer, r R)) error {
-	fs, cf := ctlCommand(e, name, name+" [--json] [--socket PATH]", help)
+// oneCall runs a command that makes one call to the relay with its nargs
+// positional arguments: it parses flags, calls call and prints the result
+// with human, or as JSON with --json.
+func oneCall[R any](e *env, args []string, name, usage, help string, nargs int,
+	call func(c api.Backend, ctx context.Context, pos []string) (R, error), human func(w io.Writer, r R, pos []string)) error {
+	fs, cf := ctlCommand(e, name, usage, help)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
+	if len(pos) != nargs {
 		fs.Usage()
-		return usagef("unexpected arguments %q", pos)
+		if nargs == 0 {
+			return usagef("unexpected arguments %q", pos)
+		}
+		return usagef("expected: %s", usage)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -43,15 +45,24 @@ func simple[R any](e *env, args []string, name, help string, call func(c api.Bac
 	}
 	ctx, cancel := callContext()
 	defer cancel()
-	r, err := call(c, ctx)
+	r, err := call(c, ctx, pos)
 	if err != nil {
 		return ctlError(err)
 	}
 	if cf.json {
 		return writeJSON(e.stdout, r)
 	}
-	human(e.stdout, r)
+	human(e.stdout, r, pos)
 	return nil
+}
+
+// simple runs a command that takes no arguments: call is the Backend
+// method (a method expression such as api.Backend.Peers), human the
+// table printer used without --json.
+func simple[R any](e *env, args []string, name, help string, call func(c api.Backend, ctx context.Context) (R, error), human func(w io.Writer, r R)) error {
+	return oneCall(e, args, name, name+" [--json] [--socket PATH]", help, 0,
+		func(c api.Backend, ctx context.Context, _ []string) (R, error) { return call(c, ctx) },
+		func(w io.Writer, r R, _ []string) { human(w, r) })
 }
 
 func runStatus(e *env, args []string) error {
@@ -314,65 +325,26 @@ itself; static routes are for tests and fixed topologies.`
 }
 
 func runEnroll(e *env, args []string) error {
-	const usage = "enroll ADDRESS [--json] [--socket PATH]"
-	fs, cf := ctlCommand(e, "enroll", usage, `
+	return oneCall(e, args, "enroll", "enroll ADDRESS [--json] [--socket PATH]", `
 Enroll with the peer relay at ADDRESS (host:port; port 9254, POOL's relay
 port, when omitted): run the authenticated handshake, exchange SWAP terms,
 and open an account. The command returns once the peer is enrolled or the
-handshake failed. Re-enrolling a known peer keeps its account and any debt.`)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return usagef("expected: %s", usage)
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := callContext()
-	defer cancel()
-	p, err := c.Enroll(ctx, pos[0])
-	if err != nil {
-		return ctlError(err)
-	}
-	if cf.json {
-		return writeJSON(e.stdout, p)
-	}
-	fmt.Fprintf(e.stdout, "enrolled %s at %s (%s, score %.2f)\n", p.ID, p.Address, p.Class, p.Score)
-	return nil
+handshake failed. Re-enrolling a known peer keeps its account and any debt.`, 1,
+		func(c api.Backend, ctx context.Context, pos []string) (api.Peer, error) { return c.Enroll(ctx, pos[0]) },
+		func(w io.Writer, p api.Peer, _ []string) {
+			fmt.Fprintf(w, "enrolled %s at %s (%s, score %.2f)\n", p.ID, p.Address, p.Class, p.Score)
+		})
 }
 
 func runUnenroll(e *env, args []string) error {
-	const usage = "unenroll PEER [--json] [--socket PATH]"
-	fs, cf := ctlCommand(e, "unenroll", usage, `
+	return oneCall(e, args, "unenroll", "unenroll PEER [--json] [--socket PATH]", `
 Close the session with PEER (its id, the first hex digits of it, or its
 address as pool_relay peers shows it) and remove its routes. The account
-stays: a debt survives unenrolling and reconnecting.`)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return usagef("expected: %s", usage)
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := callContext()
-	defer cancel()
-	if err := c.Unenroll(ctx, pos[0]); err != nil {
-		return ctlError(err)
-	}
-	if cf.json {
-		return writeJSON(e.stdout, api.Empty{})
-	}
-	fmt.Fprintf(e.stdout, "unenrolled %s\n", pos[0])
-	return nil
+stays: a debt survives unenrolling and reconnecting.`, 1,
+		func(c api.Backend, ctx context.Context, pos []string) (api.Empty, error) {
+			return api.Empty{}, c.Unenroll(ctx, pos[0])
+		},
+		func(w io.Writer, _ api.Empty, pos []string) { fmt.Fprintf(w, "unenrolled %s\n", pos[0]) })
 }
 
 func runStop(e *env, args []string) error {

@@ -2,13 +2,12 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/api"
+	"github.com/poolrelay/poolrelay/internal/pcapfile"
 )
 
 func init() {
@@ -69,11 +68,17 @@ here, with your permissions. The capture ends after N frames, after
 	}
 	link := tr.LinkType
 	if link == 0 {
-		link = linkTypeEthernet
+		link = pcapfile.LinkTypeEthernet
 	}
 	bw := bufio.NewWriter(w)
-	if err := writePcap(bw, snap, link, tr.Frames); err != nil {
+	pw, err := pcapfile.NewWriter(bw, snap, link)
+	if err != nil {
 		return err
+	}
+	for _, f := range tr.Frames {
+		if err := pw.WriteFrame(f.Time, f.Data, f.Length); err != nil {
+			return err
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -87,43 +92,5 @@ here, with your permissions. The capture ends after N frames, after
 		return writeJSON(info, map[string]any{"port": tr.Port, "frames": len(tr.Frames), "file": *out})
 	}
 	fmt.Fprintf(info, "captured %d frames on %s to %s\n", len(tr.Frames), tr.Port, *out)
-	return nil
-}
-
-// linkTypeEthernet is pcap's LINKTYPE_ETHERNET.
-const linkTypeEthernet = 1
-
-// writePcap writes frames in the classic pcap format (microsecond
-// timestamps, little-endian), which every capture tool reads. It is a
-// 24-byte file header and a 16-byte header per frame: too little to take a
-// dependency for.
-func writePcap(w io.Writer, snaplen, linkType uint32, frames []api.TraceFrame) error {
-	var h [24]byte
-	binary.LittleEndian.PutUint32(h[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(h[4:], 2)
-	binary.LittleEndian.PutUint16(h[6:], 4)
-	binary.LittleEndian.PutUint32(h[16:], snaplen)
-	binary.LittleEndian.PutUint32(h[20:], linkType)
-	if _, err := w.Write(h[:]); err != nil {
-		return err
-	}
-	for _, f := range frames {
-		data := f.Data
-		if uint32(len(data)) > snaplen {
-			data = data[:snaplen]
-		}
-		orig := max(f.Length, len(f.Data))
-		var r [16]byte
-		binary.LittleEndian.PutUint32(r[0:], uint32(f.Time.Unix()))
-		binary.LittleEndian.PutUint32(r[4:], uint32(f.Time.Nanosecond()/1000))
-		binary.LittleEndian.PutUint32(r[8:], uint32(len(data)))
-		binary.LittleEndian.PutUint32(r[12:], uint32(orig))
-		if _, err := w.Write(r[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-	}
 	return nil
 }

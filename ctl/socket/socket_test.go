@@ -21,6 +21,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/ctl/api"
 	"github.com/poolrelay/poolrelay/internal/logging"
+	"github.com/poolrelay/poolrelay/internal/syncbuf"
 )
 
 // backend is a test double of the daemon: it answers status with a fixed
@@ -428,7 +429,7 @@ func TestUnprivilegedUserRefused(t *testing.T) {
 // Commands that change the relay are logged with who ran them; reads are
 // not logged above debug.
 func TestMutatingCommandsLogged(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	path := filepath.Join(t.TempDir(), "ctl.sock")
 	s, err := Listen(Options{Path: path, Backend: &backend{}, Log: zerolog.New(&buf).Level(zerolog.InfoLevel)})
 	if err != nil {
@@ -444,22 +445,4 @@ func TestMutatingCommandsLogged(t *testing.T) {
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, want) {
 		t.Fatalf("log:\n%s\nwant one line with %s", out, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

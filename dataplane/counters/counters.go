@@ -59,10 +59,26 @@ type Peer struct {
 	ToPackets, ToBytes uint64
 }
 
+// add adds one core's published rows for and towards the peer.
+func (p *Peer) add(f, t *pairPub) {
+	p.ForPackets += f.packets.Load()
+	p.ForBytes += f.bytes.Load()
+	p.ToPackets += t.packets.Load()
+	p.ToBytes += t.bytes.Load()
+}
+
 // Port is the cumulative traffic of one port, summed over all cores.
 type Port struct {
 	RxPackets, RxBytes uint64
 	TxPackets, TxBytes uint64
+}
+
+// add adds one core's published rows of the port's RX and TX.
+func (p *Port) add(rx, tx *pairPub) {
+	p.RxPackets += rx.packets.Load()
+	p.RxBytes += rx.bytes.Load()
+	p.TxPackets += tx.packets.Load()
+	p.TxBytes += tx.bytes.Load()
 }
 
 // Set is the counters of all worker cores. Its readers may run on any
@@ -134,10 +150,7 @@ func (s *Set) Ports() int { return s.ports }
 func (s *Set) Peer(slot uint32) Peer {
 	var p Peer
 	for _, v := range s.views {
-		p.ForPackets += v.relayedFor[slot].packets.Load()
-		p.ForBytes += v.relayedFor[slot].bytes.Load()
-		p.ToPackets += v.relayedTowards[slot].packets.Load()
-		p.ToBytes += v.relayedTowards[slot].bytes.Load()
+		p.add(&v.relayedFor[slot], &v.relayedTowards[slot])
 	}
 	return p
 }
@@ -149,10 +162,7 @@ func (s *Set) AllPeers(dst []Peer) []Peer {
 	for _, v := range s.views {
 		f, t := v.relayedFor, v.relayedTowards
 		for i := range dst {
-			dst[i].ForPackets += f[i].packets.Load()
-			dst[i].ForBytes += f[i].bytes.Load()
-			dst[i].ToPackets += t[i].packets.Load()
-			dst[i].ToBytes += t[i].bytes.Load()
+			dst[i].add(&f[i], &t[i])
 		}
 	}
 	return dst
@@ -162,10 +172,7 @@ func (s *Set) AllPeers(dst []Peer) []Peer {
 func (s *Set) Port(port uint16) Port {
 	var p Port
 	for _, v := range s.views {
-		p.RxPackets += v.rx[port].packets.Load()
-		p.RxBytes += v.rx[port].bytes.Load()
-		p.TxPackets += v.tx[port].packets.Load()
-		p.TxBytes += v.tx[port].bytes.Load()
+		p.add(&v.rx[port], &v.tx[port])
 	}
 	return p
 }

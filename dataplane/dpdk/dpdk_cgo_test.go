@@ -4,7 +4,6 @@ package dpdk
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/internal/pcapfile"
 )
 
 func TestMbufOffsets(t *testing.T) {
@@ -29,8 +29,8 @@ func TestMbufOffsets(t *testing.T) {
 
 func TestInitOnce(t *testing.T) {
 	e := needDPDK(t)
-	cfg := testEALConfig()
-	again, err := Init(dataplane.EALConfig{Cores: "0", FilePrefix: "other", LogLevel: 1}, nil, env.eal.log)
+	cfg := env.Config
+	again, err := Init(dataplane.EALConfig{Cores: "0", FilePrefix: "other", LogLevel: 1}, nil, env.EAL.log)
 	if again != e || err != nil {
 		t.Fatalf("second Init = %p, %v; want the first EAL %p and nil", again, err, e)
 	}
@@ -79,7 +79,7 @@ func testFrames(n int) [][]byte {
 
 func TestNullRxTx(t *testing.T) {
 	a, b, _ := testPorts(t)
-	burst, err := env.eal.NewBurst(BurstConfig{Size: 32, Tx: []Queue{b.TxQueue(0)}, Socket: -1})
+	burst, err := env.EAL.NewBurst(BurstConfig{Size: 32, Tx: []Queue{b.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestPortInfo(t *testing.T) {
 		t.Errorf("descriptors %d/%d", rx, tx)
 	}
 	// Move some frames so the counters have something to say.
-	burst, err := env.eal.NewBurst(BurstConfig{Size: 8, Tx: []Queue{a.TxQueue(0)}, Socket: -1})
+	burst, err := env.EAL.NewBurst(BurstConfig{Size: 8, Tx: []Queue{a.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestRingLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	burst, err := env.eal.NewBurst(BurstConfig{Size: 32, Tx: []Queue{r.TxQueue(0)}, Socket: -1})
+	burst, err := env.EAL.NewBurst(BurstConfig{Size: 32, Tx: []Queue{r.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,9 @@ func TestPcapRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap")
 	frames := testFrames(50)
-	writePcap(t, in, frames)
+	if err := pcapfile.WriteFile(in, frames, time.Unix(1704067200, 0), time.Microsecond); err != nil {
+		t.Fatal(err)
+	}
 	dev := fmt.Sprintf("net_pcap0,rx_pcap=%s,tx_pcap=%s", in, out)
 	p, err := e.OpenPort(portConfig(dev), 1, env.pools)
 	if err != nil {
@@ -243,7 +245,10 @@ func TestPcapRoundTrip(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got := readPcap(t, out)
+	got, err := pcapfile.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != len(frames) {
 		t.Fatalf("output has %d frames, want %d", len(got), len(frames))
 	}
@@ -260,64 +265,6 @@ func TestPcapRoundTrip(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// writePcap writes frames as a classic pcap file (microsecond timestamps,
-// Ethernet). The format is small enough to write by hand, which keeps the
-// test free of gopacket's pcapgo and its golang.org/x/net dependency.
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	le := binary.LittleEndian
-	out := le.AppendUint32(nil, 0xa1b2c3d4)
-	out = le.AppendUint16(out, 2)
-	out = le.AppendUint16(out, 4)
-	out = le.AppendUint64(out, 0)     // thiszone, sigfigs
-	out = le.AppendUint32(out, 65535) // snaplen
-	out = le.AppendUint32(out, 1)     // LINKTYPE_ETHERNET
-	for i, f := range frames {
-		out = le.AppendUint32(out, 1704067200)
-		out = le.AppendUint32(out, uint32(i))
-		out = le.AppendUint32(out, uint32(len(f)))
-		out = le.AppendUint32(out, uint32(len(f)))
-		out = append(out, f...)
-	}
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readPcap returns the frames of a classic pcap file in either byte order
-// and timestamp precision (net_pcap writes nanoseconds).
-func readPcap(t *testing.T, path string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 24 {
-		t.Fatalf("%s: %d bytes, no pcap header", path, len(b))
-	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-	case 0xd4c3b2a1, 0x4d3cb2a1:
-		bo = binary.BigEndian
-	default:
-		t.Fatalf("%s: not a pcap file (magic %x)", path, b[:4])
-	}
-	var frames [][]byte
-	for b = b[24:]; len(b) >= 16; {
-		n := int(bo.Uint32(b[8:]))
-		if len(b) < 16+n {
-			t.Fatalf("%s: truncated record", path)
-		}
-		frames = append(frames, b[16:16+n])
-		b = b[16+n:]
-	}
-	if len(b) != 0 {
-		t.Fatalf("%s: %d trailing bytes", path, len(b))
-	}
-	return frames
 }
 
 func TestRings(t *testing.T) {
@@ -363,7 +310,7 @@ func TestRings(t *testing.T) {
 // queue in the next cycle.
 func TestPuntAndInject(t *testing.T) {
 	a, b, _ := testPorts(t)
-	e := env.eal
+	e := env.EAL
 	punt, err := e.NewRing("test_punt", 8, -1, RingSPSC)
 	if err != nil {
 		t.Fatal(err)
@@ -528,7 +475,7 @@ func TestMbufEdits(t *testing.T) {
 // on net_null; and EAL.Close refusing to stop ports under it.
 func TestWorker(t *testing.T) {
 	a, b, _ := testPorts(t)
-	e := env.eal
+	e := env.EAL
 	type seen struct {
 		cpus   []int
 		lcore  int
@@ -540,7 +487,7 @@ func TestWorker(t *testing.T) {
 	}
 	avail := pool.Avail()
 	res := make(chan seen, 1)
-	w, err := e.StartWorker(env.workCore, func(w *Worker) error {
+	w, err := e.StartWorker(env.WorkCore, func(w *Worker) error {
 		var s seen
 		var set unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -579,11 +526,11 @@ func TestWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := <-res
-	if !slices.Equal(s.cpus, []int{env.workCore}) {
-		t.Errorf("worker thread may run on CPUs %v, want only %d", s.cpus, env.workCore)
+	if !slices.Equal(s.cpus, []int{env.WorkCore}) {
+		t.Errorf("worker thread may run on CPUs %v, want only %d", s.cpus, env.WorkCore)
 	}
-	if s.lcore < 0 || s.lcore >= 128 || s.lcore == env.mainCore {
-		t.Errorf("worker lcore id %d: want a registered id other than the main lcore %d", s.lcore, env.mainCore)
+	if s.lcore < 0 || s.lcore >= 128 || s.lcore == env.MainCore {
+		t.Errorf("worker lcore id %d: want a registered id other than the main lcore %d", s.lcore, env.MainCore)
 	}
 	if s.frames == 0 {
 		t.Error("worker forwarded nothing")
@@ -612,7 +559,7 @@ func TestWorker(t *testing.T) {
 // the queued frames stay intact.
 func TestBurstOverflow(t *testing.T) {
 	_, b, _ := testPorts(t)
-	burst, err := env.eal.NewBurst(BurstConfig{Size: 4, Tx: []Queue{b.TxQueue(0)}, Socket: -1})
+	burst, err := env.EAL.NewBurst(BurstConfig{Size: 4, Tx: []Queue{b.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +600,7 @@ func TestBurstOverflow(t *testing.T) {
 // inlined: a bounds check, a store, an increment), without DPDK calls.
 func BenchmarkBurstSend(b *testing.B) {
 	needDPDK(b)
-	burst, err := env.eal.NewBurst(BurstConfig{Size: 32, Tx: []Queue{{}}, Socket: -1})
+	burst, err := env.EAL.NewBurst(BurstConfig{Size: 32, Tx: []Queue{{}}, Socket: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -672,7 +619,7 @@ func BenchmarkBurstSend(b *testing.B) {
 // TX burst) allocates nothing per burst.
 func TestBurstAllocs(t *testing.T) {
 	a, b, _ := testPorts(t)
-	burst, err := env.eal.NewBurst(BurstConfig{Size: 32, Tx: []Queue{b.TxQueue(0)}, Socket: -1})
+	burst, err := env.EAL.NewBurst(BurstConfig{Size: 32, Tx: []Queue{b.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -741,8 +688,8 @@ func BenchmarkForward(b *testing.B) {
 	frames := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	w, err := env.eal.StartWorker(env.workCore, func(w *Worker) error {
-		burst, err := env.eal.NewBurst(BurstConfig{Size: 32, Tx: []Queue{pb.TxQueue(0)}, Socket: -1})
+	w, err := env.EAL.StartWorker(env.WorkCore, func(w *Worker) error {
+		burst, err := env.EAL.NewBurst(BurstConfig{Size: 32, Tx: []Queue{pb.TxQueue(0)}, Socket: -1})
 		if err != nil {
 			return err
 		}
@@ -766,4 +713,26 @@ func BenchmarkForward(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(frames)/b.Elapsed().Seconds()/1e6, "Mpps")
+}
+
+// TestTakeAll takes every mbuf of a pool whose size is no multiple of the
+// chunk, and gives them all back.
+func TestTakeAll(t *testing.T) {
+	e := needDPDK(t)
+	pool, err := e.NewPools("takeall", 1000, 0, 0).For(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, done, err := pool.TakeAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != pool.Size() || pool.Avail() != 0 {
+		done()
+		t.Fatalf("took %d of %d mbufs, %d left", len(all), pool.Size(), pool.Avail())
+	}
+	done()
+	if pool.Avail() != pool.Size() {
+		t.Fatalf("%d of %d mbufs back after done", pool.Avail(), pool.Size())
+	}
 }

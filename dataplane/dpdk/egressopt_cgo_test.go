@@ -35,7 +35,7 @@ func seqOf(m *Mbuf) int { return int(binary.BigEndian.Uint32(m.Data())) }
 // the frames' numbers in arrival order, freeing the frames.
 func drainRing(t testing.TB, r *Port, max int) []int {
 	t.Helper()
-	d, err := env.eal.NewBurst(BurstConfig{Size: 32, Socket: -1})
+	d, err := env.EAL.NewBurst(BurstConfig{Size: 32, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestKeepRefused(t *testing.T) {
 	drainRing(t, r, 1<<20) // whatever an earlier test left
 	pool, _ := env.pools.For(r.Socket())
 	const size = 32
-	b, err := env.eal.NewBurst(BurstConfig{Size: size, Tx: []Queue{r.TxQueue(0)}, Socket: -1, KeepRefused: true})
+	b, err := env.EAL.NewBurst(BurstConfig{Size: size, Tx: []Queue{r.TxQueue(0)}, Socket: -1, KeepRefused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestKeepRefusedClose(t *testing.T) {
 	drainRing(t, r, 1<<20)
 	pool, _ := env.pools.For(r.Socket())
 	inUse := pool.InUse()
-	b, err := env.eal.NewBurst(BurstConfig{Size: 32, Tx: []Queue{r.TxQueue(0)}, Socket: -1, KeepRefused: true})
+	b, err := env.EAL.NewBurst(BurstConfig{Size: 32, Tx: []Queue{r.TxQueue(0)}, Socket: -1, KeepRefused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +166,11 @@ func TestKeepRefusedClose(t *testing.T) {
 func TestCollectInject(t *testing.T) {
 	_, nb, _ := testPorts(t)
 	pool, _ := env.pools.For(-1)
-	inject, err := env.eal.NewRing("test_collect", 64, -1, RingSPSC)
+	inject, err := env.EAL.NewRing("test_collect", 64, -1, RingSPSC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := env.eal.NewBurst(BurstConfig{Size: 8, Tx: []Queue{nb.TxQueue(0)}, Inject: []*Ring{inject},
+	b, err := env.EAL.NewBurst(BurstConfig{Size: 8, Tx: []Queue{nb.TxQueue(0)}, Inject: []*Ring{inject},
 		Socket: -1, CollectInject: true})
 	if err != nil {
 		t.Fatal(err)
@@ -230,11 +230,11 @@ func TestCollectInject(t *testing.T) {
 // TestTSCAndHandles checks the burst clock and the handle round trip.
 func TestTSCAndHandles(t *testing.T) {
 	a, _, _ := testPorts(t)
-	hz := env.eal.TSCHz()
+	hz := env.EAL.TSCHz()
 	if hz < 1e8 {
 		t.Fatalf("TSC at %d Hz", hz)
 	}
-	b, err := env.eal.NewBurst(BurstConfig{Size: 4, Socket: -1})
+	b, err := env.EAL.NewBurst(BurstConfig{Size: 4, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

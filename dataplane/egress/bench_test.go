@@ -31,7 +31,7 @@ func BenchmarkEnqueueDrain(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			burst := newBurst(b, 32, env.null.TxQueue(0), nil)
 			cfg := testConfig(tc.rate)
-			cfg.TicksPerSecond = env.eal.TSCHz()
+			cfg.TicksPerSecond = env.EAL.TSCHz()
 			p := newPort(b, burst, cfg)
 			rxq := env.null.RxQueue(0)
 			frames := 0
@@ -77,7 +77,7 @@ func BenchmarkClock(b *testing.B) {
 		_ = sink
 	})
 	b.Run("Burst.TSC", func(b *testing.B) {
-		burst, err := env.eal.NewBurst(dpdk.BurstConfig{Size: 1, Socket: -1})
+		burst, err := env.EAL.NewBurst(dpdk.BurstConfig{Size: 1, Socket: -1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func newBurst(t testing.TB, size int, tx dpdk.Queue, inject *dpdk.Ring) *dpdk.Bu
 	if inject != nil {
 		cfg.Inject = []*dpdk.Ring{inject}
 	}
-	b, err := env.eal.NewBurst(cfg)
+	b, err := env.EAL.NewBurst(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func number(m *dpdk.Mbuf) int { return int(binary.BigEndian.Uint32(m.Data())) }
 // returning their numbers in order; the frames are freed.
 func receive(t testing.TB, max int) []int {
 	t.Helper()
-	d, err := env.eal.NewBurst(dpdk.BurstConfig{Size: 1, Socket: -1})
+	d, err := env.EAL.NewBurst(dpdk.BurstConfig{Size: 1, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func receive(t testing.TB, max int) []int {
 func fillRing(t testing.TB) int {
 	t.Helper()
 	receive(t, -1)
-	f, err := env.eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{env.ring.TxQueue(0)}, Socket: -1})
+	f, err := env.EAL.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{env.ring.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestQueueBoundDrops(t *testing.T) {
 func TestControlFromInject(t *testing.T) {
 	needDPDK(t)
 	receive(t, -1)
-	inject, err := env.eal.NewRing("egress_inject", 64, -1, dpdk.RingSPSC)
+	inject, err := env.EAL.NewRing("egress_inject", 64, -1, dpdk.RingSPSC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestNoAllocs(t *testing.T) {
 	needDPDK(t)
 	b := newBurst(t, 32, env.null.TxQueue(0), nil)
 	cfg := testConfig(0)
-	cfg.TicksPerSecond = env.eal.TSCHz()
+	cfg.TicksPerSecond = env.EAL.TSCHz()
 	p := newPort(t, b, cfg)
 	rxq := env.null.RxQueue(0)
 	classes := [...]sched.Class{sched.Priority, sched.Normal, sched.Deprioritised, sched.Normal}
@@ -492,7 +492,7 @@ func TestNewRejects(t *testing.T) {
 	if _, err := New(nil, 0, testConfig(0), 0, zerolog.Nop()); !errors.Is(err, ErrConfig) {
 		t.Errorf("New without a Burst = %v", err)
 	}
-	plain, err := env.eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{env.null.TxQueue(0)}, Socket: -1})
+	plain, err := env.EAL.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{env.null.TxQueue(0)}, Socket: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,15 @@
 package egress
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
 )
 
 // The tests run real mbufs through real ports: the EAL starts once for the
@@ -26,63 +24,23 @@ const (
 )
 
 var env struct {
-	skip       string
-	eal        *dpdk.EAL
+	dpdktest.Env[*dpdk.EAL]
 	pool       *dpdk.Mempool
 	null, ring *dpdk.Port
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	o := dpdktest.Options{Name: "egress", Prefix: "poolrelay_egress_test_", MemoryMB: 256, LogLevel: 5,
+		Unavailable: dpdk.ErrNoDPDK}
+	os.Exit(dpdktest.Run(m, &env.Env, o, setup))
 }
 
-func run(m *testing.M) int {
-	if reason := setup(); reason != "" {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "egress: DPDK tests must run in CI:", reason)
-			return 1
-		}
-		env.skip = reason
-		return m.Run()
-	}
-	code := m.Run()
-	if err := env.eal.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "egress: EAL close:", err)
-		code = 1
-	}
-	return code
-}
-
-// setup starts the EAL and opens the ports; it returns why the DPDK tests
-// cannot run, or "".
-func setup() string {
-	if os.Geteuid() != 0 {
-		return "not root: DPDK needs root for its runtime directory and memory"
-	}
-	var cpus unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
-		return "no CPU affinity: " + err.Error()
-	}
-	core := 0
-	for !cpus.IsSet(core) && core < len(cpus)*64 {
-		core++
-	}
-	cfg := dataplane.EALConfig{
-		Cores:      strconv.Itoa(core),
-		NoHuge:     true,
-		MemoryMB:   256,
-		FilePrefix: "poolrelay_egress_test_" + strconv.Itoa(os.Getpid()),
-		LogLevel:   5,
-	}
+// setup starts the EAL and opens the ports.
+func setup(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
 	e, err := dpdk.Init(cfg, []string{nullDev, ringDev}, zerolog.Nop())
-	if errors.Is(err, dpdk.ErrNoDPDK) {
-		return err.Error()
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "egress: EAL init:", err)
-		os.Exit(1)
+		return nil, err
 	}
-	env.eal = e
 	pools := e.NewPools("egress", 16383, 256, 0)
 	env.pool, err = pools.For(-1)
 	if err == nil {
@@ -92,11 +50,10 @@ func setup() string {
 		env.ring, err = e.OpenPort(portConfig(ringDev), 1, pools)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "egress: test setup:", err)
 		e.Close()
-		os.Exit(1)
+		return nil, fmt.Errorf("test setup: %w", err)
 	}
-	return ""
+	return e, nil
 }
 
 func portConfig(dev string) dataplane.PortConfig {
@@ -107,7 +64,5 @@ func portConfig(dev string) dataplane.PortConfig {
 
 func needDPDK(t testing.TB) {
 	t.Helper()
-	if env.skip != "" {
-		t.Skip(env.skip)
-	}
+	env.Need(t)
 }

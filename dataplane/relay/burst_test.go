@@ -26,7 +26,7 @@ func TestBurstNoAllocs(t *testing.T) {
 }
 
 func burstNoAllocs(t *testing.T, withEgress bool) {
-	eal := needEAL(t)
+	eal := env.Need(t)
 	name := fmt.Sprintf("alloc%v", withEgress)
 	pools := eal.NewPools(name, 1023, 0, 0)
 	pc := dataplane.DefaultPortConfig()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+	"github.com/poolrelay/poolrelay/internal/pcapfile"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -60,7 +62,7 @@ func TestVerdictClass(t *testing.T) {
 // per-class counters that EgressStats reports say so; the choked peer's
 // frames reach no queue (dropped with reason debt, nobody charged).
 func TestEgressClasses(t *testing.T) {
-	eal := needEAL(t)
+	eal := env.Need(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap")
 	g := &gp{t: t}
@@ -86,7 +88,9 @@ func TestEgressClasses(t *testing.T) {
 		frames = append(frames, data(sessChoked, seq))
 		seq++
 	}
-	writePcap(t, in, frames)
+	if err := pcapfile.WriteFile(in, frames, time.Unix(1700000000, 0), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 
 	e, err := OpenOn(eal, testConfig(fmt.Sprintf("net_pcap_cls,rx_pcap=%s,tx_pcap=%s", in, out)), zerolog.Nop())
 	if err != nil {
@@ -156,7 +160,10 @@ func TestEgressClasses(t *testing.T) {
 		t.Errorf("deprioritised peer charged for %d frames, want %d", p.ForPackets, nDep)
 	}
 	// On the wire: every class's frames, the injected one unchanged.
-	got := readPcap(t, out)
+	got, err := pcapfile.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != 1+nPrio+nDep {
 		t.Fatalf("output capture holds %d frames, want %d", len(got), 1+nPrio+nDep)
 	}
@@ -182,7 +189,7 @@ func injected(e *Engine) uint64 {
 // TestOpenBadSched: a [sched] section the workers' schedulers would refuse
 // fails OpenOn, not the workers after Start.
 func TestOpenBadSched(t *testing.T) {
-	eal := needEAL(t)
+	eal := env.Need(t)
 	for name, mod := range map[string]func(*sched.Config){
 		"floor":         func(c *sched.Config) { c.FloorPercent = 90 },
 		"default class": func(c *sched.Config) { c.DefaultClass = "gold" },

@@ -2,11 +2,9 @@ package relay
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+	"github.com/poolrelay/poolrelay/internal/pcapfile"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -91,62 +90,6 @@ func (g *gp) arp(op uint16, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr
 			Operation: op, SourceHwAddress: srcMAC, SourceProtAddress: src.AsSlice(), DstHwAddress: dstMAC, DstProtAddress: dst.AsSlice()})
 }
 
-// writePcap writes frames as a classic pcap capture (microsecond
-// timestamps, Ethernet link type): the container is a 24-byte file header
-// and a 16-byte record header per frame, too simple to need a library
-// (gopacket's pcapgo would pull golang.org/x/net into the module).
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	le := binary.LittleEndian
-	b := le.AppendUint32(nil, 0xa1b2c3d4)
-	b = le.AppendUint16(b, 2)
-	b = le.AppendUint16(b, 4)
-	b = le.AppendUint64(b, 0) // thiszone, sigfigs
-	b = le.AppendUint32(b, 65535)
-	b = le.AppendUint32(b, uint32(layers.LinkTypeEthernet))
-	for i, fr := range frames {
-		b = le.AppendUint32(b, 1700000000)
-		b = le.AppendUint32(b, uint32(i*1000))
-		b = le.AppendUint32(b, uint32(len(fr)))
-		b = le.AppendUint32(b, uint32(len(fr)))
-		b = append(b, fr...)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readPcap returns the frames of a classic pcap capture in either byte
-// order.
-func readPcap(t *testing.T, path string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 24 {
-		t.Fatalf("%s: %d bytes, no pcap header", path, len(b))
-	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-	case 0xd4c3b2a1, 0x4d3cb2a1:
-		bo = binary.BigEndian
-	default:
-		t.Fatalf("%s: not a pcap capture", path)
-	}
-	var out [][]byte
-	for b = b[24:]; len(b) >= 16; {
-		n := int(bo.Uint32(b[8:]))
-		if len(b) < 16+n {
-			t.Fatalf("%s: truncated record", path)
-		}
-		out = append(out, bytes.Clone(b[16:16+n]))
-		b = b[16+n:]
-	}
-	return out
-}
-
 // waitFor polls cond every 10 ms for up to 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -163,7 +106,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // frames gopacket builds for the expected next hops, with the exact drop
 // counters and punted frames.
 func TestGoldenPcap(t *testing.T) {
-	eal := needEAL(t)
+	eal := env.Need(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap")
 	// The capture must exist when the port opens, and the port's MAC is
@@ -209,7 +152,9 @@ func TestGoldenPcap(t *testing.T) {
 		data(toUs, sessPush, 18, inner4, rx),                // 16: relayed, tag 100 pushed, seq 4 out
 		data(tagged(toUs, 7, 5), sessRetag, 19, inner4, rx), // 17: relayed, retagged 200, seq 5 out
 	}
-	writePcap(t, in, frames)
+	if err := pcapfile.WriteFile(in, frames, time.Unix(1700000000, 0), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := testConfig(fmt.Sprintf("net_pcap_gold,rx_pcap=%s,tx_pcap=%s", in, out))
 	e, err := OpenOn(eal, cfg, zerolog.Nop())
@@ -289,7 +234,10 @@ func TestGoldenPcap(t *testing.T) {
 		data(tagged(next, 100, 0), sessPush, 4, inner4, tx),
 		data(tagged(next, 200, 5), sessRetag, 5, inner4, tx),
 	}
-	got := readPcap(t, out)
+	got, err := pcapfile.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != len(expect) {
 		t.Fatalf("output capture holds %d frames, want %d", len(got), len(expect))
 	}

@@ -85,7 +85,7 @@ var vethSizes = []int{16, 200, 777, 1300}
 // frame is accounted for as delivered or dropped under its reason, and the
 // per-peer counters hold exactly the valid frames.
 func vethRelay(t *testing.T, deviceA, deviceB func(iface string) string) {
-	eal := needEAL(t)
+	eal := env.Need(t)
 	nenv, err := netns.ForTest(t, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
 )
 
 // childEnv makes the test binary run engineChild instead of the tests: an
@@ -24,7 +25,7 @@ const childEnv = "POOLRELAY_RELAY_TEST_CHILD"
 // runtime directory is gone, and DPDK logged no complaint about ports
 // stopped under a worker.
 func TestOpenOwnsEAL(t *testing.T) {
-	needEAL(t)
+	env.Need(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	out, err := cmd.CombinedOutput()
@@ -45,7 +46,7 @@ func TestOpenOwnsEAL(t *testing.T) {
 // engineChild is the child's whole life: an engine on two net_null ports
 // that owns its EAL, relaying for half a second, then Stop.
 func engineChild() int {
-	main, work, err := twoCPUs()
+	main, work, err := dpdktest.TwoCPUs(true)
 	if err != nil {
 		fmt.Println("child:", err)
 		return 1

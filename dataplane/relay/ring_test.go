@@ -15,6 +15,41 @@ import (
 	"github.com/poolrelay/poolrelay/sched"
 )
 
+// loopEngine starts an engine on the net_ring port dev, whose TX ring is
+// its RX ring, with sessV4's route sending frames out of that same port
+// under key slot slot, which holds k both ways: a relayed frame injected
+// goes round, re-authenticated with a fresh seq each time, until its TTL
+// runs out. The engine stops when the test ends.
+func loopEngine(t *testing.T, dev string, slot uint32, k []byte) *Engine {
+	t.Helper()
+	e, err := OpenOn(env.Need(t), testConfig(dev), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop() })
+	r := testRoute(t, false)
+	r.IngressKey, r.EgressKey, r.SrcMAC = slot, slot, e.Ports()[0].MAC
+	if err := e.Tables().Routes().Put(route.SessionID(sessV4), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Tables().SetHopKeys(slot, k, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// loopFrame is a relayed frame of sessV4 with ttl and seq 100, its hop
+// MACed under k.
+func loopFrame(t *testing.T, ttl uint8, k []byte) []byte {
+	s := wiretest.Spec(false)
+	s.TTL, s.Pool.Seq = ttl, 100
+	s.Pool.MAC = macOf(&s.Pool, s.Payload, hopmac.New(k))
+	return wiretest.Frame(t, &s)
+}
+
 // TestRingLoopback runs the engine on a net_ring port, whose TX ring is its
 // RX ring. A relayed frame injected by the control core comes back in,
 // and its route sends it out of the same port under a key that verifies
@@ -23,32 +58,11 @@ import (
 // request for the relay comes back, is answered, and the answer comes back
 // and is punted.
 func TestRingLoopback(t *testing.T) {
-	eal := needEAL(t)
-	e, err := OpenOn(eal, testConfig("net_ring_loop"), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop()
-	mac := e.Ports()[0].MAC
 	loopKey := key(0x55)
-	const slot = 5
-	r := testRoute(t, false)
-	r.IngressKey, r.EgressKey, r.SrcMAC = slot, slot, mac
-	if err := e.Tables().Routes().Put(route.SessionID(sessV4), r); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Tables().SetHopKeys(slot, loopKey, loopKey); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-
+	e := loopEngine(t, "net_ring_loop", 5, loopKey)
+	mac := e.Ports()[0].MAC
 	const ttl = 10
-	s := wiretest.Spec(false)
-	s.TTL, s.Pool.Seq = ttl, 100
-	s.Pool.MAC = macOf(&s.Pool, s.Payload, hopmac.New(loopKey))
-	frame := wiretest.Frame(t, &s)
+	frame := loopFrame(t, ttl, loopKey)
 	if err := e.Inject(0, frame); err != nil {
 		t.Fatal(err)
 	}

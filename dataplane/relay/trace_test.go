@@ -7,12 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/poolrelay/poolrelay/crypto/hopmac"
-	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
-	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
 )
 
 // TestTrace captures frames a port receives, as `pool_relay trace` does: on
@@ -22,25 +17,7 @@ import (
 // while one runs is refused, and a trace that sees too little ends with its
 // context and returns what it got.
 func TestTrace(t *testing.T) {
-	eal := needEAL(t)
-	e, err := OpenOn(eal, testConfig("net_ring_trace"), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop()
-	loopKey := key(0x66)
-	const slot = 6
-	r := testRoute(t, false)
-	r.IngressKey, r.EgressKey, r.SrcMAC = slot, slot, e.Ports()[0].MAC
-	if err := e.Tables().Routes().Put(route.SessionID(sessV4), r); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Tables().SetHopKeys(slot, loopKey, loopKey); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	e := loopEngine(t, "net_ring_trace", 6, key(0x66))
 	if _, err := e.Trace(context.Background(), 3, 1, 128); !errors.Is(err, ErrNoPort) {
 		t.Errorf("trace of a port that does not exist: %v", err)
 	}
@@ -49,10 +26,7 @@ func TestTrace(t *testing.T) {
 	}
 
 	const ttl, count, snap = 20, 5, 64
-	s := wiretest.Spec(false)
-	s.TTL, s.Pool.Seq = ttl, 100
-	s.Pool.MAC = macOf(&s.Pool, s.Payload, hopmac.New(loopKey))
-	frame := wiretest.Frame(t, &s)
+	frame := loopFrame(t, ttl, key(0x66))
 
 	got := make(chan []TracedFrame, 1)
 	go func() {
@@ -96,7 +70,7 @@ func TestTrace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	waitFor(t, "the TTL to run out", func() bool { return e.Counters().Drops(int(wire.DropTTLExpired)) == 1 })
-	fs, err = e.Trace(ctx, 0, 10, 128)
+	fs, err := e.Trace(ctx, 0, 10, 128)
 	if err != nil || len(fs) != 0 {
 		t.Errorf("idle trace: %d frames, %v", len(fs), err)
 	}

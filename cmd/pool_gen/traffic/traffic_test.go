@@ -117,14 +117,7 @@ func TestFrames(t *testing.T) {
 // frame built from scratch.
 func TestStampRetargets(t *testing.T) {
 	for _, size := range []int{128, 300} {
-		b, err := NewBuilder(spec(size, false, testKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, size)
-		if _, err := b.Frame(buf, 3); err != nil {
-			t.Fatal(err)
-		}
+		b, buf := framed(t, size, testKey, 3)
 		for _, sess := range []int{9, 999, 3, 0} {
 			if err := b.Stamp(buf, sess); err != nil {
 				t.Fatal(err)
@@ -152,15 +145,23 @@ func TestStampRetargets(t *testing.T) {
 	}
 }
 
-func TestRestampForeign(t *testing.T) {
-	b, err := NewBuilder(spec(256, false, testKey))
+// framed returns the Builder of an IPv4 Spec of size-byte frames under
+// key, and a frame of session sess it built.
+func framed(t testing.TB, size int, key []byte, sess int) (*Builder, []byte) {
+	t.Helper()
+	b, err := NewBuilder(spec(size, false, key))
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 256)
-	if _, err := b.Frame(buf, 1); err != nil {
+	buf := make([]byte, size)
+	if _, err := b.Frame(buf, sess); err != nil {
 		t.Fatal(err)
 	}
+	return b, buf
+}
+
+func TestRestampForeign(t *testing.T) {
+	b, buf := framed(t, 256, testKey, 1)
 	if _, err := b.Restamp(buf[:255]); !errors.Is(err, ErrNotOurs) {
 		t.Fatalf("short frame: %v", err)
 	}
@@ -191,14 +192,7 @@ func TestSpecErrors(t *testing.T) {
 }
 
 func TestRestampAllocs(t *testing.T) {
-	b, err := NewBuilder(spec(512, false, testKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 512)
-	if _, err := b.Frame(buf, 3); err != nil {
-		t.Fatal(err)
-	}
+	b, buf := framed(t, 512, testKey, 3)
 	if n := testing.AllocsPerRun(1000, func() { b.Restamp(buf) }); n != 0 {
 		t.Fatalf("Restamp allocates %v times", n)
 	}
@@ -214,12 +208,7 @@ func TestRestampAllocs(t *testing.T) {
 // FuzzRestamp feeds Restamp arbitrary bytes of the Spec's size: it must
 // answer ErrNotOurs or restamp, never panic.
 func FuzzRestamp(f *testing.F) {
-	b, err := NewBuilder(spec(160, false, testKey))
-	if err != nil {
-		f.Fatal(err)
-	}
-	buf := make([]byte, 160)
-	b.Frame(buf, 2)
+	b, buf := framed(f, 160, testKey, 2)
 	f.Add(buf)
 	f.Add(make([]byte, 160))
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -237,12 +226,7 @@ func BenchmarkStamp(b *testing.B) {
 				name = "hopmac"
 			}
 			b.Run(name+"/"+strconv.Itoa(size), func(b *testing.B) {
-				g, err := NewBuilder(spec(size, false, key))
-				if err != nil {
-					b.Fatal(err)
-				}
-				buf := make([]byte, size)
-				g.Frame(buf, 0)
+				g, buf := framed(b, size, key, 0)
 				b.ReportAllocs()
 				b.SetBytes(int64(size))
 				sess := 0

@@ -3,97 +3,32 @@ package vdevtest
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
 	"github.com/poolrelay/poolrelay/internal/netns"
 )
 
-// The EAL starts once per process: TestMain starts it on ordinary pages
-// under a file prefix carrying the pid, and closes it after the tests.
-var env struct {
-	eal      *dpdk.EAL
-	workCore int
-	skip     string
-}
+// The EAL starts once per process, on ordinary pages under a file prefix
+// carrying the pid; the tests hot-plug their ports.
+var env dpdktest.Env[*dpdk.EAL]
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		env.skip = "not root: DPDK and network namespaces need root"
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "vdevtest must run as root in CI:", env.skip)
-			return 1
-		}
-		return m.Run()
-	}
-	main, work, err := twoCPUs()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env.workCore = work
-	cfg := dataplane.EALConfig{
-		Cores:      fmt.Sprintf("%d,%d", main, work),
-		NoHuge:     true, // --in-memory is refused with --no-huge
-		MemoryMB:   256,
-		FilePrefix: "poolrelay_vdev_" + strconv.Itoa(os.Getpid()),
-		LogLevel:   5,
-	}
-	env.eal, err = dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	if errors.Is(err, dpdk.ErrNoDPDK) {
-		env.skip = "built without cgo: no DPDK"
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "vdevtest:", env.skip)
-			return 1
-		}
-		return m.Run()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vdevtest: EAL init:", err)
-		return 1
-	}
-	code := m.Run()
-	if err := env.eal.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "vdevtest: EAL close:", err)
-		code = 1
-	}
-	return code
-}
-
-// twoCPUs returns two CPUs of the affinity mask (one twice on a single-CPU
-// machine): the EAL main core and the forwarder's core.
-func twoCPUs() (int, int, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return 0, 0, err
-	}
-	var cpus []int
-	for c := 0; c < len(set)*64 && len(cpus) < 2; c++ {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	switch len(cpus) {
-	case 0:
-		return 0, 0, errors.New("vdevtest: no CPU in the affinity mask")
-	case 1:
-		return cpus[0], cpus[0], nil
-	}
-	return cpus[0], cpus[1], nil
+func TestMain(m *testing.M) {
+	o := dpdktest.Options{Name: "vdevtest", Prefix: "poolrelay_vdev_", MemoryMB: 256, LogLevel: 5,
+		NotRoot: "not root: DPDK and network namespaces need root", Unavailable: dpdk.ErrNoDPDK}
+	os.Exit(dpdktest.Run(m, &env, o, func(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
+		return dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
+	}))
 }
 
 func TestAFPacket(t *testing.T) {
@@ -123,9 +58,7 @@ type forwardCounts struct {
 // namespace and expects each, once and in order, in the receiver
 // namespace, with the forwarder's and ports' counters agreeing.
 func forwardTest(t *testing.T, device func(iface string, id int) string) {
-	if env.skip != "" {
-		t.Skip(env.skip)
-	}
+	env.Need(t)
 	e, err := netns.ForTest(t, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +76,8 @@ func forwardTest(t *testing.T, device func(iface string, id int) string) {
 		// the socket's UMEM, and a second socket on the same UMEM fails
 		// ("Failed to configure xdp socket") unless shared_umem=1. Frames
 		// it sends from another pool are copied into its UMEM.
-		pools := env.eal.NewPools(fmt.Sprintf("%s%d", t.Name(), i), 4095, 128, 0)
-		p, err := env.eal.OpenPort(pc, 1, pools)
+		pools := env.EAL.NewPools(fmt.Sprintf("%s%d", t.Name(), i), 4095, 128, 0)
+		p, err := env.EAL.OpenPort(pc, 1, pools)
 		if err != nil {
 			t.Fatalf("open %s: %v", pc.Device, err)
 		}
@@ -167,7 +100,7 @@ func forwardTest(t *testing.T, device func(iface string, id int) string) {
 		}
 	}
 	var counts forwardCounts
-	w, err := env.eal.StartWorker(env.workCore, func(w *dpdk.Worker) error {
+	w, err := env.EAL.StartWorker(env.WorkCore, func(w *dpdk.Worker) error {
 		return forward(w, ports, &counts)
 	})
 	if err != nil {
@@ -263,7 +196,7 @@ func forwardTest(t *testing.T, device func(iface string, id int) string) {
 // forward moves every frame between the two ports unchanged, counting
 // them and the A->B frames that are not IPv4/UDP to rxPort.
 func forward(w *dpdk.Worker, ports [2]*dpdk.Port, c *forwardCounts) error {
-	b, err := env.eal.NewBurst(dpdk.BurstConfig{
+	b, err := env.EAL.NewBurst(dpdk.BurstConfig{
 		Size: 32,
 		Tx:   []dpdk.Queue{ports[0].TxQueue(0), ports[1].TxQueue(0)},
 		// -1: any socket; veths have none.
