@@ -6,7 +6,10 @@
 // the core on the relay's UDP socket.
 //
 // It takes a mutex per frame, which the real data plane never does: it is a
-// test fixture, not a relay.
+// test fixture, not a relay. The real pairing, this control core driving the
+// DPDK workers of dataplane/relay through their punt and inject rings, is
+// tested by cmd/pool_demo's TestDemo (three pool_relay processes on AF_PACKET
+// and on AF_XDP veths) and by ctl/daemon's TestDaemon.
 package controltest
 
 import (
