@@ -10,6 +10,12 @@
 // or with -no-huge, both sides run on ordinary pages, which halves
 // testpmd's rate on the relay's machines, and the report says so.
 //
+// A second section (-memif, on by default; memif.go) feeds a net_memif
+// pair from the project's generator on the main core and measures what
+// comes back from dpdk-testpmd (io, macswap) and from the relay worker on
+// the other end, and prints memif: relay_mpps=X testpmd_macswap_mpps=Y
+// ratio=Z before the net_null summary lines, which stay last.
+//
 // Figures, never pass/fail. Run as root:
 //
 //	go run ./bench/dataplane
@@ -75,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.memMB, "mem", 512, "MB of memory for each DPDK process (-m)")
 	fs.BoolVar(&c.noHuge, "no-huge", false, "run both sides with --no-huge instead of reserving hugepages")
 	level := fs.String("log", "warn", "log level of the binding's messages")
+	memif := fs.Bool("memif", true, "also run the memif section: the project's generator feeding dpdk-testpmd and the relay over net_memif")
 	only := fs.String("only", "", "run only the binding rows whose name matches this regular expression (and their testpmd modes), e.g. '^relay'")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -147,7 +154,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	report(stdout, c, mem, res)
+	var mres *memifResults
+	if *memif {
+		r, err := runMemif(ctx, s, mem, stderr)
+		if err != nil {
+			return err
+		}
+		mres = &r
+	}
+	report(stdout, c, mem, res, mres)
 	return nil
 }
 
@@ -209,8 +224,9 @@ func pickCores(s string) (int, int, error) {
 	return cpus[0], cpus[1], nil
 }
 
-// report prints the table and the summary lines.
-func report(w io.Writer, c *config, mem *memory, r results) {
+// report prints the table, the memif section's when it ran (m), and the
+// summary lines.
+func report(w io.Writer, c *config, mem *memory, r results, m *memifResults) {
 	fmt.Fprintf(w, "data-plane benchmark: 2x net_null (size=%d), burst %d, worker core %d, main core %d\n",
 		c.size, c.burst, c.workCore, c.mainCore)
 	fmt.Fprintf(w, "memory: %s\n", mem.describe())
@@ -240,6 +256,9 @@ func report(w io.Writer, c *config, mem *memory, r results) {
 	}
 	tw.Flush()
 	reportRelay(w, r)
+	if m != nil {
+		reportMemif(w, c, *m)
+	}
 	fmt.Fprintln(w)
 	for _, s := range summary {
 		fmt.Fprintln(w, s)

@@ -25,29 +25,80 @@ import (
 // Driving it beats --stats-period, whose period drifts to two seconds on
 // these machines (it sleeps a second between checks of the period).
 func testpmdRun(ctx context.Context, c *config, mem *memory, mode string) ([]float64, error) {
+	tp, err := startTestpmd(c, mem, mode, c.devices(), nil)
+	if err != nil {
+		return nil, err
+	}
+	samples := c.warmup + c.seconds + 1 // the first answer is the baseline
+	var runErr error
+	select {
+	case <-tp.out.started:
+		tick := time.NewTicker(time.Second)
+		for i := 0; i < samples && ctx.Err() == nil; i++ {
+			select {
+			case <-tick.C:
+				tp.send("show port stats all")
+			case <-ctx.Done():
+			}
+		}
+		tick.Stop()
+	case <-tp.out.done:
+		runErr = errors.New("testpmd ended before forwarding started")
+	case <-ctx.Done():
+	}
+	werr := tp.finish()
+	if ctx.Err() != nil {
+		return nil, errors.New("bench: interrupted")
+	}
+	rates := tp.out.rates(len(c.devices()))
+	if runErr == nil && len(rates) < samples {
+		runErr = fmt.Errorf("%d rate samples, want %d (%v)", len(rates), samples, werr)
+	}
+	if runErr != nil {
+		return nil, fmt.Errorf("bench: testpmd %s: %w; its output ends:\n%s", mode, runErr, tail(tp.log.String(), 30))
+	}
+	return rates[1+c.warmup : samples], nil
+}
+
+// testpmdProc is a running dpdk-testpmd, forwarding in one mode with one
+// forwarding core (the worker core) and driven through its stdin.
+type testpmdProc struct {
+	mode   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *testpmdOutput
+	log    *syncbuf.Buffer
+	killer *time.Timer
+	prefix string
+}
+
+// startTestpmd starts dpdk-testpmd in forwarding mode mode on devices,
+// with extra testpmd (not EAL) arguments, and sends it "start"; its
+// out.started closes once it forwards. finish stops it.
+func startTestpmd(c *config, mem *memory, mode string, devices, extra []string) (*testpmdProc, error) {
 	prefix := fmt.Sprintf("poolrelay_bench_tp%d", os.Getpid())
-	defer os.RemoveAll(filepath.Join("/var/run/dpdk", prefix))
 	args := []string{
 		"-l", fmt.Sprintf("%d,%d", c.mainCore, c.workCore), "--main-lcore", strconv.Itoa(c.mainCore),
 		"--file-prefix", prefix, "--log-level", "4", "--no-pci",
 	}
 	args = append(args, mem.ealArgs(c.memMB)...)
-	for _, d := range c.devices() {
+	for _, d := range devices {
 		args = append(args, "--vdev", d)
 	}
 	args = append(args, "--", "-i",
 		"--forward-mode="+mode, "--nb-cores=1", "--burst="+strconv.Itoa(c.burst),
 		"--total-num-mbufs="+strconv.Itoa(c.mbufs+1))
+	args = append(args, extra...)
 	cmd := exec.Command(c.testpmd, args...)
 	// testpmd's stdout is block-buffered into a pipe: line buffering
 	// (stdbuf, from coreutils) lets the driver see each answer as it comes.
 	if stdbuf, err := exec.LookPath("stdbuf"); err == nil {
 		cmd = exec.Command(stdbuf, append([]string{"-oL", c.testpmd}, args...)...)
 	}
-	log := &syncbuf.Buffer{}
-	cmd.Stderr = log
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+	tp := &testpmdProc{mode: mode, cmd: cmd, log: &syncbuf.Buffer{}, prefix: prefix}
+	cmd.Stderr = tp.log
+	var err error
+	if tp.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
@@ -56,48 +107,28 @@ func testpmdRun(ctx context.Context, c *config, mem *memory, mode string) ([]flo
 	}
 	fmt.Fprintf(os.Stderr, "bench: %s %s\n", c.testpmd, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(filepath.Join("/var/run/dpdk", prefix))
 		return nil, fmt.Errorf("bench: start %s: %w", c.testpmd, err)
 	}
-	// Whatever happens below, testpmd does not outlive the run.
-	killer := time.AfterFunc(time.Duration(c.warmup+c.seconds+60)*time.Second, func() { cmd.Process.Kill() })
-	defer killer.Stop()
-	out := newTestpmdOutput(io.TeeReader(stdout, log))
-	send := func(line string) { io.WriteString(stdin, line+"\n") }
+	// Whatever happens, testpmd does not outlive the run.
+	tp.killer = time.AfterFunc(time.Duration(c.warmup+c.seconds+60)*time.Second, func() { cmd.Process.Kill() })
+	tp.out = newTestpmdOutput(io.TeeReader(stdout, tp.log))
+	tp.send("start")
+	return tp, nil
+}
 
-	send("start")
-	samples := c.warmup + c.seconds + 1 // the first answer is the baseline
-	var runErr error
-	select {
-	case <-out.started:
-		tick := time.NewTicker(time.Second)
-		for i := 0; i < samples && ctx.Err() == nil; i++ {
-			select {
-			case <-tick.C:
-				send("show port stats all")
-			case <-ctx.Done():
-			}
-		}
-		tick.Stop()
-		send("stop")
-	case <-out.done:
-		runErr = errors.New("testpmd ended before forwarding started")
-	case <-ctx.Done():
-	}
-	send("quit")
-	stdin.Close()
-	<-out.done
-	werr := cmd.Wait()
-	if ctx.Err() != nil {
-		return nil, errors.New("bench: interrupted")
-	}
-	rates := out.rates(len(c.devices()))
-	if runErr == nil && len(rates) < samples {
-		runErr = fmt.Errorf("%d rate samples, want %d (%v)", len(rates), samples, werr)
-	}
-	if runErr != nil {
-		return nil, fmt.Errorf("bench: testpmd %s: %w; its output ends:\n%s", mode, runErr, tail(log.String(), 30))
-	}
-	return rates[1+c.warmup : samples], nil
+func (tp *testpmdProc) send(line string) { io.WriteString(tp.stdin, line+"\n") }
+
+// finish stops forwarding, quits testpmd, waits for it and removes its
+// runtime directory; it returns testpmd's exit status.
+func (tp *testpmdProc) finish() error {
+	defer os.RemoveAll(filepath.Join("/var/run/dpdk", tp.prefix))
+	defer tp.killer.Stop()
+	tp.send("stop")
+	tp.send("quit")
+	tp.stdin.Close()
+	<-tp.out.done
+	return tp.cmd.Wait()
 }
 
 // testpmdOutput reads testpmd's stdout: it signals when forwarding has
