@@ -120,7 +120,8 @@ func short12(h string) string {
 func runPeers(e *env, args []string) error {
 	return simple(e, args, "peers", `
 List every peer the relay has an account with: its session state (up, down,
-or choked for debt), the class and score this relay measured for it, the
+reconnecting: a relay peer kept across restarts whose session is being
+enrolled again, or choked for debt), the class and score this relay measured for it, the
 SWAP balance (positive: the peer owes us), the bytes relayed for it and by it,
 and the cumulative cheque totals each way. --json gives full peer ids and
 every counter.`,
@@ -141,6 +142,8 @@ func printPeers(w io.Writer, ps []api.Peer) {
 			state = "choked"
 		case p.Connected:
 			state = "up"
+		case p.Reconnecting:
+			state = "reconnecting"
 		}
 		rtt := "-"
 		if p.RTT > 0 {

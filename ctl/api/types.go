@@ -87,6 +87,10 @@ type Peer struct {
 	// Address is where its session comes from ("192.0.2.7:9254").
 	Address   string `json:"address"`
 	Connected bool   `json:"connected"`
+	// Reconnecting: the relay keeps a session with this peer (it enrolled
+	// with it, or the peer with us) and is enrolling with it again after
+	// the session went (a restart, a timeout); Address is where it tries.
+	Reconnecting bool `json:"reconnecting,omitempty"`
 	// Class and Score are its generosity class and score as we measured them.
 	Class string  `json:"class"`
 	Score float64 `json:"score"`

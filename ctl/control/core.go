@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -55,6 +56,7 @@ import (
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger"
+	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 	"github.com/poolrelay/poolrelay/sched"
 )
@@ -106,6 +108,30 @@ type Options struct {
 	// MTU and ConfigVersion are reported in heartbeats; optional.
 	MTU           uint16
 	ConfigVersion uint64
+	// Peers, optional, persists the relay peers the core keeps sessions
+	// with. When set, every relay whose session comes up (in either role)
+	// is kept (see Keep) and put in it, and Unenroll, or the peer closing
+	// the session because its operator unenrolled us, removes it.
+	Peers PeerStore
+}
+
+// PeerStore persists kept relay peers. The core calls it on its own
+// goroutine, so it must not block for long (a small file written and
+// synced is fine; a full disk must fail fast).
+type PeerStore interface {
+	Put(KeptPeer)
+	Remove(identity.PublicKey)
+}
+
+// KeptPeer is what a PeerStore keeps of a relay peer: enough to enroll with
+// it again after a restart.
+type KeptPeer struct {
+	Key identity.PublicKey
+	// Address is where it was reached (as initiator) or where its session
+	// came from (as responder): a relay speaks from the port it serves on.
+	Address netip.AddrPort
+	// Terms are the terms it announced to us last.
+	Terms account.Terms
 }
 
 // Errors.
@@ -175,6 +201,7 @@ type Core struct {
 	byEphemeral map[[32]byte]*peerState
 	routes      map[[16]byte]*routeState
 	pending     map[pendingKey]*outbound
+	wanted      map[identity.PublicKey]*wanted
 	onward      map[uint32]*onwardReq
 	nextReq     uint32
 	free        []uint32
@@ -203,7 +230,7 @@ func New(o Options) (*Core, error) {
 		in: make(chan packet, inQueue), done: make(chan struct{}),
 		peers: map[identity.PublicKey]*peerState{}, bySession: map[[16]byte]*peerState{},
 		byNode: map[address.NodeID]*peerState{}, byEphemeral: map[[32]byte]*peerState{},
-		routes: map[[16]byte]*routeState{}, pending: map[pendingKey]*outbound{}, onward: map[uint32]*onwardReq{},
+		routes: map[[16]byte]*routeState{}, pending: map[pendingKey]*outbound{}, wanted: map[identity.PublicKey]*wanted{}, onward: map[uint32]*onwardReq{},
 		msg: make([]byte, 0, proto.MaxFrame), body: make([]byte, 0, proto.MaxFrame), frame: make([]byte, 0, proto.MaxFrame+1024),
 	}
 	// Slot 0 is never handed out: a zero slot in a route is a bug, not a peer.

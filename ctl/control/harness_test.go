@@ -100,9 +100,15 @@ func newWorld(t *testing.T, mutate func(*Config)) *world {
 // newWorldLedger is newWorld with the ledger's configuration changed by
 // mutateLedger as well.
 func newWorldLedger(t *testing.T, mutate func(*Config), mutateLedger func(*ledger.Config)) *world {
+	return newWorldFull(t, 0x51, mutate, mutateLedger, nil)
+}
+
+// newWorldFull is newWorldLedger with the relay's identity made from seed
+// and the core's Options changed by mutateOpts as well.
+func newWorldFull(t *testing.T, seed byte, mutate func(*Config), mutateLedger func(*ledger.Config), mutateOpts func(*Options)) *world {
 	w := &world{t: t, clk: clock.NewFake(epochTime), plane: newPlane(t),
 		ticks: make(chan time.Time)}
-	rid := seeded(t, 0x51)
+	rid := seeded(t, seed)
 	w.relayA = address.New(address.TypeRelay, 1, 1, rid.PublicKey())
 	lcfg := ledger.DefaultConfig()
 	if mutateLedger != nil {
@@ -123,8 +129,12 @@ func newWorldLedger(t *testing.T, mutate func(*Config), mutateLedger func(*ledge
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	w.core, err = New(Options{Config: cfg, Identity: rid, Network: network, Transport: w.relay, DataPlane: w.plane, Counters: w.plane,
-		Ledger: led, Clock: w.clk, Rand: rand.Reader, Log: logging.Nop(), Ticks: w.ticks, MTU: 1500})
+	opts := Options{Config: cfg, Identity: rid, Network: network, Transport: w.relay, DataPlane: w.plane, Counters: w.plane,
+		Ledger: led, Clock: w.clk, Rand: rand.Reader, Log: logging.Nop(), Ticks: w.ticks, MTU: 1500}
+	if mutateOpts != nil {
+		mutateOpts(&opts)
+	}
+	w.core, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

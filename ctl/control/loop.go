@@ -116,6 +116,9 @@ func (c *Core) onTerms(ps *peerState, body []byte) {
 		return
 	}
 	ps.theirs = e.Terms
+	if c.o.Peers != nil && c.wanted[ps.key] != nil {
+		c.keepRelay(ps)
+	}
 }
 
 // onHeartbeat checks a peer's heartbeat: signature, that it is about us,
@@ -296,6 +299,7 @@ func (c *Core) tick() {
 		c.maybeRekey(ps, now)
 	}
 	c.expireRoutes(now)
+	c.reconnect(now)
 	for k, ob := range c.pending {
 		switch {
 		case now.After(ob.deadline):
@@ -332,7 +336,7 @@ func (c *Core) maybeRekey(ps *peerState, now time.Time) {
 // other relay must prove. It returns the enrolled peer's identity.
 func (c *Core) Enroll(ctx context.Context, to transport.Endpoint, server address.Address) (identity.PublicKey, error) {
 	res := make(chan enrollResult, 1)
-	if err := c.do(ctx, func() { c.startEnroll(to, server, res) }); err != nil {
+	if err := c.do(ctx, func() { c.startEnroll(to, server, identity.PublicKey{}, c.cfg.EnrollTimeout, res, nil) }); err != nil {
 		return identity.PublicKey{}, err
 	}
 	select {

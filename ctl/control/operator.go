@@ -23,13 +23,18 @@ import (
 // ROUTE_CLOSE, the other end told), its hop keys cleared and its slot freed,
 // and the disconnection recorded by the ledger. The account stays, debt
 // included: a peer that enrolls again owes what it owed. ErrUnknownPeer if
-// key is not enrolled.
+// key is not enrolled. A kept peer (Keep, Options.Peers) is no longer kept
+// nor persisted, whether its session is up or it is reconnecting.
 func (c *Core) Unenroll(ctx context.Context, key identity.PublicKey) error {
 	var err error
 	if derr := c.do(ctx, func() {
 		ps := c.peers[key]
+		kept := c.wanted[key] != nil
+		c.forget(key)
 		if ps == nil {
-			err = fmt.Errorf("%w: %s", ErrUnknownPeer, key)
+			if !kept {
+				err = fmt.Errorf("%w: %s", ErrUnknownPeer, key)
+			}
 			return
 		}
 		c.drop(ps, ReasonUnenrolled, true, "unenrolled by the operator")

@@ -158,6 +158,9 @@ func (c *Core) establish(sess *handshake.Session, ep transport.Endpoint, ack []b
 	body, _ := e.AppendBinary(c.body[:0])
 	c.sendSealed(ps, proto.KindTerms, body)
 	c.stats.inc(PeersEnrolled)
+	if c.o.Peers != nil && en.Role == proto.RoleRelay {
+		c.keepRelay(ps)
+	}
 	c.log.Info().Str("peer", pid.Short()).Str("addr", ep.String()).Uint32("slot", slot).
 		Str("role", sess.Role().String()).Msg("peer enrolled")
 	return ps, nil
@@ -242,6 +245,12 @@ func (c *Core) onSessionControl(f proto.Frame, from transport.Endpoint) {
 	}
 	switch {
 	case ev.Has(handshake.EventClosed):
+		_, reason := ps.sess.Closed()
+		if reason == ReasonUnenrolled || reason == ReasonRefused {
+			// Its operator removed us (or its policy refuses us): enrolling
+			// again would undo that, so it is no longer kept.
+			c.forget(ps.key)
+		}
 		c.drop(ps, 0, false, "closed by peer")
 		return
 	case ev.Has(handshake.EventRekeyAnswered):
@@ -334,6 +343,9 @@ type outbound struct {
 	response []byte
 	solving  bool
 	result   chan<- enrollResult
+	// done, if set, is told the outcome too, on the core's goroutine (a
+	// reconnection attempt's bookkeeping).
+	done func(identity.PublicKey, error)
 }
 
 type enrollResult struct {
@@ -346,24 +358,31 @@ func (o *outbound) finish(key identity.PublicKey, err error) {
 		o.result <- enrollResult{key, err}
 		o.result = nil
 	}
+	if o.done != nil {
+		o.done(key, err)
+		o.done = nil
+	}
 }
 
-// startEnroll begins an outbound enrollment; the result goes to res.
-func (c *Core) startEnroll(to transport.Endpoint, server address.Address, res chan<- enrollResult) {
+// startEnroll begins an outbound enrollment that ends after timeout; the
+// result goes to res and done (either may be nil). key, if not zero, is the
+// identity the other end must prove.
+func (c *Core) startEnroll(to transport.Endpoint, server address.Address, key identity.PublicKey, timeout time.Duration,
+	res chan<- enrollResult, done func(identity.PublicKey, error)) {
 	payload, _ := c.enrollment()
 	init, err := handshake.NewInitiator(handshake.InitiatorConfig{
-		Identity: c.o.Identity, Network: c.o.Network, ServerAddress: server, MaxDifficulty: c.cfg.MaxPuzzle,
+		Identity: c.o.Identity, Network: c.o.Network, ServerAddress: server, Server: key, MaxDifficulty: c.cfg.MaxPuzzle,
 		Payload: payload, Clock: c.o.Clock, Rand: c.o.Rand,
 	})
 	if err != nil {
-		res <- enrollResult{err: err}
+		(&outbound{result: res, done: done}).finish(identity.PublicKey{}, err)
 		return
 	}
 	k := pendingKey{to.Port, to.Addr}
 	if old := c.pending[k]; old != nil {
 		old.finish(identity.PublicKey{}, ErrRefused)
 	}
-	ob := &outbound{ep: to, init: init, deadline: c.now().Add(c.cfg.EnrollTimeout), result: res}
+	ob := &outbound{ep: to, init: init, deadline: c.now().Add(timeout), result: res, done: done}
 	c.pending[k] = ob
 	c.sendInit(ob)
 }

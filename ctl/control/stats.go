@@ -56,6 +56,8 @@ const (
 	PeersFull
 	PeersTimedOut
 	PeersClosed
+	// Reconnects counts reconnection attempts to kept peers (Keep).
+	Reconnects
 	Rekeys
 
 	RoutesOpened
@@ -79,7 +81,7 @@ var counterNames = [numCounters]string{
 	"control_generation", "control_other",
 	"heartbeats_sent", "heartbeats_accepted", "heartbeat_signature", "heartbeat_malformed",
 	"heartbeat_replay", "heartbeat_stale", "heartbeat_subject", "heartbeat_head", "heartbeat_mismatch",
-	"peers_enrolled", "peers_refused", "peers_full", "peers_timed_out", "peers_closed", "rekeys",
+	"peers_enrolled", "peers_refused", "peers_full", "peers_timed_out", "peers_closed", "reconnects", "rekeys",
 	"routes_opened", "routes_refused", "routes_closed", "routes_expired",
 	"cheques_sent", "cheques_accepted", "cheques_rejected", "cheque_acks",
 }

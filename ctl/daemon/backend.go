@@ -65,6 +65,16 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 			byID[id] = pi
 		}
 	}
+	rc, err := d.core.Reconnecting(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	again := make(map[peer.ID]control.Reconnect, len(rc))
+	for _, r := range rc {
+		if id, err := peer.FromPublicKey(r.Key.Ed25519()); err == nil {
+			again[id] = r
+		}
+	}
 	views := d.ledger.Peers()
 	out := make([]api.Peer, 0, len(views))
 	for _, v := range views {
@@ -74,7 +84,11 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 			addr = pi.Endpoint.Addr.String()
 			rtt = pi.Measured.RTT
 		}
-		out = append(out, api.PeerFromView(v, addr, rtt))
+		p := api.PeerFromView(v, addr, rtt)
+		if r, ok := again[v.Account.Peer]; ok && !p.Connected {
+			p.Reconnecting, p.Address = true, r.Endpoint.Addr.String()
+		}
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -193,6 +207,18 @@ func (d *Daemon) findPeer(ctx context.Context, name string) (control.PeerInfo, e
 			return pi, nil
 		}
 	}
+	// A kept peer being reconnected can be named too (unenroll one that is
+	// gone for good).
+	rc, err := d.core.Reconnecting(ctx)
+	if err != nil {
+		return control.PeerInfo{}, unavailable(err)
+	}
+	for _, r := range rc {
+		if r.Key.String() == name || peerString(r.Key.Ed25519()) == name ||
+			r.Endpoint.Addr.String() == name || r.Endpoint.Addr.Addr().String() == name {
+			return control.PeerInfo{Key: r.Key, Endpoint: r.Endpoint}, nil
+		}
+	}
 	return control.PeerInfo{}, api.Errorf(api.CodeNotFound, "no enrolled peer %q", name)
 }
 
@@ -272,7 +298,8 @@ func (d *Daemon) Enroll(ctx context.Context, addr string) (api.Peer, error) {
 }
 
 // Unenroll implements api.Backend: CLOSE to the peer, its routes and keys
-// removed; its account, debt included, stays.
+// removed, and it leaves the persistent set of kept peers (no reconnection,
+// after a restart either); its account, debt included, stays.
 func (d *Daemon) Unenroll(ctx context.Context, p string) error {
 	pi, err := d.findPeer(ctx, p)
 	if err != nil {

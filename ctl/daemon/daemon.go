@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/poolrelay/poolrelay/ctl/configctl"
 	"github.com/poolrelay/poolrelay/ctl/control"
 	"github.com/poolrelay/poolrelay/ctl/metrics"
+	"github.com/poolrelay/poolrelay/ctl/peerstore"
 	"github.com/poolrelay/poolrelay/ctl/socket"
 	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane"
@@ -78,6 +80,7 @@ type Daemon struct {
 	tr      *transport.DataPlane
 	nb      *neighbors
 	core    *control.Core
+	kept    *peerstore.Store
 	sock    *socket.Server
 	metrics *metrics.Exporter
 	configs *configctl.Manager[*running]
@@ -116,6 +119,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	coreCtx, cancelCore := context.WithCancel(context.Background())
 	coreDone := make(chan error, 1)
 	go func() { coreDone <- d.core.Run(coreCtx) }()
+	d.keepPeers()
 	cleanups = append(cleanups, func() {
 		cancelCore()
 		if err := <-coreDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -257,10 +261,16 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	})
 	cleanups = append(cleanups, func() { d.tr.Close() })
 
+	kept, err := peerstore.Open(filepath.Join(cfg.Node.DataDir, peerstore.FileName), logging.For(d.log, "peerstore"))
+	if err != nil {
+		return cleanups, fmt.Errorf("daemon: %w", err)
+	}
+	d.kept = kept
 	core, err := control.New(control.Options{
 		Config: cfg.Control, Identity: id, Network: cfg.Node.NetworkID, Transport: d.tr,
 		DataPlane: eng.Tables(), Counters: eng.Counters(), Ledger: led, Clock: clock.System{},
 		Rand: rand.Reader, Log: logging.For(d.log, "control"), MTU: mtu(cfg), ConfigVersion: led.Version(),
+		Peers: kept,
 	})
 	if err != nil {
 		return cleanups, fmt.Errorf("daemon: %w", err)
@@ -380,4 +390,25 @@ func (d *Daemon) endpointFor(ap netip.AddrPort) (transport.Endpoint, bool) {
 		return transport.Endpoint{}, false
 	}
 	return transport.Endpoint{Port: best, Addr: ap}, true
+}
+
+// keepPeers hands the control core the relay peers persisted by the last
+// run: it enrolls with each again (jittered, with backoff) and keeps doing
+// so whenever a session goes. A peer whose address no port can reach is
+// logged and left in the file.
+func (d *Daemon) keepPeers() {
+	for _, p := range d.kept.Peers() {
+		ep, ok := d.endpointFor(p.Address)
+		if !ok {
+			d.log.Warn().Str("peer", p.Key.String()).Stringer("addr", p.Address).Msg("kept peer not reachable from any port; not reconnecting")
+			continue
+		}
+		if err := d.core.Keep(context.Background(), control.Want{Key: p.Key, Endpoint: ep}); err != nil {
+			d.log.Warn().Err(err).Msg("reconnecting kept peers")
+			return
+		}
+	}
+	if n := len(d.kept.Peers()); n > 0 {
+		d.log.Info().Int("peers", n).Msg("reconnecting to kept relay peers")
+	}
 }
