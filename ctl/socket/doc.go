@@ -21,6 +21,17 @@
 // is answered with too_large and the connection is closed (the stream cannot
 // be resynchronised without reading the rest); a malformed, unknown or
 // wrong-version request is answered with its error code and the connection
-// stays usable. A connection idle for IdleTimeout is closed, and a command
-// runs under CommandTimeout. Nothing a client sends stops the server.
+// stays usable. A connection idle for IdleTimeout is closed (one that has
+// not sent its first request within FirstRequestTimeout, sooner), and a
+// command runs under CommandTimeout. Nothing a client sends stops the server.
+//
+// # Slots
+//
+// The credentials are checked as soon as a connection is accepted, before it
+// takes one of the MaxConns slots, so a refused user never holds one.
+// Reserved slots are kept for root and the daemon's own user, and any other
+// user holds at most MaxPerUID connections at once: a member of the socket's
+// group looping on connect gets unavailable answers ("control socket busy")
+// and never locks the operator out of stop or config confirm. Refusals are
+// logged once, then at most once per 10 s with their count.
 package socket

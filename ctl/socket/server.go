@@ -35,6 +35,20 @@ const (
 	// DefaultMaxConns bounds concurrent connections: operators and scrapers
 	// use a handful, so 32 is generous and caps what a loop of clients costs.
 	DefaultMaxConns = 32
+	// DefaultReserved of those are kept for root and the relay's own user,
+	// so that a flood by the socket's group never locks the operator out
+	// (stop, config confirm).
+	DefaultReserved = 8
+	// DefaultMaxPerUID bounds the connections of one other user: a CLI
+	// needs one, `top` and a scraper one each.
+	DefaultMaxPerUID = 4
+	// DefaultFirstRequestTimeout closes a connection that has not sent its
+	// first request in this long: a CLI writes it as soon as it connects,
+	// so a slot held longer is a stuck or hostile client's.
+	DefaultFirstRequestTimeout = 2 * time.Second
+	// refuseLogEvery rate-limits the log of refused connections: the first
+	// is logged, then one line per interval with the count.
+	refuseLogEvery = 10 * time.Second
 )
 
 // Sentinel errors of Listen.
@@ -63,10 +77,16 @@ type Options struct {
 	Log zerolog.Logger
 	// MaxRequest bounds a request line; 0 means api.MaxRequestSize.
 	MaxRequest int
-	// IdleTimeout, CommandTimeout and MaxConns: 0 means the defaults.
-	IdleTimeout    time.Duration
-	CommandTimeout time.Duration
-	MaxConns       int
+	// IdleTimeout, CommandTimeout, FirstRequestTimeout, MaxConns, Reserved
+	// and MaxPerUID: 0 means the defaults. Reserved of the MaxConns slots
+	// are for root and the daemon's own user only; any other user holds at
+	// most MaxPerUID at once.
+	IdleTimeout         time.Duration
+	CommandTimeout      time.Duration
+	FirstRequestTimeout time.Duration
+	MaxConns            int
+	Reserved            int
+	MaxPerUID           int
 }
 
 // Server serves the control socket. Listen creates it, Serve runs it and
@@ -85,6 +105,13 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[*net.UnixConn]struct{}
 	closed bool
+	// others counts the connections of users other than root and the
+	// daemon's, perUID each one's.
+	others int
+	perUID map[uint32]int
+	// refused and refusedLog rate-limit the refusal log.
+	refused    uint64
+	refusedLog time.Time
 }
 
 // umaskMu serialises Listen's umask change within this process. The umask
@@ -110,6 +137,18 @@ func Listen(o Options) (*Server, error) {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
+	}
+	if o.FirstRequestTimeout <= 0 {
+		o.FirstRequestTimeout = DefaultFirstRequestTimeout
+	}
+	if o.Reserved <= 0 {
+		o.Reserved = min(DefaultReserved, o.MaxConns/2)
+	}
+	if o.MaxPerUID <= 0 {
+		o.MaxPerUID = DefaultMaxPerUID
+	}
+	if o.Reserved >= o.MaxConns {
+		return nil, fmt.Errorf("socket: %d reserved connections leave none of %d for other users", o.Reserved, o.MaxConns)
 	}
 	gid := uint32(os.Getegid())
 	if o.Group != "" {
@@ -158,6 +197,7 @@ func Listen(o Options) (*Server, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[*net.UnixConn]struct{}),
+		perUID: make(map[uint32]int),
 	}, nil
 }
 
@@ -210,6 +250,11 @@ func (s *Server) Path() string { return s.path }
 
 // Serve accepts connections until Close, serving each on its own
 // goroutine. It returns nil after Close.
+//
+// Who connected is checked at once, from the kernel's credentials, before
+// the connection takes a slot: a refused user never holds one, and is told
+// why. Slots are then counted per user (see Options), so that root always
+// finds one free.
 func (s *Server) Serve() error {
 	for {
 		c, err := s.ln.AcceptUnix()
@@ -226,14 +271,47 @@ func (s *Server) Serve() error {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if !s.track(c) {
-			c.Close()
+		cred, err := peerCred(c)
+		if err == nil {
+			err = s.policy.Allow(cred)
+		}
+		if err != nil {
+			s.refuse(c, cred, "control connection refused", api.Errorf(api.CodePermissionDenied, "%v", err))
+			continue
+		}
+		if why := s.track(c, cred); why != "" {
+			s.refuse(c, cred, "control connection refused: "+why, api.Errorf(api.CodeUnavailable, "control socket busy: %s; try again", why))
 			continue
 		}
 		go func() {
-			defer s.untrack(c)
-			s.serveConn(c)
+			defer s.untrack(c, cred)
+			s.serveConn(c, cred)
 		}()
+	}
+}
+
+// refuseWrite bounds the write of a refusal: the answer fits in the socket
+// buffer of a fresh connection, so only a broken client makes it wait.
+const refuseWrite = 50 * time.Millisecond
+
+// refuse answers a connection that gets no slot with the reason, closes it,
+// and logs it, rate-limited: a flood must not flood the log too.
+func (s *Server) refuse(c *net.UnixConn, cred Cred, msg string, err error) {
+	b, _ := json.Marshal(api.Failure(err))
+	c.SetWriteDeadline(time.Now().Add(refuseWrite))
+	c.Write(append(b, '\n'))
+	c.Close()
+	s.mu.Lock()
+	s.refused++
+	n, now := s.refused, time.Now()
+	logIt := now.Sub(s.refusedLog) >= refuseLogEvery
+	if logIt {
+		s.refusedLog, s.refused = now, 0
+	}
+	s.mu.Unlock()
+	if logIt {
+		s.log.Warn().Err(err).Int32("pid", cred.PID).Uint32("uid", cred.UID).Uint64("refused", n).
+			Dur("per", refuseLogEvery).Msg(msg)
 	}
 }
 
@@ -243,26 +321,44 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// track registers a connection; false if the server is closed or full.
-func (s *Server) track(c *net.UnixConn) bool {
+// privileged: root and the daemon's own user, for whom Reserved slots are
+// kept.
+func (s *Server) privileged(c Cred) bool { return c.UID == 0 || c.UID == s.policy.Self }
+
+// track registers a connection, or says why it gets no slot.
+func (s *Server) track(c *net.UnixConn, cred Cred) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return false
+	switch {
+	case s.closed:
+		return "closing"
+	case len(s.conns) >= s.opts.MaxConns:
+		return fmt.Sprintf("all %d connections in use", s.opts.MaxConns)
+	case s.privileged(cred):
+	case s.others >= s.opts.MaxConns-s.opts.Reserved:
+		return fmt.Sprintf("the %d connections open to other users than root are in use", s.opts.MaxConns-s.opts.Reserved)
+	case s.perUID[cred.UID] >= s.opts.MaxPerUID:
+		return fmt.Sprintf("uid %d already holds %d connections", cred.UID, s.opts.MaxPerUID)
 	}
-	if len(s.conns) >= s.opts.MaxConns {
-		s.log.Warn().Int("max_conns", s.opts.MaxConns).Msg("too many control connections; refusing one")
-		return false
+	if !s.privileged(cred) {
+		s.others++
+		s.perUID[cred.UID]++
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return ""
 }
 
-func (s *Server) untrack(c *net.UnixConn) {
+func (s *Server) untrack(c *net.UnixConn, cred Cred) {
 	c.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if !s.privileged(cred) {
+		s.others--
+		if s.perUID[cred.UID]--; s.perUID[cred.UID] <= 0 {
+			delete(s.perUID, cred.UID)
+		}
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -296,27 +392,22 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// serveConn checks the peer and answers its requests in turn.
-func (s *Server) serveConn(c *net.UnixConn) {
-	cred, err := peerCred(c)
-	if err == nil {
-		err = s.policy.Allow(cred)
-	}
-	if err != nil {
-		s.log.Warn().Err(err).Int32("pid", cred.PID).Uint32("uid", cred.UID).Msg("control connection refused")
-		s.respond(c, api.Failure(api.Errorf(api.CodePermissionDenied, "%v", err)))
-		return
-	}
+// serveConn answers an admitted client's requests in turn.
+func (s *Server) serveConn(c *net.UnixConn, cred Cred) {
 	r := bufio.NewReaderSize(c, 64<<10)
+	// The first request must come quickly (a CLI sends it as it connects);
+	// later ones within IdleTimeout (a client such as top that asks again).
+	wait := min(s.opts.FirstRequestTimeout, s.opts.IdleTimeout)
 	for {
 		// Checked and set under mu so that Close's wake-up deadline cannot
 		// be overwritten by a fresh idle deadline.
 		s.mu.Lock()
 		closed := s.closed
 		if !closed {
-			c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+			c.SetReadDeadline(time.Now().Add(wait))
 		}
 		s.mu.Unlock()
+		wait = s.opts.IdleTimeout
 		if closed {
 			return
 		}

@@ -351,7 +351,16 @@ func TestPolicy(t *testing.T) {
 // helperEnv makes the test binary act as a CLI client (see TestMain).
 const helperEnv = "POOLRELAY_SOCKET_TEST_CLIENT"
 
+// floodEnv makes the test binary hold as many connections to the socket as
+// it can for a while, reconnecting each one the server closes (see
+// TestFloodNeverLocksRootOut).
+const floodEnv = "POOLRELAY_SOCKET_TEST_FLOOD"
+
 func TestMain(m *testing.M) {
+	if path := os.Getenv(floodEnv); path != "" {
+		flood(path, 300, 3*time.Second)
+		os.Exit(0)
+	}
 	if path := os.Getenv(helperEnv); path != "" {
 		_, err := (&Client{Path: path, Timeout: 5 * time.Second}).Status(context.Background())
 		var ae *api.Error
@@ -444,5 +453,122 @@ func TestMutatingCommandsLogged(t *testing.T) {
 	want := fmt.Sprintf(`"level":"warn","code":"not_found","error":"no route 0a","cmd":"route.del","uid":%d,"pid":%d,"ok":false,"message":"control command"`, os.Geteuid(), os.Getpid())
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, want) {
 		t.Fatalf("log:\n%s\nwant one line with %s", out, want)
+	}
+}
+
+// flood keeps n connections to path open for d, idle, reconnecting each
+// one the server closes or refuses, and prints how many connects it made
+// and how many the server answered with a refusal.
+func flood(path string, n int, d time.Duration) {
+	var mu sync.Mutex
+	connects, refused := 0, 0
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				c, err := net.Dial("unix", path)
+				if err != nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				connects++
+				mu.Unlock()
+				c.SetReadDeadline(end)
+				b := make([]byte, 512)
+				if n, _ := c.Read(b); n > 0 && bytes.Contains(b[:n], []byte(`"unavailable"`)) {
+					mu.Lock()
+					refused++
+					mu.Unlock()
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("connects=%d refused=%d\n", connects, refused)
+}
+
+// TestFloodNeverLocksRootOut: a user allowed on the socket holds hundreds
+// of idle connections and reconnects each as soon as it closes. Root's
+// commands are all served meanwhile, the flooder never holds more than its
+// per-user share, idle ones are closed after the first-request timeout, and
+// the refusals are logged a few times, not once each.
+func TestFloodNeverLocksRootOut(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the flooding client as another user")
+	}
+	top := t.TempDir()
+	os.Chmod(filepath.Dir(top), 0o755)
+	os.Chmod(top, 0o755)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(top, "client")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logbuf syncbuf.Buffer
+	path := filepath.Join(top, "run", "ctl.sock")
+	b := &backend{block: make(chan struct{})}
+	s, err := Listen(Options{Path: path, Backend: b, Log: zerolog.New(&logbuf), AllowUIDs: []uint32{65534},
+		FirstRequestTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Close()
+	os.Chmod(filepath.Dir(path), 0o755)
+	os.Chmod(path, 0o666)
+
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), floodEnv+"="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Let the flood fill its share, then use the socket as root throughout.
+	time.Sleep(300 * time.Millisecond)
+	var worst time.Duration
+	served, maxOthers := 0, 0
+	c := &Client{Path: path, Timeout: 2 * time.Second}
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		t0 := time.Now()
+		st, err := c.Status(context.Background())
+		if err != nil || st.Identity != "ab" {
+			t.Fatalf("root refused during the flood after %d commands: %v", served, err)
+		}
+		worst = max(worst, time.Since(t0))
+		served++
+		s.mu.Lock()
+		maxOthers = max(maxOthers, s.perUID[65534])
+		s.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("flooder: %v: %s", err, out.String())
+	}
+	var connects, refused int
+	fmt.Sscanf(strings.TrimSpace(out.String()), "connects=%d refused=%d", &connects, &refused)
+	t.Logf("root: %d status commands, slowest %v; flooder: %d connects, %d refused busy; %d log lines",
+		served, worst, connects, refused, strings.Count(logbuf.String(), "\n"))
+	if maxOthers > DefaultMaxPerUID || maxOthers == 0 {
+		t.Errorf("the flooder held %d connections at once, want 1..%d", maxOthers, DefaultMaxPerUID)
+	}
+	if refused < 300 {
+		t.Errorf("only %d of the flooder's %d connects were refused busy", refused, connects)
+	}
+	if lines := strings.Count(logbuf.String(), "control connection refused"); lines == 0 || lines > 3 {
+		t.Errorf("%d refusal log lines for %d refusals, want 1-3:\n%s", lines, refused, logbuf.String())
 	}
 }
