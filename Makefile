@@ -86,7 +86,7 @@ bench-tables: deps
 	$(GO) test -run '^$$' -bench 'BulkInstall' -count 3 ./dataplane/route
 	$(GO) test -run '^$$' -bench . -count 5 ./dataplane/counters
 
-## bench-dataplane: dpdk-testpmd (io, macswap), the DPDK binding and the relay (direct, through egress, with hop auth) side by side on 2x net_null, then the pool generator feeding testpmd and the relay over net_memif (prints memif: relay_mpps=... first); same core and memory mode; ends relay_mpps=X testpmd_macswap_mpps=Y ratio=Z (root; ~155 s; -only REGEX runs a subset of the net_null rows, -memif=false skips memif).
+## bench-dataplane: dpdk-testpmd (io, macswap), the DPDK binding and the relay (direct, through egress, with hop auth) side by side on 2x net_null, then the pool generator feeding testpmd and the relay over net_memif (prints memif: relay_mpps=... first), and the relay with hop auth at 1500 B (relay_auth_1500_gbps=X testpmd_macswap_1500_gbps=Y ratio=Z, first of the summary); same core and memory mode; ends relay_mpps=X testpmd_macswap_mpps=Y ratio=Z (root; ~185 s; -only REGEX runs a subset of the net_null rows, -memif=false skips memif).
 bench-dataplane: deps
 	$(GO) run ./bench/dataplane
 

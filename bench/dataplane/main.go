@@ -82,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&c.noHuge, "no-huge", false, "run both sides with --no-huge instead of reserving hugepages")
 	level := fs.String("log", "warn", "log level of the binding's messages")
 	memif := fs.Bool("memif", true, "also run the memif section: the project's generator feeding dpdk-testpmd and the relay over net_memif")
+	auth1500 := fs.Bool("auth1500", true, "also run the relay with hop auth and testpmd macswap at 1500 B on another net_null pair, each round (for relay_auth_1500_gbps=; at -size 1500 the table's rows are used)")
 	only := fs.String("only", "", "run only the binding rows whose name matches this regular expression (and their testpmd modes), e.g. '^relay'")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -141,6 +142,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 			modes = append(modes, p.Testpmd)
 		}
 	}
+	// The 1500 B hop-auth pass, on ports of its own unless the table is
+	// at 1500 B already.
+	var big *session
+	if *auth1500 && c.size != bigSize && slices.ContainsFunc(processors, func(p Processor) bool { return p.Name == relayAuth.name }) {
+		if big, err = s.sized("auth1500", bigSize, 8); err != nil {
+			return err
+		}
+		defer big.close()
+	}
 	for round := 1; round <= c.rounds; round++ {
 		for _, mode := range modes {
 			fmt.Fprintf(stderr, "bench: round %d/%d: testpmd %s\n", round, c.rounds, mode)
@@ -153,6 +163,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if big != nil {
+			fmt.Fprintf(stderr, "bench: round %d/%d: testpmd macswap, %d B\n", round, c.rounds, bigSize)
+			tp, err := testpmdRun(ctx, big.c, mem, "macswap")
+			if err != nil {
+				return err
+			}
+			res.big.testpmd = append(res.big.testpmd, tp...)
+			fmt.Fprintf(stderr, "bench: %s\n", relayAuthBig.name)
+			b, err := big.run(ctx, relayAuthBig.processor())
+			if err != nil {
+				return fmt.Errorf("bench: %s: %w", relayAuthBig.name, err)
+			}
+			res.big.relay = append(res.big.relay, b.rates...)
+		}
+	}
+	if c.size == bigSize {
+		res.big.testpmd, res.big.relay = res.testpmd["macswap"], res.binding[relayAuth.name]
 	}
 	var mres *memifResults
 	if *memif {
@@ -195,7 +222,16 @@ type results struct {
 	binding map[string][]float64 // by processor name
 	ratios  map[string][]float64 // binding/testpmd per round, by processor
 	stats   map[string]dpdk.BurstStats
+	// big is the 1500 B hop-auth pass: testpmd macswap and the relay
+	// with hop auth through egress, in Mpps.
+	big struct{ testpmd, relay []float64 }
 }
+
+// bigSize is the frame size of relay_auth_1500_gbps.
+const bigSize = 1500
+
+// gbps is the rate in Gbit/s of mpps frames of size bytes per second.
+func gbps(mpps float64, size int) float64 { return mpps * float64(size) * 8 / 1e3 }
 
 // pickCores parses -cores or takes the first two CPUs of the affinity mask.
 func pickCores(s string) (int, int, error) {
@@ -256,6 +292,13 @@ func report(w io.Writer, c *config, mem *memory, r results, m *memifResults) {
 	}
 	tw.Flush()
 	reportRelay(w, r)
+	if rl, tp := r.big.relay, r.big.testpmd; len(rl) > 0 && len(tp) > 0 {
+		g, tg := gbps(median(rl), bigSize), gbps(median(tp), bigSize)
+		fmt.Fprintf(w, "relay with hop auth at %d B (through egress): %.2f Mpps = %.2f Gbps [%.2f-%.2f]; testpmd macswap at %d B: %.2f Gbps; %.2fx\n",
+			bigSize, median(rl), g, gbps(slices.Min(rl), bigSize), gbps(slices.Max(rl), bigSize), bigSize, tg, g/tg)
+		// Before the rows' lines, so that relay_mpps= stays last.
+		summary = append([]string{fmt.Sprintf("relay_auth_1500_gbps=%.2f testpmd_macswap_1500_gbps=%.2f ratio=%.2f", g, tg, g/tg)}, summary...)
+	}
 	if m != nil {
 		reportMemif(w, c, *m)
 	}

@@ -42,16 +42,23 @@ var (
 	relayNoAuth = &relayBench{name: "relay noauth", egress: true}
 	relayAuth   = &relayBench{name: "relay", auth: true, egress: true}
 	relayBenchs = []*relayBench{relayDirect, relayNoAuth, relayAuth}
+	// relayAuthBig is "relay" again on the 1500 B ports of -auth1500.
+	relayAuthBig = &relayBench{name: "relay 1500 B", auth: true, egress: true}
 )
 
 func init() {
 	for _, rb := range relayBenchs {
-		p := Processor{Name: rb.name, Testpmd: "macswap", Frame: rb.frame, Process: rb.process}
-		if rb.egress {
-			p.Egress = &EgressHooks{Attach: rb.attach, Drain: rb.drain, Detach: rb.detach}
-		}
-		processors = append(processors, p)
+		processors = append(processors, rb.processor())
 	}
+}
+
+// processor is rb as a Processor compared with testpmd's macswap.
+func (rb *relayBench) processor() Processor {
+	p := Processor{Name: rb.name, Testpmd: "macswap", Frame: rb.frame, Process: rb.process}
+	if rb.egress {
+		p.Egress = &EgressHooks{Attach: rb.attach, Drain: rb.drain, Detach: rb.detach}
+	}
+	return p
 }
 
 // The benchmark's hop: frames arrive on either port for one route that
@@ -256,7 +263,10 @@ func (rb *relayBench) fold() {
 // reportRelay prints each relay run's drop counters by reason and what the
 // harness mended, over all rounds.
 func reportRelay(w io.Writer, r results) {
-	for _, rb := range relayBenchs {
+	for _, rb := range append(relayBenchs, relayAuthBig) {
+		if rb.set == nil && rb.drops == nil {
+			continue // not run
+		}
 		rb.fold()
 		var parts []string
 		for r, n := range rb.drops {
@@ -284,6 +294,34 @@ func must(err error) {
 	}
 }
 
+// sized returns a session on s's EAL with two more net_null ports of
+// size-byte frames (net_null<first> and the next) and a pool of their own;
+// its close closes the ports.
+func (s *session) sized(name string, size, first int) (*session, error) {
+	c := *s.c
+	c.size = size
+	pools := s.e.NewPools(name, c.mbufs, 256, 0)
+	sub := &session{c: &c, e: s.e, log: s.log}
+	for p := range sub.ports {
+		pc := dataplane.DefaultPortConfig()
+		dev := fmt.Sprintf("net_null%d,size=%d", first+p, size)
+		pc.Name, pc.Device, pc.RxQueues, pc.TxQueues = dpdk.PortName(dev), dev, 1, 1
+		port, err := s.e.OpenPort(pc, 1, pools)
+		if err != nil {
+			sub.close()
+			return nil, err
+		}
+		sub.undo = append(sub.undo, func() { port.Close() })
+		sub.ports[p] = port
+	}
+	var err error
+	if sub.pool, err = pools.For(sub.ports[0].Socket()); err != nil {
+		sub.close()
+		return nil, err
+	}
+	return sub, nil
+}
+
 // sweepCell is one measured point of the sweep.
 type sweepCell struct {
 	routes, size  int
@@ -299,25 +337,11 @@ type sweepCell struct {
 func relaySweep(ctx context.Context, s *session, routes, sizes []int, log io.Writer) ([]sweepCell, error) {
 	var cells []sweepCell
 	for i, size := range sizes {
-		c := *s.c
-		c.size = size
-		pools := s.e.NewPools(fmt.Sprintf("sweep%d", size), c.mbufs, 256, 0)
-		sub := &session{c: &c, e: s.e, log: s.log}
-		for p := range sub.ports {
-			pc := dataplane.DefaultPortConfig()
-			dev := fmt.Sprintf("net_null%d,size=%d", 10+2*i+p, size)
-			pc.Name, pc.Device, pc.RxQueues, pc.TxQueues = dpdk.PortName(dev), dev, 1, 1
-			port, err := s.e.OpenPort(pc, 1, pools)
-			if err != nil {
-				return cells, err
-			}
-			defer port.Close()
-			sub.ports[p] = port
-		}
-		var err error
-		if sub.pool, err = pools.For(sub.ports[0].Socket()); err != nil {
+		sub, err := s.sized(fmt.Sprintf("sweep%d", size), size, 10+2*i)
+		if err != nil {
 			return cells, err
 		}
+		defer sub.close()
 		for _, n := range routes {
 			rb := &relayBench{name: fmt.Sprintf("sweep %d routes %d B", n, size), routes: n}
 			fmt.Fprintf(log, "bench: %s\n", rb.name)
