@@ -507,3 +507,39 @@ func TestTwoRelayPath(t *testing.T) {
 		t.Fatalf("relay heartbeats: %d, %d", w1.core.Counter(HeartbeatsAccepted), w2.core.Counter(HeartbeatsAccepted))
 	}
 }
+
+// TestHeartbeatTelemetryShown: the telemetry of a crafted heartbeat reaches
+// Peers exactly as the peer sent it, beside this relay's own measures.
+func TestHeartbeatTelemetryShown(t *testing.T) {
+	w, a, _, _ := enrolled(t)
+	var ps *peerState
+	if err := w.core.do(ctx(t), func() { ps = w.core.peers[a.id.PublicKey()] }); err != nil || ps == nil {
+		t.Fatal("A not enrolled", err)
+	}
+	now := w.clk.Now()
+	sent := proto.Telemetry{RTT: 1234 * time.Microsecond, Jitter: 56 * time.Microsecond, LossPPM: 2500, MTU: 1492,
+		Throughput: 987_654_321, QueueDepth: 7, RekeyCount: 2, Uptime: 36 * time.Hour, ConfigVersion: 9}
+	h := proto.Heartbeat{Time: now, Seq: 5000, Subject: w.core.o.Identity.PublicKey(), Tel: sent}
+	before := w.core.Counter(HeartbeatsAccepted)
+	_ = w.core.do(ctx(t), func() { w.core.onHeartbeat(ps, h.AppendSigned(nil, ps.id, a.id), now) })
+	if w.core.Counter(HeartbeatsAccepted) != before+1 {
+		t.Fatal("heartbeat refused")
+	}
+	infos, err := w.core.Peers(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pi := range infos {
+		if pi.Key != a.id.PublicKey() {
+			continue
+		}
+		if pi.Telemetry != sent {
+			t.Errorf("claimed telemetry %+v, want %+v as sent", pi.Telemetry, sent)
+		}
+		if pi.Measured.MTU != w.core.o.MTU || pi.Measured.Uptime != now.Sub(pi.Established) {
+			t.Errorf("local telemetry %+v: want our MTU %d and the session's age %v", pi.Measured, w.core.o.MTU, now.Sub(pi.Established))
+		}
+		return
+	}
+	t.Fatal("A not among the peers")
+}

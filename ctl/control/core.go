@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -78,6 +79,15 @@ type Counters interface {
 	Peer(slot uint32) counters.Peer
 }
 
+// RouteCounters are the data plane's per-route counters: the core gives
+// each direction of a route a slot of its own (route.Route.Counter), 1 to
+// Slots()-1, and reads the slot's traffic as the route's.
+// *counters.Routes implements it.
+type RouteCounters interface {
+	Route(slot uint32) counters.Route
+	Slots() int
+}
+
 // sentCounter is what a DataPlane may also offer: frames sent under a key
 // slot's tx key (relay.Tables.Sent), the count a rekey is due after. Without
 // it the core uses the frames relayed towards the peer.
@@ -97,8 +107,11 @@ type Options struct {
 	Transport transport.Transport
 	DataPlane DataPlane
 	Counters  Counters
-	Ledger    *ledger.Ledger
-	Clock     Clock
+	// RouteCounters are the per-route counters; optional: without them
+	// every route carries the shared slot 0 and RouteInfo no traffic.
+	RouteCounters RouteCounters
+	Ledger        *ledger.Ledger
+	Clock         Clock
 	// Rand is crypto/rand.Reader in production.
 	Rand io.Reader
 	Log  zerolog.Logger
@@ -205,9 +218,18 @@ type Core struct {
 	onward      map[uint32]*onwardReq
 	nextReq     uint32
 	free        []uint32
-	ledgerVer   uint64
-	due         []ledger.Outgoing
-	states      []ledger.PeerState
+	// ctrNext is the next route counter slot never handed out, ctrFree the
+	// slots of closed routes: fresh slots go first, so that a slot is
+	// reused only once all have served, the longest time for frames
+	// still in flight on its old route to have been counted.
+	ctrNext uint32
+	ctrFree []uint32
+	// ctrHigh is ctrNext for other goroutines: the slots in use are below
+	// it (RouteCounterSlots).
+	ctrHigh   atomic.Uint32
+	ledgerVer uint64
+	due       []ledger.Outgoing
+	states    []ledger.PeerState
 	// Scratch buffers for the messages and frames the core builds.
 	msg, body, frame []byte
 }
@@ -232,6 +254,7 @@ func New(o Options) (*Core, error) {
 		byNode: map[address.NodeID]*peerState{}, byEphemeral: map[[32]byte]*peerState{},
 		routes: map[[16]byte]*routeState{}, pending: map[pendingKey]*outbound{}, wanted: map[identity.PublicKey]*wanted{}, onward: map[uint32]*onwardReq{},
 		msg: make([]byte, 0, proto.MaxFrame), body: make([]byte, 0, proto.MaxFrame), frame: make([]byte, 0, proto.MaxFrame+1024),
+		ctrNext: 1,
 	}
 	// Slot 0 is never handed out: a zero slot in a route is a bug, not a peer.
 	for s := uint32(o.Config.MaxPeers); s >= 1; s-- {

@@ -129,7 +129,7 @@ func newWorldFull(t *testing.T, seed byte, mutate func(*Config), mutateLedger fu
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	opts := Options{Config: cfg, Identity: rid, Network: network, Transport: w.relay, DataPlane: w.plane, Counters: w.plane,
+	opts := Options{Config: cfg, Identity: rid, Network: network, Transport: w.relay, DataPlane: w.plane, Counters: w.plane, RouteCounters: w.plane,
 		Ledger: led, Clock: w.clk, Rand: rand.Reader, Log: logging.Nop(), Ticks: w.ticks, MTU: 1500}
 	if mutateOpts != nil {
 		mutateOpts(&opts)

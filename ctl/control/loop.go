@@ -10,6 +10,7 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/identity"
 	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ctl/transport"
+	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/account"
@@ -192,7 +193,7 @@ func (c *Core) sendHeartbeat(ps *peerState, now time.Time, head journal.SignedHe
 	if d := now.Sub(ps.hbAt); ps.hbSent > 1 && d > 0 {
 		bps = uint64(float64(relayed-ps.hbBytes) * 8 / d.Seconds())
 	}
-	ps.hbBytes, ps.hbAt = relayed, now
+	ps.hbBytes, ps.hbAt, ps.hbBPS = relayed, now, bps
 	hb := proto.Heartbeat{
 		Time: now, Seq: ps.hbSent, Subject: ps.key, Counters: ctrs, HasHead: hasHead, Head: head,
 		Tel: proto.Telemetry{
@@ -359,7 +360,10 @@ type PeerInfo struct {
 	LastHeard   time.Time
 	Routes      int
 	// Telemetry is what its last heartbeat reported; Measured what this
-	// relay measured of the link (RTT, jitter, heartbeat loss).
+	// relay measured of the link: RTT, jitter and heartbeat loss from the
+	// heartbeats' echoes, Throughput the bytes relayed for and towards the
+	// peer per second over the last heartbeat interval (what our own
+	// heartbeat reported to it), MTU ours, and Uptime the session's age.
 	Telemetry, Measured proto.Telemetry
 	HeartbeatsSeen      uint64
 	Rekeys              uint32
@@ -372,6 +376,7 @@ func (c *Core) Peers(ctx context.Context) ([]PeerInfo, error) {
 		for _, ps := range c.peers {
 			var m proto.Telemetry
 			ps.link.Telemetry(&m)
+			m.Throughput, m.MTU, m.Uptime = ps.hbBPS, c.o.MTU, c.now().Sub(ps.established)
 			out = append(out, PeerInfo{Measured: m, Key: ps.key, Endpoint: ps.ep, Role: ps.role, Slot: ps.slot,
 				Established: ps.established, LastHeard: ps.lastHeard, Routes: len(ps.routes),
 				Telemetry: ps.lastHB.Tel, HeartbeatsSeen: ps.hbSeen, Rekeys: ps.rekeys})
@@ -391,10 +396,26 @@ type RouteInfo struct {
 	// Static routes were added by the operator (AddRoute); the others
 	// were opened by From.
 	Static bool
+	// Counters are the route counter slots of the forward and reverse
+	// directions (0: none; see Options.RouteCounters), and Traffic what
+	// each carried since the route was installed, at Installed.
+	Counters  [2]uint32
+	Traffic   [2]counters.Route
+	Installed time.Time
 }
 
-func (r *routeState) info() RouteInfo {
-	return RouteInfo{Session: r.id, From: r.from.key, To: r.to.key, Expires: r.expires, Static: r.static}
+func (r *routeState) info(rc RouteCounters) RouteInfo {
+	ri := RouteInfo{Session: r.id, From: r.from.key, To: r.to.key, Expires: r.expires, Static: r.static,
+		Counters: r.ctr, Installed: r.installed}
+	if rc != nil {
+		for d, s := range r.ctr {
+			if s != 0 {
+				cur := rc.Route(s)
+				ri.Traffic[d] = counters.Route{Packets: cur.Packets - r.base[d].Packets, Bytes: cur.Bytes - r.base[d].Bytes}
+			}
+		}
+	}
+	return ri
 }
 
 // Routes lists the relayed routes.
@@ -403,7 +424,7 @@ func (c *Core) Routes(ctx context.Context) ([]RouteInfo, error) {
 	err := c.do(ctx, func() {
 		for id, r := range c.routes {
 			if id == r.id {
-				out = append(out, r.info())
+				out = append(out, r.info(c.o.RouteCounters))
 			}
 		}
 	})

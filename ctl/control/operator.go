@@ -120,7 +120,7 @@ func (c *Core) addRoute(s StaticRoute) (RouteInfo, error) {
 	if err != nil {
 		return RouteInfo{}, err
 	}
-	return r.info(), nil
+	return r.info(c.o.RouteCounters), nil
 }
 
 // CloseRoute removes a route (pool_relay route del), static or opened by a

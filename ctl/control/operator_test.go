@@ -10,6 +10,7 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ctl/transport"
+	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/ledger"
@@ -146,6 +147,10 @@ func TestStaticRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if info.Counters[0] == 0 || info.Counters[1] == 0 || info.Counters[0] == info.Counters[1] || !info.Installed.Equal(w.clk.Now()) {
+		t.Errorf("added with counter slots %v at %v: want two of its own, now", info.Counters, info.Installed)
+	}
+	info.Counters, info.Installed = [2]uint32{}, time.Time{}
 	if want := (RouteInfo{Session: s, From: ka, To: kb, Static: true}); info != want {
 		t.Fatalf("added %+v, want %+v", info, want)
 	}
@@ -201,8 +206,19 @@ func TestStaticRoutes(t *testing.T) {
 	// Nor does it expire, or count against A's quota of one route.
 	w.step(2 * time.Hour)
 	routes, err := w.core.Routes(ctx(t))
-	if err != nil || len(routes) != 1 || routes[0] != info {
+	if err != nil || len(routes) != 1 {
 		t.Fatalf("routes %+v, %v", routes, err)
+	}
+	// Every frame the plane forwarded went over this route, the only
+	// one: its two directions' counts add up to them, the 20 messages
+	// from A at least.
+	got := routes[0]
+	if tr := got.Traffic; tr[0].Packets < 20 || tr[0].Packets+tr[1].Packets != w.plane.Forwarded.Load() || tr[0].Bytes < 20*300 {
+		t.Errorf("route traffic %+v, plane forwarded %d frames", tr, w.plane.Forwarded.Load())
+	}
+	got.Counters, got.Installed, got.Traffic = [2]uint32{}, time.Time{}, [2]counters.Route{}
+	if got != info {
+		t.Fatalf("routes %+v, want %+v", got, info)
 	}
 	if _, err := a.OpenRoute(ctx(t), b.Address(1, 1), time.Minute); err != nil {
 		t.Fatalf("A's own route, its first: %v", err)

@@ -55,8 +55,10 @@ type peerState struct {
 	link           proto.Link
 	// hbBytes and hbAt are the relayed bytes and the time of the last
 	// heartbeat sent, for the throughput it reports.
-	hbBytes   uint64
-	hbAt      time.Time
+	hbBytes uint64
+	hbAt    time.Time
+	// hbBPS is that throughput, the local measure beside the peer's.
+	hbBPS     uint64
 	lastHB    proto.Heartbeat
 	headID    [16]byte
 	headIndex uint64

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/proto"
+	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/ledger/event"
 )
@@ -21,7 +22,48 @@ type routeState struct {
 	// static routes were added by the operator (AddRoute): no peer renews
 	// or closes them, and they count against no peer's quota.
 	static bool
+	// ctr are the route counter slots of the forward (id) and reverse
+	// (rev) directions, 0 when the counters had none to give; base their
+	// cumulative counts when the route took them (a slot may have served
+	// an earlier route); installed is when that was.
+	ctr       [2]uint32
+	base      [2]counters.Route
+	installed time.Time
 }
+
+// takeCounter hands out a route counter slot, 0 when there is none.
+func (c *Core) takeCounter() uint32 {
+	rc := c.o.RouteCounters
+	if rc == nil {
+		return 0
+	}
+	if int64(c.ctrNext) < int64(rc.Slots()) {
+		s := c.ctrNext
+		c.ctrNext++
+		c.ctrHigh.Store(c.ctrNext)
+		return s
+	}
+	if n := len(c.ctrFree); n > 0 {
+		s := c.ctrFree[n-1]
+		c.ctrFree = c.ctrFree[:n-1]
+		return s
+	}
+	return 0
+}
+
+// releaseCounters returns a route's counter slots.
+func (c *Core) releaseCounters(ctr [2]uint32) {
+	for _, s := range ctr {
+		if s != 0 {
+			c.ctrFree = append(c.ctrFree, s)
+		}
+	}
+}
+
+// RouteCounterSlots returns the number of route counter slots handed out
+// so far, slot 0 included: every route's slots are below it. Safe from any
+// goroutine, for samplers that read the counters of the routes in use.
+func (c *Core) RouteCounterSlots() int { return int(c.ctrHigh.Load()) }
 
 // onRouteOpen handles a peer's request to carry a session: policy checks
 // (the next hop is another enrolled peer, neither id is in use, the requester
@@ -178,15 +220,28 @@ func (c *Core) putRoute(from, to *peerState, session [16]byte, expires time.Time
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
+	r := c.routes[session]
+	var ctr [2]uint32
+	if r != nil {
+		ctr = r.ctr
+	} else {
+		ctr = [2]uint32{c.takeCounter(), c.takeCounter()}
+	}
+	fwd.Counter, back.Counter = ctr[0], ctr[1]
 	var b route.Batch
 	b.Put(route.SessionID(session), fwd)
 	b.Put(route.SessionID(rev), back)
 	if err := c.o.DataPlane.Routes().Apply(&b); err != nil {
+		if r == nil {
+			c.releaseCounters(ctr)
+		}
 		return nil, fmt.Errorf("control: installing route %x: %w", session, err)
 	}
-	r := c.routes[session]
 	if r == nil {
-		r = &routeState{id: session, rev: rev, from: from, to: to, static: static}
+		r = &routeState{id: session, rev: rev, from: from, to: to, static: static, ctr: ctr, installed: c.now()}
+		if rc := c.o.RouteCounters; rc != nil {
+			r.base = [2]counters.Route{rc.Route(ctr[0]), rc.Route(ctr[1])}
+		}
 		c.routes[session], c.routes[rev] = r, r
 		from.routes[session], to.routes[session] = r, r
 		if !static {
@@ -260,6 +315,7 @@ func (c *Core) closeRoute(r *routeState, code proto.RouteCode, by *peerState, no
 	}
 	delete(c.routes, r.id)
 	delete(c.routes, r.rev)
+	c.releaseCounters(r.ctr)
 	delete(r.from.routes, r.id)
 	delete(r.to.routes, r.id)
 	if !r.static {

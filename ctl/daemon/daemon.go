@@ -268,7 +268,7 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	d.kept = kept
 	core, err := control.New(control.Options{
 		Config: cfg.Control, Identity: id, Network: cfg.Node.NetworkID, Transport: d.tr,
-		DataPlane: eng.Tables(), Counters: eng.Counters(), Ledger: led, Clock: clock.System{},
+		DataPlane: eng.Tables(), Counters: eng.Counters(), RouteCounters: eng.RouteCounters(), Ledger: led, Clock: clock.System{},
 		Rand: rand.Reader, Log: logging.For(d.log, "control"), MTU: mtu(cfg), ConfigVersion: led.Version(),
 		Peers: kept,
 	})

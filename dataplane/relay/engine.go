@@ -89,9 +89,12 @@ type Engine struct {
 	pool     *dpdk.Mempool
 	tables   *Tables
 	counters *counters.Set
-	neigh    *neigh.Published
-	addrs    *neigh.Addrs
-	matcher  *wire.Matcher
+	// routeCtrs are the per-route counters: one slot per route table
+	// entry ([dataplane] max_routes) and the shared slot 0.
+	routeCtrs *counters.Routes
+	neigh     *neigh.Published
+	addrs     *neigh.Addrs
+	matcher   *wire.Matcher
 	// punt[w] is worker w's punt ring; inject[w][p] its inject ring for
 	// port p. The control core is the single consumer, resp. producer.
 	punt   []*dpdk.Ring
@@ -230,6 +233,9 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 	if e.counters, err = counters.New(n, cfg.Peers, int(NumReasons), len(e.ports)); err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	if e.routeCtrs, err = counters.NewRoutes(n, cfg.Dataplane.MaxRoutes+1); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	e.matcher = wire.NewMatcher()
 	for _, p := range cfg.Dataplane.UDPPorts {
 		e.matcher.Add(uint16(p))
@@ -265,6 +271,12 @@ func (e *Engine) Tables() *Tables { return e.tables }
 // Counters returns the per-core counters, readable at any time.
 func (e *Engine) Counters() *counters.Set { return e.counters }
 
+// RouteCounters returns the per-route counters, readable at any time: the
+// control core gives each route direction a slot of its own
+// (route.Route.Counter), 1 to Slots()-1. Workers publish them about every
+// millisecond.
+func (e *Engine) RouteCounters() *counters.Routes { return e.routeCtrs }
+
 // Neighbors is where the control core's neighbour resolver publishes the
 // next-hop MACs that routes with route.FlagResolveMAC use.
 func (e *Engine) Neighbors() *neigh.Published { return e.neigh }
@@ -295,6 +307,7 @@ func (e *Engine) Start() error {
 	for i, core := range e.cores {
 		w, err := NewWorker(WorkerConfig{
 			ID: i, Tables: e.tables, Counters: e.counters.Core(i), Matcher: e.matcher,
+			Routes: e.routeCtrs.Core(i), RoutesEvery: e.eal.TSCHz() / 1000,
 			Addrs: e.addrs, Neighbors: e.neigh, MACs: macs, KeepAuth: !e.cfg.NoHopAuth,
 		})
 		if err != nil {

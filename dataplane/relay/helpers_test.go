@@ -45,8 +45,13 @@ func key(b byte) []byte {
 type fixture struct {
 	tables *Tables
 	set    *counters.Set
+	routes *counters.Routes
 	w      *Worker
 }
+
+// Route counter slots of the fixture's sessions (sessV4, sessV6); the
+// others count under the shared slot 0.
+const ctrV4, ctrV6 = 1, 2
 
 // testRoute is the route of the cast from the relay to the next hop.
 func testRoute(tb testing.TB, ipv6 bool) route.Route {
@@ -81,9 +86,13 @@ func newFixture(tb testing.TB, keepAuth bool) *fixture {
 			tb.Fatal(err)
 		}
 	}
-	put(sessV4, testRoute(tb, false))
-	put(sessV6, testRoute(tb, true))
 	r := testRoute(tb, false)
+	r.Counter = ctrV4
+	put(sessV4, r)
+	r = testRoute(tb, true)
+	r.Counter = ctrV6
+	put(sessV6, r)
+	r = testRoute(tb, false)
 	r.Flags |= route.FlagDisabled
 	put(sessDisabled, r)
 	r = testRoute(tb, false)
@@ -108,16 +117,20 @@ func newFixture(tb testing.TB, keepAuth bool) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	rc, err := counters.NewRoutes(1, 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	addrs := neigh.NewAddrs([]neigh.Port{{Name: "p0", MAC: wiretest.RelayMAC, Addrs: []netip.Prefix{
 		netip.PrefixFrom(wiretest.Relay4, 24), netip.PrefixFrom(wiretest.Relay6, 64)}}})
 	w, err := NewWorker(WorkerConfig{
-		Tables: tables, Counters: set.Core(0), Matcher: wiretest.Matcher(), Addrs: addrs,
+		Tables: tables, Counters: set.Core(0), Routes: rc.Core(0), Matcher: wiretest.Matcher(), Addrs: addrs,
 		Neighbors: &neigh.Published{}, MACs: []wire.MAC{wiretest.RelayMAC, {0x02, 0, 0, 0, 0, 0x12}}, KeepAuth: keepAuth,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{tables: tables, set: set, w: w}
+	return &fixture{tables: tables, set: set, routes: rc, w: w}
 }
 
 // signed returns a relayed frame of the cast (v4 or v6) for session with

@@ -28,7 +28,7 @@ func loopEngine(t *testing.T, dev string, slot uint32, k []byte) *Engine {
 	}
 	t.Cleanup(func() { e.Stop() })
 	r := testRoute(t, false)
-	r.IngressKey, r.EgressKey, r.SrcMAC = slot, slot, e.Ports()[0].MAC
+	r.IngressKey, r.EgressKey, r.SrcMAC, r.Counter = slot, slot, e.Ports()[0].MAC, ctrV4
 	if err := e.Tables().Routes().Put(route.SessionID(sessV4), r); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +98,9 @@ func TestRingLoopback(t *testing.T) {
 	}
 	if got := cs.Peer(peerIn).ForPackets; got != ttl-1 {
 		t.Errorf("relayed %d times, want %d", got, ttl-1)
+	}
+	if got := e.RouteCounters().Route(ctrV4).Packets; got != ttl-1 {
+		t.Errorf("the route counted %d frames, want %d", got, ttl-1)
 	}
 	if got := cs.Port(0).RxPackets; got != ttl+4 {
 		t.Errorf("received %d frames, want %d", got, ttl+4)

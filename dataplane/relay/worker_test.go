@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -308,60 +309,136 @@ func TestNoAllocs(t *testing.T) {
 
 // BenchmarkWorker measures the worker's decisions on bursts of 32 relayed
 // frames (classify, lookup, authenticate, rewrite, re-sign, count), with hop
-// authentication on and off. Re-stamping the frames between rounds is left
-// out of the timing.
+// authentication on and off, bursts of one route and of 32 distinct routes,
+// and the per-route counters off and on: the rows with routectr=on against
+// their routectr=off neighbours are the per-route counters' cost.
+// Re-stamping the frames between rounds is left out of the timing.
 func BenchmarkWorker(b *testing.B) {
 	for _, auth := range []bool{true, false} {
-		name := "auth=on"
-		if !auth {
-			name = "auth=off"
+		for _, routes := range []int{1, 32} {
+			// every is the route counters' publication period in bursts:
+			// -1 counts no route, 256 is more often than the Engine's
+			// millisecond (300 to 1000 bursts here), 0 every burst.
+			for _, every := range []int{-1, 256, 0} {
+				ctr := map[int]string{-1: "off", 256: "on", 0: "burst"}[every]
+				name := fmt.Sprintf("auth=%s/routes=%d/routectr=%s", onOff(auth), routes, ctr)
+				b.Run(name, func(b *testing.B) { benchWorker(b, auth, routes, every) })
+			}
 		}
-		b.Run(name, func(b *testing.B) {
-			f := newFixture(b, auth)
-			rx := hopmac.New(rxKey)
-			m := wiretest.Matcher()
-			const rounds = 256
-			bursts := make([][][]byte, rounds)
-			seq := uint64(1)
-			for i := range bursts {
-				bursts[i] = burst(b, 32, rx, seq)
-				seq += 32
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func benchWorker(b *testing.B, auth bool, routes, every int) {
+	f := newFixture(b, auth)
+	if every < 0 {
+		f.w.rc, f.w.routeSlots = nil, 1<<32
+	} else {
+		f.w.rcEvery = int64(every)
+	}
+	sessions := []wire.SessionID{sessV4}
+	if routes > 1 {
+		sessions = sessions[:0]
+		for i := range routes {
+			s := wire.SessionID{0x70, byte(i)}
+			r := testRoute(b, false)
+			r.Counter = uint32(10 + i)
+			if err := f.tables.Routes().Put(route.SessionID(s), r); err != nil {
+				b.Fatal(err)
 			}
-			b.SetBytes(int64(32 * len(bursts[0][0])))
-			b.ReportAllocs()
-			// The thread's CPU clock beside the wall clock: on a shared
-			// machine the wall clock also counts the time others held
-			// the core.
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var off time.Duration
-			cpu0, cpuOK := threadCPU()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if i%rounds == 0 && i > 0 {
-					b.StopTimer()
-					t0, _ := threadCPU()
-					for _, fs := range bursts {
-						for _, fr := range fs {
-							restamp(fr, m, rx, seq)
-							seq++
-						}
-					}
-					t1, _ := threadCPU()
-					off += t1 - t0
-					b.StartTimer()
+			sessions = append(sessions, s)
+		}
+	}
+	rx := hopmac.New(rxKey)
+	m := wiretest.Matcher()
+	const rounds = 256
+	bursts := make([][][]byte, rounds)
+	seq := uint64(1)
+	for i := range bursts {
+		bursts[i] = make([][]byte, 32)
+		for j := range bursts[i] {
+			bursts[i][j] = signed(b, false, sessions[j%len(sessions)], seq, rx)
+			seq++
+		}
+	}
+	b.SetBytes(int64(32 * len(bursts[0][0])))
+	b.ReportAllocs()
+	// The thread's CPU clock beside the wall clock: on a shared
+	// machine the wall clock also counts the time others held
+	// the core.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var off time.Duration
+	cpu0, cpuOK := threadCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%rounds == 0 && i > 0 {
+			b.StopTimer()
+			t0, _ := threadCPU()
+			for _, fs := range bursts {
+				for _, fr := range fs {
+					restamp(fr, m, rx, seq)
+					seq++
 				}
-				f.w.decide(0, bursts[i%rounds])
-				f.w.account(bursts[i%rounds])
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/frame")
-			if cpu1, _ := threadCPU(); cpuOK {
-				b.ReportMetric(float64(cpu1-cpu0-off)/float64(b.N*32), "cpu-ns/frame")
-			}
-			if d := f.set.Drops(int(ReasonReplay)) + f.set.Drops(int(ReasonBadMAC)); d != 0 {
-				b.Fatalf("%d frames dropped", d)
-			}
-		})
+			t1, _ := threadCPU()
+			off += t1 - t0
+			b.StartTimer()
+		}
+		// The Burst's TSC, which paces the route counters'
+		// publication: here it counts bursts.
+		f.w.now = int64(i)
+		f.w.decide(0, bursts[i%rounds])
+		f.w.account(bursts[i%rounds])
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/frame")
+	if cpu1, _ := threadCPU(); cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0-off)/float64(b.N*32), "cpu-ns/frame")
+	}
+	if d := f.set.Drops(int(ReasonReplay)) + f.set.Drops(int(ReasonBadMAC)); d != 0 {
+		b.Fatalf("%d frames dropped", d)
+	}
+}
+
+// BenchmarkAccount isolates the stage the route counters add to: counting
+// a decided burst of 32 relayed frames (charges summed per run, peers,
+// routes, ports) and publishing, with the route counters off, on (the
+// Engine's pacing, here every 256 bursts) and published every burst. The
+// whole-worker rows are too noisy on a shared machine to resolve a few ns;
+// this stage's difference between routectr=on and off is the counters'
+// cost per frame.
+func BenchmarkAccount(b *testing.B) {
+	for _, routes := range []int{1, 32} {
+		for _, every := range []int{-1, 256, 0} {
+			ctr := map[int]string{-1: "off", 256: "on", 0: "burst"}[every]
+			b.Run(fmt.Sprintf("routes=%d/routectr=%s", routes, ctr), func(b *testing.B) {
+				f := newFixture(b, false)
+				if every < 0 {
+					f.w.rc, f.w.routeSlots = nil, 1<<32
+				} else {
+					f.w.rcEvery = int64(every)
+				}
+				fs := make([][]byte, 32)
+				for i := range fs {
+					fs[i] = signed(b, false, sessV4, uint64(i+1), nil)
+					f.w.verdicts[i] = verdict{act: actRelay}
+					f.w.charges[i] = charge{in: peerIn, out: peerOut, route: uint32(i % routes), bytes: 100}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					f.w.now = int64(i)
+					f.w.account(fs)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/frame")
+			})
+		}
 	}
 }
 

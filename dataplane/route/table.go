@@ -20,7 +20,7 @@ const (
 	maxShards = 1 << 16
 	// rebuildLoad is the load a shard is sized for when it is rebuilt. Robin
 	// Hood probing at 0.7 averages 2.2 probes per hit, which are adjacent
-	// 96-byte slots: the first one or two cache lines after the home slot.
+	// 104-byte slots: the first one or two cache lines after the home slot.
 	rebuildLoad = 0.7
 	// maxLoad is the load past which an insert rebuilds the shard. Up to it,
 	// inserts copy the shard as it is; at 0.85 a hit averages 3.8 probes.
@@ -64,14 +64,14 @@ type Table struct {
 // A slot is empty when its key is all zero. Robin Hood probing needs each
 // resident's distance from its home slot; rather than store it (a separate
 // array would cost a second cache miss per lookup, a byte in the slot would
-// grow it past 96 bytes), a probe that meets a foreign key rehashes that key,
+// grow it past 104 bytes), a probe that meets a foreign key rehashes that key,
 // which it has just read: two multiplications, no memory access.
 type shard struct {
 	slots []slot
 	n     int // occupied slots
 }
 
-// slot is a key and its route: 96 bytes, no pointers.
+// slot is a key and its route: 104 bytes, no pointers.
 type slot struct {
 	key   SessionID
 	route Route

@@ -25,8 +25,8 @@ import (
 	"github.com/poolrelay/poolrelay/sched"
 )
 
-// Plane implements control.DataPlane and control.Counters, and forwards
-// DATA frames.
+// Plane implements control.DataPlane, control.Counters and
+// control.RouteCounters, and forwards DATA frames.
 type Plane struct {
 	routes *route.Table
 	mu     sync.Mutex
@@ -34,6 +34,8 @@ type Plane struct {
 	class  map[uint32]sched.Class
 	choked map[uint32]bool
 	ctr    map[uint32]counters.Peer
+	rctr   map[uint32]counters.Route
+	slots  int
 	// Extra inflates the bytes counted for every ingress frame, to make the
 	// relay's counters disagree with a peer's.
 	Extra atomic.Uint64
@@ -54,7 +56,8 @@ func NewPlane(maxRoutes int) (*Plane, error) {
 		return nil, err
 	}
 	return &Plane{routes: rt, keys: map[uint32]*slotKeys{}, class: map[uint32]sched.Class{},
-		choked: map[uint32]bool{}, ctr: map[uint32]counters.Peer{}}, nil
+		choked: map[uint32]bool{}, ctr: map[uint32]counters.Peer{}, rctr: map[uint32]counters.Route{},
+		slots: maxRoutes + 1}, nil
 }
 
 // Routes implements control.DataPlane.
@@ -89,6 +92,17 @@ func (p *Plane) Peer(slot uint32) counters.Peer {
 	defer p.mu.Unlock()
 	return p.ctr[slot]
 }
+
+// Route implements control.RouteCounters: the frames forwarded by the
+// routes carrying counter slot slot.
+func (p *Plane) Route(slot uint32) counters.Route {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rctr[slot]
+}
+
+// Slots implements control.RouteCounters: one per route and slot 0.
+func (p *Plane) Slots() int { return p.slots }
 
 // HasKeys reports whether slot has hop keys installed.
 func (p *Plane) HasKeys(slot uint32) bool {
@@ -137,6 +151,10 @@ func (p *Plane) Forward(frame []byte, send func(netip.AddrPort, []byte)) {
 	c.ToPackets++
 	c.ToBytes += n
 	p.ctr[r.EgressPeer] = c
+	rc := p.rctr[r.Counter]
+	rc.Packets++
+	rc.Bytes += n
+	p.rctr[r.Counter] = rc
 	seq, _ := out.seq.Next()
 	hopmac.SetSeq(frame, seq)
 	out.tx.Sign(frame)
