@@ -12,6 +12,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -221,7 +222,49 @@ func (f *File) Validate() error {
 	f.Sched.Validate(errs.Sub("sched"))
 	f.Neigh.Validate(errs.Sub("neigh"))
 	f.Control.Validate(errs.Sub("control"))
+	f.validateStatic(errs.Sub("control"))
 	return errs.Err()
+}
+
+// validateStatic checks what the static peers and routes need of the other
+// sections: a port by the peer's name with an address of its family to send
+// from, and room in the route table for every session and its reverse.
+func (f *File) validateStatic(errs confcheck.Errors) {
+	for i, sp := range f.Control.StaticPeers {
+		pe := errs.Index("static_peer", i)
+		ip, err := netip.ParseAddr(sp.IP)
+		found := false
+		for _, p := range f.Ports {
+			if p.Name != sp.Port {
+				continue
+			}
+			found = true
+			family := false
+			for _, a := range p.Addresses {
+				if pfx, perr := netip.ParsePrefix(a); perr == nil && err == nil && pfx.Addr().Unmap().Is4() == ip.Unmap().Is4() {
+					family = true
+				}
+			}
+			if err == nil && !family {
+				pe.Addf("ip", "port %q has no address of %s's family in its addresses: the relay could not send to it", p.Name, ip)
+			}
+		}
+		if !found && sp.Port != "" {
+			pe.Addf("port", "%q is not the name of a [[port]]", sp.Port)
+		}
+	}
+	total := 0
+	for i, r := range f.Control.StaticRoutes {
+		if r.Count < 1 {
+			continue
+		}
+		total += 2 * r.Count
+		if total > f.Dataplane.MaxRoutes {
+			errs.Index("static_route", i).Addf("count", "the static routes need %d route table entries (each session and its reverse) by this one, above [dataplane] max_routes = %d",
+				total, f.Dataplane.MaxRoutes)
+			return
+		}
+	}
 }
 
 func fieldErrors(err error) []*confcheck.FieldError {

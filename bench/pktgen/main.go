@@ -3,8 +3,8 @@
 //
 //	pool_data_128.pcap, pool_data_512.pcap, pool_data_1500.pcap
 //	    relayed DATA frames of 128, 512 and 1500 bytes (Ethernet, FCS
-//	    excluded), one for each of 1024 hop sessions, with valid hop MACs
-//	    under TestKey
+//	    excluded), one for each of 1024 hop sessions (seq 1 to 1024), with
+//	    valid hop MACs under TestKey
 //	pool_control.pcap
 //	    frames a relay punts to its control core or answers itself: every
 //	    non-DATA POOL type, relay-control DATA on channel 2, and ARP
@@ -95,7 +95,8 @@ func writeAll(dir string) error {
 }
 
 // DataFrames returns the frames of the DATA capture of size: session i's
-// first frame (seq 1), for i from 0 to Sessions-1.
+// first frame, for i from 0 to Sessions-1, with seq i+1 (the hop key's
+// seq runs across sessions: a GMAC nonce never repeats under a key).
 func DataFrames(size int) ([][]byte, error) {
 	key, _ := hex.DecodeString(TestKeyHex)
 	b, err := traffic.NewBuilder(traffic.Spec{

@@ -95,7 +95,7 @@ func TestDataCaptures(t *testing.T) {
 			pool := udp.Payload
 			h := wire.Header(pool[:wire.HeaderLen])
 			i, ok := traffic.SessionIndex(h.Session())
-			if !ok || i >= Sessions || seen[i] || h.Type() != wire.TypeData || h.Channel() != 0 || h.Seq() != 1 {
+			if !ok || i >= Sessions || seen[i] || h.Type() != wire.TypeData || h.Channel() != 0 || h.Seq() != uint64(i)+1 {
 				t.Fatalf("%d B: session %v (index %d, seen %v) type %v channel %d seq %d", size, h.Session(), i, ok && seen[i], h.Type(), h.Channel(), h.Seq())
 			}
 			seen[i] = true

@@ -23,6 +23,13 @@
 //
 //	pool_gen --port 'net_memif0,role=client,socket=/run/pool_relay.memif' \
 //	    --rate 1e6 --size 128 --sessions 1024 --duration 10s --key $KEY
+//
+// Against a relay's static lab peers (pool_relay's [[control.static_peer]],
+// configs/bench-vhost.toml), --key-file names the sending peer's
+// pre-shared key file and --rx-key-file the receiving peer's: pool_gen
+// derives the direction keys from them as the relay does
+// (hopmac.LabKeys), so every frame carries a fresh seq and a MAC the relay
+// verifies, and what comes back is checked under the relay's key.
 package main
 
 import (
@@ -46,6 +53,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
+	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
@@ -100,6 +108,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		mbufs          = fs.Int("mbufs", 8191, "mbufs in each of the TX and RX pools")
 		key            = fs.String("key", "", "hop key, 64 hex digits: frames carry valid hop MACs under it")
 		rxKey          = fs.String("rx-key", "", "hop key, 64 hex digits, to verify the MACs of frames that come back")
+		keyFile        = fs.String("key-file", "", "a static peer's pre-shared key file (pool_relay's [[control.static_peer]] key_file): frames carry valid hop MACs under the key it derives for the peer's frames to the relay")
+		rxKeyFile      = fs.String("rx-key-file", "", "the receiving static peer's key file: frames that come back are verified under the key it derives for the relay's frames to the peer")
 		srcMAC         = fs.String("src-mac", "02:00:00:00:00:01", "source MAC of the frames")
 		dstMAC         = fs.String("dst-mac", "02:00:00:00:00:02", "destination MAC: the relay port's")
 		srcIP          = fs.String("src-ip", "192.0.2.1", "source IP")
@@ -170,6 +180,29 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.gen.RxKey, err = parseKey("rx-key", *rxKey); err != nil {
 		return nil, err
+	}
+	if *keyFile != "" {
+		if spec.Key != nil {
+			return nil, errors.New("pool_gen: give --key or --key-file, not both")
+		}
+		psk, err := hopmac.LoadPSK(*keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("pool_gen: --key-file: %w", err)
+		}
+		spec.Key, _ = hopmac.LabKeys(psk)
+		// The key outlives this run: seqs from the clock, above any an
+		// earlier run sent (hopmac.ClockSeq).
+		spec.FirstSeq = hopmac.ClockSeq(time.Now())
+	}
+	if *rxKeyFile != "" {
+		if o.gen.RxKey != nil {
+			return nil, errors.New("pool_gen: give --rx-key or --rx-key-file, not both")
+		}
+		psk, err := hopmac.LoadPSK(*rxKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("pool_gen: --rx-key-file: %w", err)
+		}
+		_, o.gen.RxKey = hopmac.LabKeys(psk)
 	}
 	if _, err := traffic.NewBuilder(spec); err != nil {
 		return nil, fmt.Errorf("pool_gen: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/api"
@@ -92,6 +93,12 @@ func printStatus(w io.Writer, s api.Status) {
 	if p := s.PendingConfig; p != nil {
 		label(w, "Pending config", "rolled back at %s unless confirmed (pool_relay config confirm)", p.Deadline.UTC().Format(time.RFC3339))
 	}
+	if len(s.StaticPeers) > 0 {
+		label(w, "Static peers", "%s", strings.Join(s.StaticPeers, ", "))
+	}
+	if len(s.Unauthenticated) > 0 {
+		label(w, "UNAUTHENTICATED", "%s: relayed without hop authentication (lab replay only)", strings.Join(s.Unauthenticated, ", "))
+	}
 	if len(s.Ports) == 0 {
 		return
 	}
@@ -149,10 +156,22 @@ func printPeers(w io.Writer, ps []api.Peer) {
 		if p.RTT > 0 {
 			rtt = time.Duration(p.RTT).Round(10 * time.Microsecond).String()
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s\t%d\t%d\t%s\n", short(p.ID), p.Address, state, p.Class, p.Score,
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s\t%d\t%d\t%s\n", peerCell(p), p.Address, state, p.Class, p.Score,
 			p.Balance, humanBytes(p.RelayedForBytes), humanBytes(p.RelayedByBytes), p.ChequesIn, p.ChequesOut, rtt)
 	}
 	t.Flush()
+}
+
+// peerCell names a peer in the peers table: its short id, or a static lab
+// peer's name, marked when it is unauthenticated.
+func peerCell(p api.Peer) string {
+	switch {
+	case p.Static == "":
+		return short(p.ID)
+	case p.Auth == "none":
+		return "static:" + p.Static + " (UNAUTHENTICATED)"
+	}
+	return "static:" + p.Static
 }
 
 func runStats(e *env, args []string) error {
@@ -187,6 +206,15 @@ func printStats(w io.Writer, s api.Stats) {
 		fmt.Fprintln(t, "DROP REASON\tPACKETS")
 		for _, d := range s.Drops {
 			fmt.Fprintf(t, "%s\t%d\n", d.Reason, d.Packets)
+		}
+		t.Flush()
+	}
+	if len(s.StaticPeers) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintln(t, "STATIC PEER\tAUTH\tRELAYED FOR PACKETS\tRELAYED FOR BYTES\tRELAYED TO PACKETS\tRELAYED TO BYTES")
+		for _, p := range s.StaticPeers {
+			fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%d\t%d\n", p.Name, p.Auth, p.RelayedForPackets, p.RelayedForBytes, p.RelayedToPackets, p.RelayedToBytes)
 		}
 		t.Flush()
 	}
@@ -263,7 +291,10 @@ func printRoute(w io.Writer, r api.Route) {
 		exp = r.Expires.UTC().Format(time.RFC3339)
 	}
 	static := "no"
-	if r.Static {
+	switch {
+	case r.Config:
+		static = fmt.Sprintf("config, %d sessions", max(r.Sessions, 1))
+	case r.Static:
 		static = "yes"
 	}
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Session, short(r.From), short(r.To), r.Port, r.NextHop, static, exp)

@@ -55,6 +55,10 @@ type Status struct {
 	// PendingConfig is set while an applied configuration awaits
 	// confirmation.
 	PendingConfig *PendingConfig `json:"pending_config,omitempty"`
+	// StaticPeers are the static lab peers' names; Unauthenticated those
+	// of them whose frames are relayed without hop authentication.
+	StaticPeers     []string `json:"static_peers,omitempty"`
+	Unauthenticated []string `json:"unauthenticated_peers,omitempty"`
 }
 
 // PortRate is one port's traffic rate, averaged by the daemon over its last
@@ -115,6 +119,13 @@ type Peer struct {
 	RTT Duration `json:"rtt"`
 	// FirstSeen is when the account was created.
 	FirstSeen time.Time `json:"first_seen"`
+	// Static is the name of a static lab peer ([[control.static_peer]]),
+	// empty for an enrolled one; Auth is its hop authentication: "hop"
+	// (pre-shared key) or "none" (an unauthenticated peer, whose frames are
+	// relayed without MAC or replay checks). Empty for enrolled peers,
+	// which always authenticate.
+	Static string `json:"static,omitempty"`
+	Auth   string `json:"auth,omitempty"`
 }
 
 // Stats is the answer to stats: cumulative counters per port, egress queue,
@@ -127,6 +138,21 @@ type Stats struct {
 	// heartbeats accepted and rejected by reason, heartbeat_mismatch,
 	// routes, cheques), cumulative since start.
 	Control map[string]uint64 `json:"control,omitempty"`
+	// StaticPeers are the static lab peers' data plane counters since
+	// they were installed.
+	StaticPeers []StaticPeerStats `json:"static_peers,omitempty"`
+}
+
+// StaticPeerStats are a static lab peer's frames relayed for it (it is
+// charged) and towards it, as the workers counted them.
+type StaticPeerStats struct {
+	Name string `json:"name"`
+	// Auth is "hop" or "none" (unauthenticated), as in Peer.
+	Auth              string `json:"auth"`
+	RelayedForPackets uint64 `json:"relayed_for_packets"`
+	RelayedForBytes   uint64 `json:"relayed_for_bytes"`
+	RelayedToPackets  uint64 `json:"relayed_to_packets"`
+	RelayedToBytes    uint64 `json:"relayed_to_bytes"`
 }
 
 // PortStats are one port's cumulative counters.
@@ -180,6 +206,13 @@ type Route struct {
 	Static bool `json:"static"`
 	// Expires is when the route is removed; zero never.
 	Expires time.Time `json:"expires,omitzero"`
+	// Sessions is the number of consecutive session ids from Session a
+	// configuration's static_route covers; 0 (omitted) for other routes,
+	// which cover one.
+	// Config is set for routes from the configuration, whose From and To
+	// are static peers' names.
+	Sessions int  `json:"sessions,omitempty"`
+	Config   bool `json:"config,omitempty"`
 }
 
 // RouteSpec are the arguments of route.add.

@@ -54,6 +54,11 @@ type Config struct {
 	MaxRoutesPerPeer int `toml:"max_routes_per_peer"`
 	// EnrollTimeout bounds an outbound enrollment.
 	EnrollTimeout time.Duration `toml:"enroll_timeout"`
+	// StaticPeers are lab peers declared here rather than enrolled, and
+	// StaticRoutes the session ranges relayed between them (see
+	// StaticPeer). Installed at start and by SetConfig.
+	StaticPeers  []StaticPeer  `toml:"static_peer"`
+	StaticRoutes []StaticRange `toml:"static_route"`
 }
 
 // DefaultConfig returns the defaults documented in configs/default.toml.
@@ -149,4 +154,8 @@ func (c Config) Validate(errs confcheck.Errors) {
 	if c.EnrollTimeout < time.Second {
 		errs.Addf("enroll_timeout", "%v is below 1s", c.EnrollTimeout)
 	}
+	if len(c.StaticPeers) > c.MaxPeers {
+		errs.Addf("static_peer", "%d static peers exceed max_peers (%d)", len(c.StaticPeers), c.MaxPeers)
+	}
+	c.validateStatic(errs)
 }

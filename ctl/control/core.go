@@ -54,6 +54,7 @@ import (
 	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger"
@@ -126,6 +127,12 @@ type Options struct {
 	// is kept (see Keep) and put in it, and Unenroll, or the peer closing
 	// the session because its operator unenrolled us, removes it.
 	Peers PeerStore
+	// PortNames are the data plane's port names by transport port index,
+	// for the static peers' port keys; optional without static peers.
+	PortNames []string
+	// Resolve starts (or keeps going) the resolution of a next hop's MAC,
+	// for static peers with mac = "learn"; optional.
+	Resolve func(port int, ip netip.Addr) (wire.MAC, bool)
 }
 
 // PeerStore persists kept relay peers. The core calls it on its own
@@ -230,6 +237,11 @@ type Core struct {
 	ledgerVer uint64
 	due       []ledger.Outgoing
 	states    []ledger.PeerState
+	// static are the static lab peers by name, also by ledger id, and
+	// the configuration's static ranges (static.go).
+	static       map[string]*peerState
+	staticByID   map[peer.ID]*peerState
+	staticRoutes map[staticRouteKey]*routeState
 	// Scratch buffers for the messages and frames the core builds.
 	msg, body, frame []byte
 }
@@ -253,6 +265,7 @@ func New(o Options) (*Core, error) {
 		peers: map[identity.PublicKey]*peerState{}, bySession: map[[16]byte]*peerState{},
 		byNode: map[address.NodeID]*peerState{}, byEphemeral: map[[32]byte]*peerState{},
 		routes: map[[16]byte]*routeState{}, pending: map[pendingKey]*outbound{}, wanted: map[identity.PublicKey]*wanted{}, onward: map[uint32]*onwardReq{},
+		static: map[string]*peerState{}, staticByID: map[peer.ID]*peerState{}, staticRoutes: map[staticRouteKey]*routeState{},
 		msg: make([]byte, 0, proto.MaxFrame), body: make([]byte, 0, proto.MaxFrame), frame: make([]byte, 0, proto.MaxFrame+1024),
 		ctrNext: 1,
 	}
@@ -273,6 +286,10 @@ func New(o Options) (*Core, error) {
 		return nil, fmt.Errorf("control: %w", err)
 	}
 	c.reqs = owner.New(c.done, ErrStopped)
+	// Run has not started: the core's state is still this goroutine's.
+	if err := c.applyStatic(o.Config); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -379,6 +396,7 @@ func (c *Core) send(to transport.Endpoint, frame []byte) {
 }
 
 func (c *Core) shutdown() {
+	c.shutdownStatic()
 	for _, ps := range c.peers {
 		c.drop(ps, ReasonShutdown, true, "relay shutting down")
 	}

@@ -256,6 +256,7 @@ func (c *Core) tick() {
 	for _, ps := range c.peers {
 		c.observe(ps)
 	}
+	c.staticTick()
 	rep, err := c.o.Ledger.Tick()
 	if err != nil {
 		c.log.Error().Err(err).Msg("ledger tick")
@@ -270,6 +271,8 @@ func (c *Core) tick() {
 		c.states = c.o.Ledger.PeerStates(c.states[:0])
 		for _, s := range c.states {
 			if ps := c.peers[identity.PublicKey(s.Peer)]; ps != nil {
+				c.publish(ps)
+			} else if ps := c.staticByID[s.Peer]; ps != nil {
 				c.publish(ps)
 			}
 		}
@@ -367,6 +370,14 @@ type PeerInfo struct {
 	Telemetry, Measured proto.Telemetry
 	HeartbeatsSeen      uint64
 	Rekeys              uint32
+	// Static is the name of a static lab peer (from the configuration,
+	// no session), empty for an enrolled one; Unauthenticated is set for
+	// a static peer whose frames are relayed without hop authentication.
+	Static          string
+	Unauthenticated bool
+	// Relayed is a static peer's data plane counters since it was
+	// installed.
+	Relayed counters.Peer
 }
 
 // Peers lists the enrolled peers.
@@ -381,6 +392,12 @@ func (c *Core) Peers(ctx context.Context) ([]PeerInfo, error) {
 				Established: ps.established, LastHeard: ps.lastHeard, Routes: len(ps.routes),
 				Telemetry: ps.lastHB.Tel, HeartbeatsSeen: ps.hbSeen, Rekeys: ps.rekeys})
 		}
+		for _, ps := range c.static {
+			out = append(out, PeerInfo{Key: ps.key, Endpoint: ps.ep, Role: ps.role, Slot: ps.slot,
+				Established: ps.established, LastHeard: ps.lastHeard, Routes: len(ps.routes),
+				Static: ps.static.cfg.Name, Unauthenticated: ps.static.cfg.Unauthenticated,
+				Relayed: since(c.o.Counters.Peer(ps.slot), ps.base)})
+		}
 	})
 	return out, err
 }
@@ -393,8 +410,8 @@ type RouteInfo struct {
 	// Expires is when the route is removed; zero never (a static route
 	// added without a lifetime).
 	Expires time.Time
-	// Static routes were added by the operator (AddRoute); the others
-	// were opened by From.
+	// Static routes were added by the operator (AddRoute) or come from
+	// the configuration (Config); the others were opened by From.
 	Static bool
 	// Counters are the route counter slots of the forward and reverse
 	// directions (0: none; see Options.RouteCounters), and Traffic what
@@ -402,11 +419,24 @@ type RouteInfo struct {
 	Counters  [2]uint32
 	Traffic   [2]counters.Route
 	Installed time.Time
+	// Config routes are a configuration's static_route: Sessions
+	// consecutive session ids from Session (Sessions is 0 for every other
+	// route, which is one session), between static peers FromName and
+	// ToName.
+	Config           bool
+	Sessions         int
+	FromName, ToName string
 }
 
 func (r *routeState) info(rc RouteCounters) RouteInfo {
 	ri := RouteInfo{Session: r.id, From: r.from.key, To: r.to.key, Expires: r.expires, Static: r.static,
-		Counters: r.ctr, Installed: r.installed}
+		Counters: r.ctr, Installed: r.installed, Config: r.config, Sessions: r.count}
+	if r.from.static != nil {
+		ri.FromName = r.from.static.cfg.Name
+	}
+	if r.to.static != nil {
+		ri.ToName = r.to.static.cfg.Name
+	}
 	if rc != nil {
 		for d, s := range r.ctr {
 			if s != 0 {

@@ -135,6 +135,10 @@ func (c *Core) CloseRoute(ctx context.Context, session [16]byte) error {
 			err = fmt.Errorf("%w: %x", ErrUnknownRoute, session)
 			return
 		}
+		if r.config {
+			err = fmt.Errorf("%w: %x is a static_route of the configuration: change the configuration (config apply)", ErrInvalidRoute, session)
+			return
+		}
 		c.closeRoute(r, proto.CodeClosed, nil, "closed by the operator")
 	}); derr != nil {
 		return derr
@@ -160,6 +164,13 @@ func (c *Core) CloseRoute(ctx context.Context, session [16]byte) error {
 // routes already up keep their expiry), max_routes_per_peer (for requests
 // afterwards; a peer already past it keeps its routes).
 //
+// The static peers and routes (static_peer, static_route) are made those of
+// cfg: added, removed, or replaced where their table or key file's key
+// changed (a replaced peer gets a new slot, and its routes are reinstalled);
+// an unchanged peer keeps its slot, counters and routes. A static peer or
+// route that cannot be installed fails the whole call (ErrStatic), with
+// nothing changed.
+//
 // Fixed at start, an error wrapping ErrNeedsRestart that names them: tick
 // (the ticker's period, or the caller's Ticks), cookie_bucket (the
 // handshake's cookie jar) and max_peers (the data plane's peer and key slots
@@ -172,6 +183,7 @@ func (c *Core) SetConfig(cfg Config) error {
 	}
 	policy := cfg.Policy()
 	cfg.ListedKeys = slices.Clone(cfg.ListedKeys)
+	cfg.StaticPeers, cfg.StaticRoutes = slices.Clone(cfg.StaticPeers), slices.Clone(cfg.StaticRoutes)
 	var err error
 	if derr := c.do(context.Background(), func() { err = c.setConfig(cfg, policy) }); derr != nil {
 		return derr
@@ -197,6 +209,13 @@ func (c *Core) setConfig(cfg Config, policy handshake.Policy) error {
 	// thing, so it does not.
 	if err := c.resp.SetPuzzle(cfg.Puzzle()); err != nil {
 		return fmt.Errorf("control: %w", err)
+	}
+	// The static peers and routes next: checked whole before anything
+	// changes, so a failure leaves them, and the puzzle put back, as they
+	// were.
+	if err := c.applyStatic(cfg); err != nil {
+		_ = c.resp.SetPuzzle(c.cfg.Puzzle())
+		return err
 	}
 	old := c.cfg
 	c.cfg, c.policy = cfg, policy

@@ -67,6 +67,10 @@ type peerState struct {
 	// opened itself, its quota (max_routes_per_peer).
 	routes map[[16]byte]*routeState
 	opened int
+
+	// static is set for a static lab peer (see static.go): no session,
+	// keys from a pre-shared key file or none.
+	static *staticPeerSpec
 }
 
 // onInit answers an INIT with a stateless CHALLENGE.

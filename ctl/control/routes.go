@@ -19,8 +19,9 @@ type routeState struct {
 	// expires is when the sweep closes the route; zero never (a static
 	// route added without a lifetime).
 	expires time.Time
-	// static routes were added by the operator (AddRoute): no peer renews
-	// or closes them, and they count against no peer's quota.
+	// static routes were added by the operator (AddRoute) or come from
+	// the configuration (config): no peer renews or closes them, and they
+	// count against no peer's quota.
 	static bool
 	// ctr are the route counter slots of the forward (id) and reverse
 	// (rev) directions, 0 when the counters had none to give; base their
@@ -29,6 +30,11 @@ type routeState struct {
 	ctr       [2]uint32
 	base      [2]counters.Route
 	installed time.Time
+	// config routes are a static_route range of count sessions, span,
+	// installed from the configuration and removed only by changing it.
+	config bool
+	span   sessionRange
+	count  int
 }
 
 // takeCounter hands out a route counter slot, 0 when there is none.

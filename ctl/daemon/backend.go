@@ -49,7 +49,30 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	if p, ok := d.configs.Pending(); ok {
 		s.PendingConfig = &api.PendingConfig{Applied: p.Applied.UTC(), Deadline: p.Deadline.UTC(), SHA256: p.Note}
 	}
+	if infos, err := d.core.Peers(ctx); err == nil {
+		for _, pi := range infos {
+			if pi.Static != "" {
+				s.StaticPeers = append(s.StaticPeers, pi.Static)
+				if pi.Unauthenticated {
+					s.Unauthenticated = append(s.Unauthenticated, pi.Static)
+				}
+			}
+		}
+		sort.Strings(s.StaticPeers)
+		sort.Strings(s.Unauthenticated)
+	}
 	return s, nil
+}
+
+// staticAuth is a static peer's Auth as the API shows it.
+func staticAuth(pi control.PeerInfo) string {
+	switch {
+	case pi.Static == "":
+		return ""
+	case pi.Unauthenticated:
+		return "none"
+	}
+	return "hop"
 }
 
 // Peers implements api.Backend: every account, with the session's address
@@ -80,14 +103,17 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 	for _, v := range views {
 		var addr string
 		var rtt time.Duration
+		var static, auth string
 		if pi, ok := byID[v.Account.Peer]; ok {
 			addr = pi.Endpoint.Addr.String()
 			rtt = pi.Measured.RTT
+			static, auth = pi.Static, staticAuth(pi)
 		}
 		p := api.PeerFromView(v, addr, rtt)
 		if r, ok := again[v.Account.Peer]; ok && !p.Connected {
 			p.Reconnecting, p.Address = true, r.Endpoint.Addr.String()
 		}
+		p.Static, p.Auth = static, auth
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -124,6 +150,16 @@ func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
 		}
 	}
 	st.Control = d.core.Counters()
+	if infos, err := d.core.Peers(ctx); err == nil {
+		for _, pi := range infos {
+			if pi.Static != "" {
+				st.StaticPeers = append(st.StaticPeers, api.StaticPeerStats{Name: pi.Static, Auth: staticAuth(pi),
+					RelayedForPackets: pi.Relayed.ForPackets, RelayedForBytes: pi.Relayed.ForBytes,
+					RelayedToPackets: pi.Relayed.ToPackets, RelayedToBytes: pi.Relayed.ToBytes})
+			}
+		}
+		sort.Slice(st.StaticPeers, func(i, j int) bool { return st.StaticPeers[i].Name < st.StaticPeers[j].Name })
+	}
 	return st, nil
 }
 
@@ -143,7 +179,14 @@ func (d *Daemon) Routes(ctx context.Context) ([]api.Route, error) {
 
 // apiRoute is a route as the CLI shows it, with its egress from the table.
 func (d *Daemon) apiRoute(ri control.RouteInfo) api.Route {
-	r := api.Route{Session: hex.EncodeToString(ri.Session[:]), From: peerString(ri.From.Ed25519()), To: peerString(ri.To.Ed25519()), Static: ri.Static}
+	r := api.Route{Session: hex.EncodeToString(ri.Session[:]), From: peerString(ri.From.Ed25519()), To: peerString(ri.To.Ed25519()), Static: ri.Static,
+		Config: ri.Config, Sessions: ri.Sessions}
+	if ri.FromName != "" {
+		r.From = ri.FromName
+	}
+	if ri.ToName != "" {
+		r.To = ri.ToName
+	}
 	if !ri.Expires.IsZero() {
 		r.Expires = ri.Expires.UTC()
 	}

@@ -270,7 +270,8 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		Config: cfg.Control, Identity: id, Network: cfg.Node.NetworkID, Transport: d.tr,
 		DataPlane: eng.Tables(), Counters: eng.Counters(), RouteCounters: eng.RouteCounters(), Ledger: led, Clock: clock.System{},
 		Rand: rand.Reader, Log: logging.For(d.log, "control"), MTU: mtu(cfg), ConfigVersion: led.Version(),
-		Peers: kept,
+		Peers:     kept,
+		PortNames: d.portNames, Resolve: d.nb.Resolve,
 	})
 	if err != nil {
 		return cleanups, fmt.Errorf("daemon: %w", err)

@@ -175,6 +175,7 @@ var (
 	peerClass       = desc("peer_class", "A peer's class (1 for the current one).", "peer", "class")
 	peerChoked      = desc("peer_choked", "1 while a peer's relayed traffic is dropped for debt.", "peer")
 	peerConnected   = desc("peer_connected", "1 while a peer's session is up.", "peer")
+	peerStatic      = desc("peer_static", "1 for a static lab peer from the configuration, by name and hop authentication (hop: pre-shared key; none: unauthenticated).", "peer", "name", "auth")
 	peerChequesIn   = desc("peer_cheques_received_units_total", "Cumulative amount of the cheques accepted from a peer.", "peer")
 	peerChequesOut  = desc("peer_cheques_issued_units_total", "Cumulative amount of the cheques issued to a peer.", "peer")
 	activePeers     = desc("active_peers", "Connected peers.")
@@ -267,6 +268,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				}
 				emit(peerChoked, prometheus.GaugeValue, b2f(p.Choked), p.ID)
 				emit(peerConnected, prometheus.GaugeValue, b2f(p.Connected), p.ID)
+				if p.Static != "" {
+					emit(peerStatic, prometheus.GaugeValue, 1, p.ID, p.Static, p.Auth)
+				}
 				emit(peerChequesIn, prometheus.CounterValue, float64(p.ChequesIn), p.ID)
 				emit(peerChequesOut, prometheus.CounterValue, float64(p.ChequesOut), p.ID)
 				if p.Connected {

@@ -66,6 +66,11 @@ type hopSlot struct {
 	// ctl is the control core's clone of the transmit key, for Stamp
 	// (serialised by Tables.mu).
 	ctl *hopmac.Key
+	// open marks the slot of an unauthenticated lab peer
+	// (SetUnauthenticated): its frames are relayed without a MAC or replay
+	// check, and frames towards it leave with their hop seq and MAC as
+	// they came. It has no keys.
+	open bool
 }
 
 // paddedWindow keeps each worker's window on cache lines of its own: the
@@ -115,6 +120,13 @@ func (t *Tables) Peers() int { return len(t.peers) }
 // It clones each key once per worker here, on the control core, so that
 // workers pick up ready clones with one atomic load.
 func (t *Tables) SetHopKeys(slot uint32, rx, tx []byte) error {
+	return t.SetHopKeysAt(slot, rx, tx, 0)
+}
+
+// SetHopKeysAt is SetHopKeys with the egress sequence starting at firstSeq
+// instead of 0: for keys that outlive the relay process (a static lab
+// peer's pre-shared key, hopmac.ClockSeq), whose seqs must never restart.
+func (t *Tables) SetHopKeysAt(slot uint32, rx, tx []byte, firstSeq uint64) error {
 	if int64(slot) >= int64(len(t.keys)) {
 		return fmt.Errorf("%w: key slot %d of %d", ErrSlot, slot, len(t.keys))
 	}
@@ -122,6 +134,7 @@ func (t *Tables) SetHopKeys(slot uint32, rx, tx []byte) error {
 		return ErrKeySize
 	}
 	s := &hopSlot{win: make([]paddedWindow, t.workers), seq: new(hopmac.Sequence)}
+	s.seq.StartAt(firstSeq)
 	if rx != nil {
 		s.rx = clones(hopmac.New(rx), t.workers)
 	}
@@ -142,6 +155,36 @@ func clones(k *hopmac.Key, n int) []*hopmac.Key {
 		ks[i] = k.Clone()
 	}
 	return ks
+}
+
+// SetUnauthenticated makes slot the key slot of an unauthenticated lab
+// peer: a replay tool that can compute neither hop MACs nor fresh seqs
+// (Pktgen-DPDK replaying a capture). Frames whose route names it as the
+// ingress key are relayed without verification (and charged to the route's
+// ingress peer like any other); frames whose route names it as the egress
+// key are sent without a new seq and MAC, since the tool checks none. A
+// route between it and an authenticated peer still verifies or signs on
+// that peer's side. Only the operator's configuration asks for this
+// (control's static peers with unauthenticated = true); ClearHopKeys or
+// SetHopKeys ends it.
+func (t *Tables) SetUnauthenticated(slot uint32) error {
+	if int64(slot) >= int64(len(t.keys)) {
+		return fmt.Errorf("%w: key slot %d of %d", ErrSlot, slot, len(t.keys))
+	}
+	s := &hopSlot{open: true, seq: new(hopmac.Sequence)}
+	t.mu.Lock()
+	t.keys[slot].Store(s)
+	t.mu.Unlock()
+	return nil
+}
+
+// Unauthenticated reports whether slot is an unauthenticated lab peer's.
+func (t *Tables) Unauthenticated(slot uint32) bool {
+	if int64(slot) >= int64(len(t.keys)) {
+		return false
+	}
+	s := t.keys[slot].Load()
+	return s != nil && s.open
 }
 
 // ClearHopKeys removes the keys of slot: frames of routes through it are

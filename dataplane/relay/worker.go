@@ -575,6 +575,7 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 	pool := f[r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)]
 	var out *hopSlot
 	var oldSum uint64
+	inOpen := false
 	if w.keepAuth {
 		var in *hopSlot
 		if int64(rt.IngressKey) < int64(len(t.keys)) {
@@ -583,31 +584,42 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 		if int64(rt.EgressKey) < int64(len(t.keys)) {
 			out = t.keys[rt.EgressKey].Load()
 		}
-		if in == nil || in.rx == nil || out == nil || out.tx == nil {
+		// An open slot is an unauthenticated lab peer's
+		// (Tables.SetUnauthenticated): nothing to verify from it, nothing
+		// to sign towards it.
+		if in == nil || out == nil || (in.rx == nil && !in.open) || (out.tx == nil && !out.open) {
 			v.reason = reason8(ReasonNoKey)
-			return
-		}
-		// The window first, so that a replay is told from a forgery and
-		// costs no MAC; then the MAC; then the window takes the seq (what
-		// hopmac.Key.Accept does, without its second Check).
-		win := &in.win[w.id].w
-		if !win.Check(r.Seq) {
-			v.reason = reason8(ReasonReplay)
 			return
 		}
 		// The sum of what the new seq and tag replace, for the UDP
 		// checksum, read now: Verify writes the tag bytes and puts them
 		// back, and reading them after those stores would wait for them.
-		// The MAC field's last 16 bytes are zero (Verify checks) and stay.
+		// The MAC field's last 16 bytes are zero (Verify checks; a frame
+		// from an open slot is signed only as it came, and what it
+		// carries there is what the checksum already covers) and stay.
 		oldSum = seqSum(r.Seq) + wire.Sum(pool[hopmac.MACOffset:hopmac.MACOffset+hopmac.TagSize])
-		if !in.rx[w.id].Verify(pool) {
-			v.reason = reason8(ReasonBadMAC)
-			return
+		if !in.open {
+			// The window first, so that a replay is told from a forgery
+			// and costs no MAC; then the MAC; then the window takes the
+			// seq (what hopmac.Key.Accept does, without its second Check).
+			win := &in.win[w.id].w
+			if !win.Check(r.Seq) {
+				v.reason = reason8(ReasonReplay)
+				return
+			}
+			if !in.rx[w.id].Verify(pool) {
+				v.reason = reason8(ReasonBadMAC)
+				return
+			}
+			if !win.Accept(r.Seq) {
+				v.reason = reason8(ReasonReplay)
+				return
+			}
 		}
-		if !win.Accept(r.Seq) {
-			v.reason = reason8(ReasonReplay)
-			return
+		if out.open {
+			out = nil
 		}
+		inOpen = in.open
 	}
 	// Field by field: the compiler inlines these compares, where == on the
 	// whole struct calls memequal (3% of a relayed frame, measured).
@@ -658,10 +670,20 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 		// span from the seq to the tag; the bytes between do not
 		// change), never from re-reading bytes just written.
 		wire.Header(pool).SetSeq(seq)
+		span := hopmac.MACOffset + hopmac.TagSize - 4
+		if inOpen {
+			// An unauthenticated peer's frame may carry anything in the
+			// MAC field's second half, which must be zero under a MAC:
+			// clear it, in the checksum's span too.
+			tail := pool[hopmac.MACOffset+hopmac.TagSize : hopmac.MACOffset+hopmac.MACSize]
+			oldSum += wire.Sum(tail)
+			clear(tail)
+			span = hopmac.MACOffset + hopmac.MACSize - 4
+		}
 		tag := out.tx[w.id].SignTag(pool)
 		newSum := seqSum(seq) + wire.Sum(tag[:])
 		copy(pool[hopmac.MACOffset:], tag[:])
-		wire.UpdateUDP(f, r, int(r.PoolOff)+4, hopmac.MACOffset+hopmac.TagSize-4, oldSum, newSum)
+		wire.UpdateUDP(f, r, int(r.PoolOff)+4, span, oldSum, newSum)
 	}
 	// Charged bytes are the outer POOL frame (header and payload), not the
 	// Ethernet frame: the unit both ends of a hop can count whatever the

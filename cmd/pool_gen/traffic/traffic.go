@@ -96,6 +96,10 @@ type Spec struct {
 	// Key is the 32-byte hop key the frames are MACed under; nil leaves
 	// the MAC field zero.
 	Key []byte
+	// FirstSeq is the seq before the first frame's (which gets FirstSeq+1):
+	// 0 for keys new to the receiver, hopmac.ClockSeq for a pre-shared key
+	// that earlier runs used.
+	FirstSeq uint64
 }
 
 // Header lengths of the outer layers.
@@ -118,14 +122,20 @@ func MinSize(ipv6 bool) int {
 func MinFullSize(ipv6 bool) int { return MinSize(ipv6) - 1 + wire.HeaderLen }
 
 // Builder builds and restamps the frames of one Spec. It keeps scratch
-// space and per-session sequence numbers, so it belongs to one goroutine.
+// space and sequence numbers, so it belongs to one goroutine.
+//
+// With a key, one sequence numbers the frames of every session: a hop's
+// seq belongs to its key, not to a session, because the GMAC nonce is the
+// header's first 12 bytes (ending with the seq) and must never repeat
+// under a key, and a relay keeps one replay window per key. Without a key,
+// each session counts its own frames from 1.
 type Builder struct {
 	spec    Spec
 	key     *hopmac.Key
 	inner   []byte // the inner frame of session 0; Frame patches the session
 	poolOff int    // offset of the outer POOL header in a frame
 	res     wire.Result
-	seqs    []uint64 // the last seq used per session
+	seqs    []uint64 // the last seq used per session; with a key, seqs[0] for all
 	seqBuf  [8]byte
 }
 
@@ -145,6 +155,9 @@ func NewBuilder(s Spec) (*Builder, error) {
 		return nil, fmt.Errorf("%w: %d, want 1 to %d", ErrSessions, s.Sessions, MaxSessions)
 	}
 	b := &Builder{spec: s, seqs: make([]uint64, s.Sessions), poolOff: outer4 - wire.HeaderLen}
+	for i := range b.seqs {
+		b.seqs[i] = s.FirstSeq
+	}
 	if v6 {
 		b.poolOff = outer6 - wire.HeaderLen
 	}
@@ -220,7 +233,8 @@ func (b *Builder) Frame(buf []byte, session int) (int, error) {
 // Stamp turns frame, a frame this Builder built (Spec.Size bytes, for any
 // session, its layout unchanged since), into session's next frame: it
 // writes the hop session id, the inner session id (when the inner frame
-// reaches it), the session's next seq and, with a key, a fresh hop MAC,
+// reaches it), the next seq (the session's, or with a key the key's: see
+// Builder) and, with a key, a fresh hop MAC,
 // patching the UDP checksum for each change. It allocates nothing: this is
 // the per-frame work of a generator that reuses its frames. It returns
 // ErrNotOurs for a frame of another size and ErrSessions for a session out
@@ -243,8 +257,12 @@ func (b *Builder) Stamp(frame []byte, session int) error {
 		id := EndSession(session)
 		wire.PatchUDP(frame, &b.res, off, id[:])
 	}
-	b.seqs[session]++
-	binary.BigEndian.PutUint64(b.seqBuf[:], b.seqs[session])
+	i := session
+	if b.key != nil {
+		i = 0 // the key's seq: see Builder
+	}
+	b.seqs[i]++
+	binary.BigEndian.PutUint64(b.seqBuf[:], b.seqs[i])
 	wire.PatchUDP(frame, &b.res, b.poolOff+4, b.seqBuf[:])
 	if b.key != nil {
 		b.sign(frame)

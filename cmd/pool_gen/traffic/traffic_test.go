@@ -60,10 +60,18 @@ func TestFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 		buf := make([]byte, 2048)
+		keySeq := uint64(0)
 		for _, sess := range []int{0, 7, 999} {
-			for want := uint64(1); want <= 3; want++ {
+			for n := uint64(1); n <= 3; n++ {
+				// Without a key each session counts from 1; with one, the
+				// key's seq runs on across sessions (a nonce never repeats).
+				want := n
+				if c.key != nil {
+					keySeq++
+					want = keySeq
+				}
 				var frame []byte
-				if want == 1 {
+				if n == 1 {
 					n, err := b.Frame(buf, sess)
 					if err != nil || n != c.size {
 						t.Fatalf("Frame(%d): %d, %v", sess, n, err)
