@@ -714,13 +714,68 @@ func (l *Ledger) Counters(p peer.ID) (account.Counters, error) {
 	return e.p.Account.Usage, nil
 }
 
-// OwnScore is the relay's generosity as its peers' signed counters report
-// it, with the totals behind it.
-func (l *Ledger) OwnScore() (s float64, contributed, consumed uint64) {
+// Totals are the relay's own cumulative measurements summed over every
+// account (connected or not): what pool_relay status shows as "Total
+// relayed" and "Total consumed". They are the sums of the per-peer counters
+// pool_relay peers shows, and they survive restarts with the accounts.
+type Totals struct {
+	// Relayed is Σ Usage.RelayedFor.Bytes: bytes this relay relayed for
+	// its peers (bytes contributed). Consumed is Σ Usage.RelayedBy.Bytes:
+	// bytes its peers relayed for it (bytes consumed).
+	Relayed, Consumed uint64
+	// ControlIn and ControlOut are the control frames' bytes (handshakes,
+	// heartbeats, cheques) each way, kept apart from relayed bytes: they
+	// count in no score.
+	ControlIn, ControlOut uint64
+	// Score is Relayed/Consumed with score_prior_bytes added to both
+	// (score.Generosity).
+	Score float64
+}
+
+// Totals returns the relay's own measured totals and the score computed
+// from them.
+func (l *Ledger) Totals() Totals {
+	var t Totals
+	for _, e := range l.entries() {
+		e.mu.Lock()
+		u := e.p.Account.Usage
+		e.mu.Unlock()
+		t.Relayed = addSat(t.Relayed, u.RelayedFor.Bytes)
+		t.Consumed = addSat(t.Consumed, u.RelayedBy.Bytes)
+		t.ControlIn = addSat(t.ControlIn, u.ControlIn.Bytes)
+		t.ControlOut = addSat(t.ControlOut, u.ControlOut.Bytes)
+	}
+	t.Score = score.Generosity(t.Relayed, t.Consumed, float64(l.cfg.ScorePriorBytes))
+	return t
+}
+
+func addSat(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return ^uint64(0)
+}
+
+// Attested is what the relay's peers say of it in their signed heartbeats:
+// the sums of each reporting peer's latest counters (held in memory since
+// the daemon started), and the score computed from them as Totals.Score is.
+// It is evidence beside the relay's own totals, not a source of them.
+type Attested struct {
+	// Relayed is Σ the peers' RelayedBy (what they say we relayed for
+	// them), Consumed Σ their RelayedFor (what they say they relayed for us).
+	Relayed, Consumed uint64
+	// Peers is the number of peers whose signed counters were received
+	// since the daemon started.
+	Peers int
+	Score float64
+}
+
+// Attested returns what the peers' signed counters say of the relay.
+func (l *Ledger) Attested() Attested {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	c, u := l.own.Totals()
-	return l.own.Score(float64(l.cfg.ScorePriorBytes)), c, u
+	return Attested{Relayed: c, Consumed: u, Peers: l.own.Peers(), Score: l.own.Score(float64(l.cfg.ScorePriorBytes))}
 }
 
 // PeerState is what the data plane snapshot carries per peer.

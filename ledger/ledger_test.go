@@ -418,8 +418,8 @@ func TestClassesAndMismatch(t *testing.T) {
 	if st := b.l.PeerStates(nil); st[0].Class != score.MajorContributor {
 		t.Fatal("class changed by a claim")
 	}
-	if s, c, _ := b.l.OwnScore(); c == 0 || s <= 0 {
-		t.Fatalf("own score %v %v", s, c)
+	if at := b.l.Attested(); at.Relayed == 0 || at.Score <= 0 || at.Peers != 1 {
+		t.Fatalf("attested %+v", at)
 	}
 }
 
@@ -575,4 +575,52 @@ func TestForgivenessOnTick(t *testing.T) {
 	if got := b.view(a).Account.Balance; got != debt-10_000 {
 		t.Fatalf("after an hour offline: %d, want %d", got, debt-10_000)
 	}
+}
+
+// The relay's totals are its own measurements, the sums of the per-peer
+// counters, and they survive a restart; what peers attest is kept apart.
+func TestTotalsAreSumsOverPeersAndSurviveRestart(t *testing.T) {
+	clk := clock.NewFake(t0)
+	cfg := testConfig()
+	b := newNode(t, "b", clk, cfg)
+	_, a := keyOf("a")
+	_, c := keyOf("c")
+	terms := account.Terms{Prices: cfg.prices(), Payment: 100_000_000, Disconnect: 125_000_000}
+	for _, p := range []peer.ID{a, c} {
+		if _, err := b.l.Connect(p, "x", terms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.l.Observe(a, traffic(1, 3000, 500))
+	b.l.Observe(c, traffic(1, 7000, 1500))
+	b.l.Disconnect(c, "gone") // a peer that left still counts
+	want := func(n *node) {
+		t.Helper()
+		var sumFor, sumBy uint64
+		for _, v := range n.l.Peers() {
+			sumFor += v.Account.Usage.RelayedFor.Bytes
+			sumBy += v.Account.Usage.RelayedBy.Bytes
+		}
+		got := n.l.Totals()
+		if got.Relayed != 10_000 || got.Consumed != 2000 || got.Relayed != sumFor || got.Consumed != sumBy {
+			t.Fatalf("totals %+v, peer sums %d/%d", got, sumFor, sumBy)
+		}
+		prior := float64(cfg.ScorePriorBytes)
+		if ws := (10_000 + prior) / (2000 + prior); got.Score != ws {
+			t.Fatalf("score %v, want %v", got.Score, ws)
+		}
+	}
+	want(b)
+	if at := b.l.Attested(); at.Peers != 0 || at.Relayed != 0 {
+		t.Fatalf("attested before any claim: %+v", at)
+	}
+	if _, _, err := b.l.CheckClaim(a, account.Counters{Epoch: 1, RelayedBy: account.Traffic{Packets: 3, Bytes: 3000}}); err != nil {
+		t.Fatal(err)
+	}
+	if at := b.l.Attested(); at.Peers != 1 || at.Relayed != 3000 {
+		t.Fatalf("attested: %+v", at)
+	}
+	b.close()
+	b.open()
+	want(b)
 }

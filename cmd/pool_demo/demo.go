@@ -161,12 +161,15 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		var info struct{ Address string }
+		var info struct{ Identity, Address string }
 		if err := json.Unmarshal([]byte(id), &info); err != nil {
 			return fmt.Errorf("identity of %s: %w", r.name, err)
 		}
 		r.addr = info.Address
-		fmt.Fprintf(out, "    %s is %s\n", r.name, r.addr)
+		// The peer id first, as the PEER columns of the tables print it
+		// (its first 8 hex digits); the POOL address carries a hash of
+		// the key instead, which no table shows.
+		fmt.Fprintf(out, "    %s is peer %s, POOL address %s\n", r.name, info.Identity, r.addr)
 	}
 
 	// Relays enroll with their neighbour towards B, over the data plane.
@@ -193,11 +196,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	var infoB struct{ Address string }
+	var infoB struct{ Identity, Address string }
 	if err := json.Unmarshal([]byte(idB), &infoB); err != nil {
 		return err
 	}
-	step("end node B (%s) enrolls with r3 and waits for traffic", infoB.Address)
+	step("end node B (peer %s, %s) enrolls with r3 and waits for traffic", infoB.Identity, infoB.Address)
 	procB, err := sup.start(ctx, nsB, filepath.Join(work, "b.log"), logw, nodeBin,
 		"--relay", "10.77.4.1:9254", "--relay-address", relays[2].addr, "--identity", keyB,
 		"--listen", bAddr.Addr().String()+":9253", "--sink")
@@ -221,6 +224,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err := json.Unmarshal([]byte(idA), &infoA); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "    A is peer %s\n", infoA.Identity)
 	var outA bytes.Buffer
 	cmdA := nsA.Command(ctx, nodeBin,
 		"--relay", "10.77.1.2:9254", "--relay-address", relays[0].addr, "--identity", keyA,
@@ -294,6 +298,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			}
 			fmt.Fprint(out, indent(s))
 		}
+		if o.jsonDir != "" {
+			if err := saveJSON(ctx, relayBin, r, o.jsonDir); err != nil {
+				return err
+			}
+		}
 	}
 	step("stopping B, then the relays, and verifying their journals")
 	if err := procB.stop(10 * time.Second); err != nil {
@@ -338,6 +347,24 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return errors.New("no frame reached B")
 	case settled != nil:
 		return fmt.Errorf("no settlement: %w", settled)
+	}
+	return nil
+}
+
+// saveJSON writes the relay's pool_relay status --json and peers --json
+// output, exactly as printed, to dir/NAME.status.json and dir/NAME.peers.json.
+func saveJSON(ctx context.Context, relayBin string, r *relaySpec, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--json-dir: %w", err)
+	}
+	for _, what := range []string{"status", "peers"} {
+		s, err := cli(ctx, relayBin, what, "--json", "--socket", r.socket)
+		if err != nil {
+			return fmt.Errorf("%s %s --json: %w", r.name, what, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, r.name+"."+what+".json"), []byte(s), 0o644); err != nil {
+			return fmt.Errorf("--json-dir: %w", err)
+		}
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&o.vdev, "vdev", "af_packet", "the relays' DPDK ports on their veths: af_packet or af_xdp")
 	flag.BoolVar(&o.keep, "keep", false, "leave the work directory (configs, journals, logs) behind")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
+	flag.StringVar(&o.jsonDir, "json-dir", "", "write each relay's final pool_relay status --json and peers --json output to DIR/r1.status.json, DIR/r1.peers.json, ...")
 	flag.Parse()
 	if o.vdev != "af_packet" && o.vdev != "af_xdp" {
 		fmt.Fprintln(os.Stderr, "pool_demo: --vdev must be af_packet or af_xdp")
@@ -66,6 +67,9 @@ type options struct {
 	size   int
 	rate   int
 	keep   bool
+	// jsonDir, when set, receives each relay's final status and peers as
+	// JSON (NAME.status.json, NAME.peers.json).
+	jsonDir string
 	// vdev is af_packet or af_xdp.
 	vdev    string
 	timeout time.Duration

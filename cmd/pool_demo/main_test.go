@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +61,8 @@ func runDemo(t *testing.T, bin, vdev string) {
 	var out, log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	err := run(ctx, options{bin: bin, vdev: vdev, frames: 1000, size: 1000, rate: 1000, log: &log}, &out)
+	jsonDir := t.TempDir()
+	err := run(ctx, options{bin: bin, vdev: vdev, frames: 1000, size: 1000, rate: 1000, log: &log, jsonDir: jsonDir}, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Logf("process output:\n%s", tail(log.String(), 200))
@@ -83,6 +85,54 @@ func runDemo(t *testing.T, bin, vdev string) {
 	for _, want := range []string{"Generosity score:", "Total relayed:", "Active peers:"} {
 		if strings.Count(s, want) != 3 {
 			t.Errorf("%q appears %d times, want once per relay", want, strings.Count(s, want))
+		}
+	}
+	checkTotals(t, jsonDir)
+}
+
+// checkTotals reads the --json-dir files and checks what status promises:
+// its totals are the sums over the peers table, every relay relayed, and
+// what peers attest comes with the number of peers that reported.
+func checkTotals(t *testing.T, dir string) {
+	t.Helper()
+	for _, r := range []string{"r1", "r2", "r3"} {
+		var st struct {
+			Relayed  uint64 `json:"relayed_bytes"`
+			Consumed uint64 `json:"consumed_bytes"`
+			Attested struct {
+				Relayed        uint64 `json:"relayed_bytes"`
+				ReportingPeers int    `json:"reporting_peers"`
+			} `json:"attested"`
+		}
+		var peers []struct {
+			ID       string `json:"id"`
+			RelayedF uint64 `json:"relayed_for_bytes"`
+			RelayedB uint64 `json:"relayed_by_bytes"`
+		}
+		for name, v := range map[string]any{r + ".status.json": &st, r + ".peers.json": &peers} {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, v); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		var sumFor, sumBy uint64
+		for _, p := range peers {
+			sumFor += p.RelayedF
+			sumBy += p.RelayedB
+		}
+		t.Logf("%s: relayed %d consumed %d; peers relayed for %d by %d; attested relayed %d by %d peers",
+			r, st.Relayed, st.Consumed, sumFor, sumBy, st.Attested.Relayed, st.Attested.ReportingPeers)
+		if st.Relayed != sumFor || st.Consumed != sumBy {
+			t.Errorf("%s: status relayed %d consumed %d, peers sum to %d and %d", r, st.Relayed, st.Consumed, sumFor, sumBy)
+		}
+		if st.Relayed == 0 || len(peers) != 2 {
+			t.Errorf("%s: relayed %d bytes with %d peers, want traffic and 2 peers", r, st.Relayed, len(peers))
+		}
+		if st.Attested.ReportingPeers == 0 || st.Attested.ReportingPeers > len(peers) {
+			t.Errorf("%s: %d reporting peers of %d", r, st.Attested.ReportingPeers, len(peers))
 		}
 	}
 }

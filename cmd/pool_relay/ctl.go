@@ -152,12 +152,12 @@ func humanUnits(v float64, units ...string) string {
 	return fmt.Sprintf("%.2f %s", v, units[i])
 }
 
-// classMeaning is what a class means for the traffic of its holder, in the
-// POOL operator doc's words.
+// classMeaning names a class and its effect as the POOL operator doc's
+// table does: "major contributor, priority routing".
 func classMeaning(class string) string {
 	switch class {
 	case "major_contributor":
-		return "priority routing"
+		return "major contributor, priority routing"
 	case "balanced":
 		return "balanced, normal routing"
 	case "light_consumer":
@@ -167,6 +167,34 @@ func classMeaning(class string) string {
 	}
 	return class
 }
+
+// scoreHelp says how the displayed scores are computed; status and score
+// print it in their --help.
+const scoreHelp = `
+How the score is computed. "Total relayed" is the bytes this relay relayed
+for its peers (bytes contributed) and "Total consumed" the bytes its peers
+relayed for it (bytes consumed), both as this relay measured them: the sums
+of the RELAYED FOR and RELAYED BY columns of pool_relay peers over every
+account, connected or not (in JSON relayed_bytes = sum of relayed_for_bytes,
+consumed_bytes = sum of relayed_by_bytes). They are kept with the accounts
+and survive restarts. The generosity score is
+
+    score = (Total relayed + P) / (Total consumed + P)
+
+with P the ledger's score_prior_bytes (default 1 MiB), so that a relay
+without traffic shows 1.00 and the first frames cannot swing it to an
+extreme. Classes, as in the POOL operator doc: above 2.0 major contributor
+(priority routing), 1.0 to 2.0 balanced (normal routing), 0.5 to 1.0 light
+consumer (normal routing), below 0.5 heavy consumer (deprioritised, never
+blocked). Control frames (handshakes, heartbeats, routes, cheques) are shown
+apart as "Control traffic" and count in no total and no score.
+
+"Attested" is what the peers say: the sums of the latest counters each peer
+signed in its heartbeats since the daemon started ("your contributed must
+match the peer's consumed"), the same formula applied to them, and how many
+peers reported. It is evidence beside the relay's own totals, not their
+source; a difference beyond the cross-check band is counted as
+heartbeat_mismatch (pool_relay stats) and journalled.`
 
 // short abbreviates a hex peer id for tables, as peer.ID.Short does.
 func short(id string) string {

@@ -68,10 +68,11 @@ func simple[R any](e *env, args []string, name, help string, call func(c api.Bac
 
 func runStatus(e *env, args []string) error {
 	return simple(e, args, "status", `
-Show the relay at a glance: its own generosity score (as its peers' signed
-counters report it) and the class it earns, the bytes it relayed for others
-and consumed from them, connected peers, routes, the journal head, a
-configuration awaiting confirmation, and the current rate of every port.`,
+Show the relay at a glance: its generosity score and the class it earns, the
+bytes it relayed for others and consumed from them, its control traffic, what
+its peers attest, connected peers, routes, the journal head, a configuration
+awaiting confirmation, and the current rate of every port (frames the control
+core sends included).`+scoreHelp,
 		api.Backend.Status, printStatus)
 }
 
@@ -84,6 +85,10 @@ func printStatus(w io.Writer, s api.Status) {
 	label(w, "Generosity score", "%.2f (%s)", s.Score, classMeaning(s.Class))
 	label(w, "Total relayed", "%s", humanBytes(s.Relayed))
 	label(w, "Total consumed", "%s", humanBytes(s.Consumed))
+	label(w, "Control traffic", "%s in, %s out (in no total, no score)", humanBytes(s.ControlIn), humanBytes(s.ControlOut))
+	a := s.Attested
+	label(w, "Attested by peers", "%.2f (%s) from %d reporting %s: relayed %s, consumed %s", a.Score, classMeaning(a.Class),
+		a.ReportingPeers, plural(a.ReportingPeers, "peer", "peers"), humanBytes(a.Relayed), humanBytes(a.Consumed))
 	label(w, "Active peers", "%d", s.ActivePeers)
 	label(w, "Routes", "%d", s.Routes)
 	label(w, "Identity", "%s", s.Identity)
@@ -115,6 +120,13 @@ func printStatus(w io.Writer, s api.Status) {
 			humanRate(p.RxBPS, "bit/s"), humanRate(p.TxBPS, "bit/s"), humanRate(p.DropPPS, "pps"))
 	}
 	t.Flush()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func short12(h string) string {
@@ -238,11 +250,12 @@ func printStats(w io.Writer, s api.Stats) {
 
 func runScore(e *env, args []string) error {
 	return simple(e, args, "score", `
-Show the relay's own generosity score (bytes it relayed for others over bytes
-others relayed for it, as its peers' signed counters report them) and every
-peer's score and class as this relay measured them. Classes: above 2.0 major
-contributor (priority routing), 1.0 to 2.0 balanced, 0.5 to 1.0 light
-consumer, below 0.5 heavy consumer (deprioritised, never blocked).`,
+Show the relay's own generosity score with the totals behind it, what its
+peers attest, and every peer's score and class as this relay measured them.
+A peer's score is the same ratio for the peer (bytes it relayed for us over
+bytes we relayed for it), smoothed over time with the ledger's
+score_half_life; its class is re-decided every class_tick and moves only
+class_hysteresis_percent past a class boundary.`+scoreHelp,
 		api.Backend.Score, printScore)
 }
 
@@ -250,7 +263,12 @@ func printScore(w io.Writer, s api.Score) {
 	label(w, "Generosity score", "%.2f (%s)", s.Own, classMeaning(s.Class))
 	label(w, "Total relayed", "%s", humanBytes(s.Relayed))
 	label(w, "Total consumed", "%s", humanBytes(s.Consumed))
-	label(w, "Reporting peers", "%d", s.Reporting)
+	label(w, "Computed as", "(%d + %d) / (%d + %d) bytes", s.Relayed, s.PriorBytes, s.Consumed, s.PriorBytes)
+	a := s.Attested
+	label(w, "Attested score", "%.2f (%s)", a.Score, classMeaning(a.Class))
+	label(w, "Attested relayed", "%s", humanBytes(a.Relayed))
+	label(w, "Attested consumed", "%s", humanBytes(a.Consumed))
+	label(w, "Reporting peers", "%d", a.ReportingPeers)
 	if len(s.Peers) == 0 {
 		return
 	}

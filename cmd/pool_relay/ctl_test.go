@@ -77,7 +77,9 @@ func (d *fakeDaemon) Status(context.Context) (api.Status, error) {
 	d.note("status")
 	return api.Status{
 		Version: "v0.3.0", Identity: id(selfKey).String(), Network: 1, Started: t0.Add(-time.Hour),
-		Score: 2.5, Class: "major_contributor", Relayed: 142_000_000, Consumed: 56_800_000,
+		Score: 4.09, Class: "major_contributor", Relayed: 160_000_000, Consumed: 39_000_512,
+		ControlIn: 12_800, ControlOut: 11_520,
+		Attested:    api.Attested{Score: 4.0, Class: "major_contributor", Relayed: 158_000_000, Consumed: 39_000_000, ReportingPeers: 2},
 		ActivePeers: 3, Routes: 12,
 		Journal: api.JournalHead{Records: 77, Head: strings.Repeat("ab", 32)},
 		Ports: []api.PortRate{
@@ -137,7 +139,8 @@ func (d *fakeDaemon) RouteDel(_ context.Context, s string) error {
 
 func (d *fakeDaemon) Score(context.Context) (api.Score, error) {
 	d.note("score")
-	return api.Score{Own: 2.5, Class: "major_contributor", Relayed: 142_000_000, Consumed: 56_800_000, Reporting: 2,
+	return api.Score{Own: 4.09, Class: "major_contributor", Relayed: 160_000_000, Consumed: 39_000_512, PriorBytes: 1 << 20,
+		Attested: api.Attested{Score: 0.4, Class: "heavy_consumer", Relayed: 158_000_000, Consumed: 39_000_000, ReportingPeers: 1},
 		Peers: []api.PeerScore{
 			{ID: id(peerAKey).String(), Score: 1.3, Class: "balanced", RelayedBy: 39_000_000, RelayedFor: 30_000_000},
 			{ID: id(peerBKey).String(), Score: 0.21, Class: "heavy_consumer", RelayedBy: 512, RelayedFor: 130_000_000},
@@ -309,9 +312,9 @@ func TestStatusMatchesSeed(t *testing.T) {
 	_, sock := startDaemon(t)
 	_, out, _ := runCLI(t, "status", "--socket", sock)
 	for _, want := range []string{
-		"Generosity score:     2.50 (priority routing)\n",
-		"Total relayed:        142 MB\n",
-		"Total consumed:       56.8 MB\n",
+		"Generosity score:     4.09 (major contributor, priority routing)\n",
+		"Total relayed:        160 MB\n",
+		"Total consumed:       39.0 MB\n",
 		"Active peers:         3\n",
 	} {
 		if !strings.Contains(out, want) {

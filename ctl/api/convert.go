@@ -27,6 +27,8 @@ func PeerFromView(v ledger.View, address string, rtt time.Duration) Peer {
 		RelayedForPackets: a.Usage.RelayedFor.Packets,
 		RelayedByBytes:    a.Usage.RelayedBy.Bytes,
 		RelayedByPackets:  a.Usage.RelayedBy.Packets,
+		ControlInBytes:    a.Usage.ControlIn.Bytes,
+		ControlOutBytes:   a.Usage.ControlOut.Bytes,
 		ChequesIn:         a.ReceivedTotal,
 		ChequesOut:        a.SentTotal,
 		RTT:               Duration(rtt),

@@ -34,16 +34,28 @@ type Status struct {
 	Network uint32 `json:"network"`
 	// Started is when the daemon started.
 	Started time.Time `json:"started"`
-	// Score is the relay's own generosity score as its peers' signed
-	// counters report it, and Class the class that score falls in
+	// Score is the relay's generosity score computed from its own
+	// measurements, (Relayed + P) / (Consumed + P) with P the ledger's
+	// score_prior_bytes, and Class the class that score falls in
 	// (score.Class names: major_contributor, balanced, light_consumer,
 	// heavy_consumer).
 	Score float64 `json:"score"`
 	Class string  `json:"class"`
-	// Relayed is the bytes this relay relayed for others and Consumed the
-	// bytes others relayed for it, the totals behind Score.
+	// Relayed is the bytes this relay relayed for others (bytes
+	// contributed) and Consumed the bytes others relayed for it (bytes
+	// consumed), as this relay measured them: the sums over every account
+	// of Peer.RelayedForBytes and Peer.RelayedByBytes, kept across restarts.
 	Relayed  uint64 `json:"relayed_bytes"`
 	Consumed uint64 `json:"consumed_bytes"`
+	// ControlIn and ControlOut are the bytes of control frames (handshakes,
+	// heartbeats, routes, cheques) received from and sent to peers, summed
+	// over the accounts. They are in neither Relayed nor Consumed and count
+	// in no score; what they cost is Peer.ControlCharged.
+	ControlIn  uint64 `json:"control_in_bytes"`
+	ControlOut uint64 `json:"control_out_bytes"`
+	// Attested is what the relay's peers say of it in their signed
+	// heartbeats, evidence beside the totals above.
+	Attested Attested `json:"attested"`
 	// ActivePeers is the number of connected peers; Routes the number of
 	// relayed routes installed.
 	ActivePeers int `json:"active_peers"`
@@ -111,6 +123,13 @@ type Peer struct {
 	RelayedForPackets uint64 `json:"relayed_for_packets"`
 	RelayedByBytes    uint64 `json:"relayed_by_bytes"`
 	RelayedByPackets  uint64 `json:"relayed_by_packets"`
+	// ControlIn is the control frames' bytes received from the peer
+	// (enrollment, heartbeats, routes, cheques), ControlOut those sent to
+	// it. They are not relayed bytes and count in no score; they are
+	// charged at the control prices of the ledger's configuration
+	// (control_price_per_packet, control_price_per_byte).
+	ControlInBytes  uint64 `json:"control_in_bytes"`
+	ControlOutBytes uint64 `json:"control_out_bytes"`
 	// ChequesIn and ChequesOut are the cumulative cheque totals received
 	// from and issued to the peer.
 	ChequesIn  uint64 `json:"cheques_in"`
@@ -233,15 +252,34 @@ type RouteDelArgs struct {
 
 // Score is the answer to score: the relay's own score and each peer's.
 type Score struct {
-	// Own is the relay's score as its peers report it, Class its class.
-	Own   float64 `json:"own"`
+	// Own is the relay's score computed from its own measurements as
+	// Status.Score is, Class its class; Relayed and Consumed are the totals
+	// behind it (Status.Relayed and Status.Consumed).
+	Own      float64 `json:"own"`
+	Class    string  `json:"class"`
+	Relayed  uint64  `json:"relayed_bytes"`
+	Consumed uint64  `json:"consumed_bytes"`
+	// PriorBytes is P in Own = (Relayed + P) / (Consumed + P).
+	PriorBytes uint64 `json:"prior_bytes"`
+	// Attested is what the relay's peers say of it.
+	Attested Attested    `json:"attested"`
+	Peers    []PeerScore `json:"peers"`
+}
+
+// Attested is what a relay's peers say of it: the sums of the latest signed
+// counters each reporting peer sent in its heartbeats since the daemon
+// started, and the score computed from them with the same prior. It is
+// evidence to compare with the relay's own totals (the seed's "your
+// contributed must match the peer's consumed"), not their source.
+type Attested struct {
+	Score float64 `json:"score"`
 	Class string  `json:"class"`
-	// Relayed and Consumed are the totals behind Own; Reporting is how many
-	// peers' counters they come from.
-	Relayed   uint64      `json:"relayed_bytes"`
-	Consumed  uint64      `json:"consumed_bytes"`
-	Reporting int         `json:"reporting_peers"`
-	Peers     []PeerScore `json:"peers"`
+	// Relayed is what the peers say this relay relayed for them, Consumed
+	// what they say they relayed for it, in bytes.
+	Relayed  uint64 `json:"relayed_bytes"`
+	Consumed uint64 `json:"consumed_bytes"`
+	// ReportingPeers is how many peers' signed counters these sums hold.
+	ReportingPeers int `json:"reporting_peers"`
 }
 
 // PeerScore is one peer's generosity as this relay measured it.

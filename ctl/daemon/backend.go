@@ -26,18 +26,21 @@ var _ api.Backend = (*Daemon)(nil)
 
 // Status implements api.Backend.
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
-	own, contributed, consumed := d.ledger.OwnScore()
+	t := d.ledger.Totals()
 	s := api.Status{
-		Version:  d.opts.Version,
-		Identity: d.id.PublicKey().String(),
-		Network:  d.opts.Config.Node.NetworkID,
-		Started:  d.started.UTC(),
-		Score:    own,
-		Class:    score.Of(own).String(),
-		Relayed:  contributed,
-		Consumed: consumed,
-		Routes:   d.engine.Tables().Routes().Len(),
-		Ports:    d.rates.snapshot(),
+		Version:    d.opts.Version,
+		Identity:   d.id.PublicKey().String(),
+		Network:    d.opts.Config.Node.NetworkID,
+		Started:    d.started.UTC(),
+		Score:      t.Score,
+		Class:      score.Of(t.Score).String(),
+		Relayed:    t.Relayed,
+		Consumed:   t.Consumed,
+		ControlIn:  t.ControlIn,
+		ControlOut: t.ControlOut,
+		Attested:   d.attested(),
+		Routes:     d.engine.Tables().Routes().Len(),
+		Ports:      d.rates.snapshot(),
 	}
 	for _, v := range d.ledger.Peers() {
 		if v.Account.Connected {
@@ -282,8 +285,9 @@ func controlError(op string, err error) error {
 
 // Score implements api.Backend.
 func (d *Daemon) Score(ctx context.Context) (api.Score, error) {
-	own, contributed, consumed := d.ledger.OwnScore()
-	s := api.Score{Own: own, Class: score.Of(own).String(), Relayed: contributed, Consumed: consumed}
+	t := d.ledger.Totals()
+	s := api.Score{Own: t.Score, Class: score.Of(t.Score).String(), Relayed: t.Relayed, Consumed: t.Consumed,
+		PriorBytes: d.opts.Config.Ledger.ScorePriorBytes, Attested: d.attested()}
 	for _, v := range d.ledger.Peers() {
 		a := &v.Account
 		s.Peers = append(s.Peers, api.PeerScore{
@@ -293,6 +297,12 @@ func (d *Daemon) Score(ctx context.Context) (api.Score, error) {
 	}
 	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
 	return s, nil
+}
+
+// attested is what the peers' signed heartbeats say of the relay.
+func (d *Daemon) attested() api.Attested {
+	a := d.ledger.Attested()
+	return api.Attested{Score: a.Score, Class: score.Of(a.Score).String(), Relayed: a.Relayed, Consumed: a.Consumed, ReportingPeers: a.Peers}
 }
 
 // Cheques implements api.Backend.

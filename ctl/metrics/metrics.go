@@ -179,11 +179,13 @@ var (
 	peerChequesIn   = desc("peer_cheques_received_units_total", "Cumulative amount of the cheques accepted from a peer.", "peer")
 	peerChequesOut  = desc("peer_cheques_issued_units_total", "Cumulative amount of the cheques issued to a peer.", "peer")
 	activePeers     = desc("active_peers", "Connected peers.")
-	ownScore        = desc("score", "This relay's generosity score as its peers report it.")
+	ownScore        = desc("score", "This relay's generosity score, (relayed_bytes + prior) / (consumed_bytes + prior), from its own measurements.")
 	ownClass        = desc("class", "This relay's class by its own score (1 for the current one).", "class")
-	ownRelayed      = desc("relayed_bytes", "Bytes this relay relayed for others, as its peers report it.")
-	ownConsumed     = desc("consumed_bytes", "Bytes others relayed for this relay, as its peers report it.")
-	reportingPeers  = desc("score_reporting_peers", "Peers whose signed counters the own score is computed from.")
+	ownRelayed      = desc("relayed_bytes", "Bytes this relay relayed for others as it measured them: the sum over peers of peer_relayed_for_bytes_total.")
+	ownConsumed     = desc("consumed_bytes", "Bytes others relayed for this relay as it measured them: the sum over peers of peer_relayed_by_bytes_total.")
+	attestedScore   = desc("attested_score", "This relay's generosity score computed from what its peers' signed heartbeats say of it.")
+	attestedBytes   = desc("attested_bytes", "What this relay's peers' latest signed heartbeats say it relayed for them (relayed) and they relayed for it (consumed).", "direction")
+	reportingPeers  = desc("score_reporting_peers", "Peers whose signed counters pool_relay_attested_* are summed from.")
 	handshakes      = desc("handshakes_total", "Enrollment handshakes, by result.", "result")
 	heartbeats      = desc("heartbeats_total", "Signed heartbeats, by direction.", "direction")
 	hbMismatches    = desc("heartbeat_mismatches_total", "Received heartbeats whose counters disagreed with ours beyond the band.")
@@ -289,11 +291,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for _, cl := range classes {
 				emit(ownClass, prometheus.GaugeValue, b2f(cl == s.Class), cl)
 			}
-			// Gauges, not counters: they are sums of the latest reports of
-			// the peers still reporting, which fall when a peer leaves.
-			emit(ownRelayed, prometheus.GaugeValue, float64(s.Relayed))
-			emit(ownConsumed, prometheus.GaugeValue, float64(s.Consumed))
-			emit(reportingPeers, prometheus.GaugeValue, float64(s.Reporting))
+			// Counters: sums of the accounts' cumulative counters, kept
+			// across restarts and never removed.
+			emit(ownRelayed, prometheus.CounterValue, float64(s.Relayed))
+			emit(ownConsumed, prometheus.CounterValue, float64(s.Consumed))
+			// Gauges: sums of the latest reports of the peers heard since
+			// the daemon started, which restart from zero with it.
+			emit(attestedScore, prometheus.GaugeValue, s.Attested.Score)
+			emit(attestedBytes, prometheus.GaugeValue, float64(s.Attested.Relayed), "relayed")
+			emit(attestedBytes, prometheus.GaugeValue, float64(s.Attested.Consumed), "consumed")
+			emit(reportingPeers, prometheus.GaugeValue, float64(s.Attested.ReportingPeers))
 		}
 	}
 	if c.src.Control != nil {

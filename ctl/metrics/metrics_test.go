@@ -34,7 +34,8 @@ func source() Source {
 			}}, nil
 		},
 		Score: func(context.Context) (api.Score, error) {
-			return api.Score{Own: 2.5, Class: "major_contributor", Relayed: 142_000_000, Consumed: 56_800_000, Reporting: 3}, nil
+			return api.Score{Own: 2.5, Class: "major_contributor", Relayed: 142_000_000, Consumed: 56_800_000,
+				Attested: api.Attested{Score: 2.4, Relayed: 140_000_000, Consumed: 58_000_000, ReportingPeers: 3}}, nil
 		},
 		Control: func(context.Context) (Control, error) {
 			return Control{HandshakesOK: 3, HandshakesFailed: 1, HeartbeatsSent: 20, HeartbeatsReceived: 19,
@@ -100,6 +101,10 @@ func TestScrape(t *testing.T) {
 		`pool_relay_score 2.5`,
 		`pool_relay_class{class="major_contributor"} 1`,
 		`pool_relay_relayed_bytes 1.42e+08`,
+		`pool_relay_consumed_bytes 5.68e+07`,
+		`pool_relay_attested_score 2.4`,
+		`pool_relay_attested_bytes{direction="relayed"} 1.4e+08`,
+		`pool_relay_score_reporting_peers 3`,
 		`pool_relay_handshakes_total{result="failed"} 1`,
 		`pool_relay_heartbeats_total{direction="received"} 19`,
 		`pool_relay_heartbeat_mismatches_total 2`,

@@ -107,7 +107,15 @@ func (o *Own) Totals() (contributed, consumed uint64) {
 // that a relay nobody has reported on yet shows 1.0 rather than 0/0.
 func (o *Own) Score(priorBytes float64) float64 {
 	c, u := o.Totals()
-	return (float64(c) + priorBytes) / (float64(u) + priorBytes)
+	return Generosity(c, u, priorBytes)
+}
+
+// Generosity is the POOL operator doc's generosity_score =
+// bytes_contributed / bytes_consumed, with priorBytes added to both sides:
+// without traffic it is 1.0 (balanced) instead of 0/0, and the first few
+// frames cannot swing it to an extreme class.
+func Generosity(contributed, consumed uint64, priorBytes float64) float64 {
+	return (float64(contributed) + priorBytes) / (float64(consumed) + priorBytes)
 }
 
 // Peers is the number of peers that have reported.
