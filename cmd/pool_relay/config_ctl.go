@@ -16,24 +16,17 @@ import (
 // runConfigCtl serves config show|apply|confirm|rollback on the running
 // relay; config check (config.go) works on a file alone.
 func runConfigCtl(e *env, args []string) error {
-	const usage = "config show | config apply FILE [--confirm-within 60s] | config confirm | config rollback"
 	sub := args[0]
-	fs, cf := ctlCommand(e, "config "+sub, usage, `
-Manage the running relay's configuration with POOL's atomic change and
-automatic rollback.
-
-  show      print the running configuration, and the deadline of one
-            awaiting confirmation
-  apply     check FILE here, send it to the relay, which applies it
-            tentatively: unless "config confirm" follows within
-            --confirm-within, the relay restores the previous configuration
-            by itself (so a change that cuts you off heals itself).
-            --confirm-within 0 applies it permanently at once.
-  confirm   make the pending configuration permanent
-  rollback  restore the configuration before the pending one now
-
-Every step is recorded in the relay's change journal.`)
-	within := fs.Duration("confirm-within", 60*time.Second, "apply: roll back unless confirmed within this long (0: permanent)")
+	h, ok := configSubHelp[sub]
+	if !ok {
+		printConfigHelp(e)
+		return usagef("unknown config command %q; expected: %s", sub, configUsage)
+	}
+	fs, cf := ctlCommand(e, "config "+sub, h.usage, h.help)
+	within := new(time.Duration)
+	if sub == "apply" {
+		fs.DurationVar(within, "confirm-within", 60*time.Second, "roll back unless confirmed within this long (0: permanent at once, saved over the start file)")
+	}
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil {
 		return err
@@ -42,15 +35,9 @@ Every step is recorded in the relay's change journal.`)
 	if sub == "apply" {
 		want = 1
 	}
-	switch sub {
-	case "show", "apply", "confirm", "rollback":
-	default:
-		fs.Usage()
-		return usagef("unknown config command %q; expected: config check FILE | %s", sub, usage)
-	}
 	if len(pos) != want {
 		fs.Usage()
-		return usagef("expected: %s", usage)
+		return usagef("expected: pool_relay %s", h.usage)
 	}
 	if *within < 0 {
 		return usagef("--confirm-within must not be negative")
@@ -109,12 +96,44 @@ Every step is recorded in the relay's change journal.`)
 			fmt.Fprintln(e.stdout, "permanent")
 		}
 		printPending(e.stdout, st.Pending, "")
+		printSaved(e.stdout, st.SavedTo)
 	case "confirm":
 		fmt.Fprintln(e.stdout, "configuration confirmed")
+		printSaved(e.stdout, st.SavedTo)
 	case "rollback":
 		fmt.Fprintln(e.stdout, "previous configuration restored")
 	}
 	return nil
+}
+
+// configSubHelp is each config subcommand's usage line and help.
+var configSubHelp = map[string]struct{ usage, help string }{
+	"show": {"config show [--json] [--socket PATH]", `
+Print the running relay's configuration, TOML, as it was applied; while a
+configuration awaits confirmation, a first comment line gives the deadline
+at which the relay rolls it back.`},
+	"apply": {"config apply FILE [--confirm-within D] [--json] [--socket PATH]", `
+Check FILE here (as config check does), then send its text to the relay,
+which applies it: tentatively when --confirm-within is above 0 (the default
+60s), rolling it back by itself unless "pool_relay config confirm" follows
+in time; permanently at once with --confirm-within 0. A change to a setting
+fixed at start ([eal], ports, ...) is refused whole and changes nothing.
+The relay reads the text from the request, not FILE: it may not see your
+files.` + configPersistHelp},
+	"confirm": {"config confirm [--json] [--socket PATH]", `
+Make the pending configuration permanent (pool_relay config apply FILE
+--confirm-within D made it pending).` + configPersistHelp},
+	"rollback": {"config rollback [--json] [--socket PATH]", `
+Restore the configuration that ran before the pending one, now, instead of
+waiting for the confirmation deadline. Only a pending configuration can be
+rolled back.`},
+}
+
+// printSaved says where a permanent configuration was written.
+func printSaved(w io.Writer, path string) {
+	if path != "" {
+		fmt.Fprintf(w, "saved to %s (the file start --config named; its mode and owner kept)\n", path)
+	}
 }
 
 func printPending(w io.Writer, p *api.PendingConfig, prefix string) {

@@ -37,8 +37,8 @@ func ctlCommand(e *env, name, usage, help string) (*flag.FlagSet, *ctlFlags) {
 	fs.StringVar(&cf.config, "config", "", "configuration file naming the socket (default: the embedded default)")
 	fs.BoolVar(&cf.json, "json", false, "print the result as JSON")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: pool_relay %s\n\n%s\n\nFlags:\n", usage, strings.TrimSpace(help))
-		fs.PrintDefaults()
+		fmt.Fprintf(e.stderr, "Usage: pool_relay %s\n\n%s\n", usage, strings.TrimSpace(help))
+		printFlags(e.stderr, fs)
 	}
 	return fs, cf
 }
@@ -171,6 +171,7 @@ func classMeaning(class string) string {
 // scoreHelp says how the displayed scores are computed; status and score
 // print it in their --help.
 const scoreHelp = `
+
 How the score is computed. "Total relayed" is the bytes this relay relayed
 for its peers (bytes contributed) and "Total consumed" the bytes its peers
 relayed for it (bytes consumed), both as this relay measured them: the sums

@@ -17,7 +17,7 @@ func init() {
 	register("stats", command{summary: "counters per port, queue, class and drop reason", run: runStats})
 	register("score", command{summary: "the relay's generosity score and its peers'", run: runScore})
 	register("routes", command{summary: "list relayed routes", run: runRoutes})
-	register("route", command{summary: "add or delete a static route (route add|del)", run: runRoute})
+	register("route", command{summary: "add or delete a static route (route add|del)", run: runRoute, subs: []string{"add", "del"}})
 	register("enroll", command{summary: "enroll with a peer relay (enroll ADDRESS)", run: runEnroll})
 	register("unenroll", command{summary: "close a peer's session (unenroll PEER)", run: runUnenroll})
 	register("stop", command{summary: "stop the running relay", run: runStop})
@@ -319,28 +319,58 @@ func printRoute(w io.Writer, r api.Route) {
 }
 
 func runRoute(e *env, args []string) error {
-	const usage = "route add SESSION --from PEER --to PEER --port NAME --next-hop IP [--ttl D] | route del SESSION"
-	const help = `
-Add or delete a static relayed route. SESSION is the hop session id (32 hex
-digits); frames arriving with it are relayed for peer --from (which pays) to
-peer --to, out of port --port towards --next-hop. A route added with --ttl is
-removed after that long. Routes of enrolled peers are managed by the relay
-itself; static routes are for tests and fixed topologies.`
-	fs, cf := ctlCommand(e, "route", usage, help)
+	const (
+		addUsage = "route add SESSION --from PEER --to PEER --port NAME [--next-hop IP] [--ttl D] [--json] [--socket PATH]"
+		delUsage = "route del SESSION [--json] [--socket PATH]"
+		usage    = "route add SESSION --from PEER --to PEER --port NAME [--next-hop IP] [--ttl D] | route del SESSION"
+		addHelp  = `
+Add a static relayed route between two enrolled peers. SESSION is the hop
+session id (32 hex digits); frames arriving with it are relayed for peer
+--from (which pays) to peer --to, and frames of the reverse session back.
+The port and next hop are --to's session endpoint; --port (and --next-hop,
+when given) must agree with it. PEER is an id as pool_relay peers prints
+it, any prefix of it only one enrolled peer has (an ambiguous one is refused
+with the candidates), or the peer's address. A route added with --ttl is
+removed after that long; any static route goes when either peer leaves.
+Routes of enrolled peers are managed by the relay itself; static routes are
+for tests and fixed topologies.`
+		delHelp = `
+Delete a relayed route, static or opened by a peer, named by its session id
+(32 hex digits, as pool_relay routes prints it) or its reverse's: both
+directions go, the close is journalled as ROUTE_CLOSE, and both peers are
+told.`
+	)
+	u, help := usage, addHelp+"\n"+delHelp
+	sub := ""
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			sub = a
+			break
+		}
+	}
+	switch sub {
+	case "add":
+		u, help = addUsage, addHelp
+	case "del":
+		u, help = delUsage, delHelp
+	}
+	fs, cf := ctlCommand(e, "route", u, help)
 	var spec api.RouteSpec
 	var ttl time.Duration
-	fs.StringVar(&spec.From, "from", "", "add: peer the frames are relayed for (id or its first hex digits)")
-	fs.StringVar(&spec.To, "to", "", "add: next-hop peer")
-	fs.StringVar(&spec.Port, "port", "", "add: egress port name")
-	fs.StringVar(&spec.NextHop, "next-hop", "", "add: next hop's IP address")
-	fs.DurationVar(&ttl, "ttl", 0, "add: remove the route after this long (0: never)")
+	if sub != "del" {
+		fs.StringVar(&spec.From, "from", "", "peer the frames are relayed for (its id, any unambiguous prefix of it, or its address)")
+		fs.StringVar(&spec.To, "to", "", "next-hop peer (id, prefix or address, as --from)")
+		fs.StringVar(&spec.Port, "port", "", "egress port name")
+		fs.StringVar(&spec.NextHop, "next-hop", "", "next hop's IP address (default: --to's)")
+		fs.DurationVar(&ttl, "ttl", 0, "remove the route after this long (0: never)")
+	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 || (pos[0] != "add" && pos[0] != "del") {
 		fs.Usage()
-		return usagef("expected: %s", usage)
+		return usagef("expected: %s", u)
 	}
 	spec.Session, spec.TTL = pos[1], api.Duration(ttl)
 	c, err := cf.client()
@@ -354,7 +384,10 @@ itself; static routes are for tests and fixed topologies.`
 			return ctlError(err)
 		}
 		if cf.json {
-			return writeJSON(e.stdout, api.Empty{})
+			return writeJSON(e.stdout, struct {
+				Session string `json:"session"`
+				Deleted bool   `json:"deleted"`
+			}{spec.Session, true})
 		}
 		fmt.Fprintf(e.stdout, "route %s deleted\n", spec.Session)
 		return nil
@@ -389,22 +422,35 @@ handshake failed. Re-enrolling a known peer keeps its account and any debt.`, 1,
 }
 
 func runUnenroll(e *env, args []string) error {
+	type result struct {
+		Peer       string `json:"peer"`
+		Unenrolled bool   `json:"unenrolled"`
+	}
 	return oneCall(e, args, "unenroll", "unenroll PEER [--json] [--socket PATH]", `
-Close the session with PEER (its id, the first hex digits of it, or its
-address as pool_relay peers shows it) and remove its routes. The account
-stays: a debt survives unenrolling and reconnecting.`, 1,
-		func(c api.Backend, ctx context.Context, pos []string) (api.Empty, error) {
-			return api.Empty{}, c.Unenroll(ctx, pos[0])
+Close the session with PEER and remove its routes: the peer is sent an
+authenticated CLOSE and drops the session at once. PEER is its id as
+pool_relay peers prints it, any prefix of the id that only one enrolled
+peer has (a prefix several share is refused, listing them), or its address
+(IP or IP:PORT). The account stays: a debt survives unenrolling and
+reconnecting.`, 1,
+		func(c api.Backend, ctx context.Context, pos []string) (result, error) {
+			return result{Peer: pos[0], Unenrolled: true}, c.Unenroll(ctx, pos[0])
 		},
-		func(w io.Writer, _ api.Empty, pos []string) { fmt.Fprintf(w, "unenrolled %s\n", pos[0]) })
+		func(w io.Writer, _ result, pos []string) { fmt.Fprintf(w, "unenrolled %s\n", pos[0]) })
 }
 
 func runStop(e *env, args []string) error {
+	type result struct {
+		Stopping bool `json:"stopping"`
+	}
 	return simple(e, args, "stop", `
-Stop the running relay: it closes its peers' sessions, stops the data plane,
-checkpoints the ledger and makes the journal durable, then exits. The command
-returns once the relay has accepted the request.`,
-		func(c api.Backend, ctx context.Context) (api.Empty, error) {
-			return api.Empty{}, c.Stop(ctx)
-		}, func(w io.Writer, _ api.Empty) { fmt.Fprintln(w, "stopping") })
+Stop the running relay: it sends every peer an authenticated CLOSE and waits
+(up to a second) until the data plane has put those frames on the wire, so
+the peers drop the sessions at once instead of after peer_timeout; then it
+stops the data plane, checkpoints the ledger, makes the journal durable and
+exits. The command returns once the relay has accepted the request; the
+relay's process exits shortly after.`,
+		func(c api.Backend, ctx context.Context) (result, error) {
+			return result{Stopping: true}, c.Stop(ctx)
+		}, func(w io.Writer, _ result) { fmt.Fprintln(w, "stopping") })
 }

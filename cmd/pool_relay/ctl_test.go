@@ -10,6 +10,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -393,7 +394,10 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		{[]string{"status", "--bogus"}, exitUsage, "flag provided but not defined"},
 		{[]string{"enroll"}, exitUsage, "expected: enroll ADDRESS"},
 		{[]string{"config", "frob"}, exitUsage, "unknown config command"},
-		{[]string{"config", "apply"}, exitUsage, "expected: config show"},
+		{[]string{"config", "apply"}, exitUsage, "expected: pool_relay config apply FILE"},
+		{[]string{"config"}, exitUsage, "expected a subcommand"},
+		{[]string{"journal"}, exitUsage, "expected a subcommand"},
+		{[]string{"journal", "frob"}, exitUsage, "unknown journal command"},
 		{[]string{"cheques", "import", "x"}, exitUsage, "expected: cheques"},
 	} {
 		code, _, errOut := runCLI(t, append(tc.args, "--socket", sock)...)
@@ -408,23 +412,61 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	}
 }
 
-func TestHelpForEveryCommand(t *testing.T) {
-	for name := range commands {
-		code, out, errOut := runCLI(t, name, "--help")
-		if name == "journal" || name == "config" {
-			// Their first argument is a subcommand.
-			code, out, errOut = runCLI(t, name, map[string]string{"journal": "verify", "config": "show"}[name], "--help")
+// TestHelpWalk asks every command and every subcommand for --help: each
+// answers on standard output with exit 0, starts with its usage line,
+// explains itself in a paragraph, and lists under "Flags:" every flag its
+// usage line names.
+func TestHelpWalk(t *testing.T) {
+	code, out, _ := runCLI(t, "--help")
+	if code != exitOK || !strings.Contains(out, "Usage: pool_relay COMMAND") {
+		t.Fatalf("pool_relay --help: exit %d\n%s", code, out)
+	}
+	flagRE := regexp.MustCompile(`(?:^|[ \[|])--?([a-z][a-z-]*)`)
+	walked := 0
+	for name, c := range commands {
+		if !strings.Contains(out, "  "+name+" ") {
+			t.Errorf("pool_relay --help does not list %s", name)
 		}
-		if code != exitOK || !strings.Contains(errOut+out, "Usage: pool_relay "+name) {
-			t.Errorf("%s --help: exit %d, output %q", name, code, errOut+out)
+		paths := [][]string{{name}}
+		for _, sub := range c.subs {
+			paths = append(paths, []string{name, sub})
+		}
+		for _, p := range paths {
+			for _, h := range []string{"--help", "-h"} {
+				walked++
+				cmd := strings.Join(p, " ")
+				code, out, errOut := runCLI(t, append(append([]string(nil), p...), h)...)
+				if code != exitOK || errOut != "" {
+					t.Errorf("%s %s: exit %d, stderr %q", cmd, h, code, errOut)
+					continue
+				}
+				first, rest, _ := strings.Cut(out, "\n")
+				if !strings.HasPrefix(first, "Usage: pool_relay "+cmd) {
+					t.Errorf("%s %s: first line %q", cmd, h, first)
+				}
+				text, flags, _ := strings.Cut(rest, "\nFlags:\n")
+				prose := 0
+				for _, l := range strings.Split(text, "\n") {
+					if strings.TrimSpace(l) != "" {
+						prose++
+					}
+				}
+				if prose < 3 {
+					t.Errorf("%s %s explains too little (%d lines):\n%s", cmd, h, prose, out)
+				}
+				if strings.Contains(out, "SUBCOMMAND --help shows") {
+					continue // a group's page: each subcommand lists its flags
+				}
+				for _, m := range flagRE.FindAllStringSubmatch(first, -1) {
+					if !strings.Contains(flags, "  -"+m[1]+" ") && !strings.Contains(flags, "  -"+m[1]+"\n") {
+						t.Errorf("%s %s: usage names -%s, which Flags does not list:\n%s", cmd, h, m[1], out)
+					}
+				}
+			}
 		}
 	}
-	// Every socket command explains itself beyond the usage line.
-	for _, name := range []string{"status", "peers", "stats", "score", "routes", "route", "enroll", "unenroll", "stop", "cheques", "trace"} {
-		_, _, errOut := runCLI(t, name, "--help")
-		if !strings.Contains(errOut, "-json") || !strings.Contains(errOut, "-socket") || strings.Count(errOut, "\n") < 8 {
-			t.Errorf("%s --help is too thin:\n%s", name, errOut)
-		}
+	if walked < 2*(len(commands)+8) {
+		t.Errorf("walked %d help pages", walked)
 	}
 }
 
@@ -435,7 +477,7 @@ func TestUnenrollAndStop(t *testing.T) {
 		t.Fatalf("unenroll: %d %q", code, out)
 	}
 	code, out, _ = runCLI(t, "stop", "--json", "--socket", sock)
-	if code != 0 || out != "{}\n" {
+	if code != 0 || out != "{\n  \"stopping\": true\n}\n" {
 		t.Fatalf("stop --json: %d %q", code, out)
 	}
 	if got := strings.Join(d.calls, ","); got != "unenroll 8139770e,stop" {

@@ -61,6 +61,25 @@ func TestJournalCommands(t *testing.T) {
 	if tl := jsonLines(t, out); code != 0 || len(tl) != 2 || tl[0]["index"] != float64(4) {
 		t.Fatalf("tail: code %d lines %v", code, tl)
 	}
+
+	// export FILE writes what export prints, to the file; verify --json
+	// gives a summary object.
+	code, stdout, _ := runCLI(t, "journal", "export", "--file", path)
+	dst := filepath.Join(t.TempDir(), "journal.jsonl")
+	if code, out, errOut := runCLI(t, "journal", "export", dst, "--file", path); code != 0 || out != "" {
+		t.Fatalf("export FILE: code %d out %q err %q", code, out, errOut)
+	}
+	if b, err := os.ReadFile(dst); err != nil || string(b) != stdout || code != 0 {
+		t.Fatalf("export FILE wrote %d bytes (%v), export printed %d", len(b), err, len(stdout))
+	}
+	code, out, _ = runCLI(t, "journal", "verify", "--json", "--file", path)
+	var sum struct {
+		Records uint64 `json:"records"`
+		Head    string `json:"head"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || code != 0 || sum.Records != 5 || len(sum.Head) != 64 {
+		t.Fatalf("verify --json: code %d %q %v", code, out, err)
+	}
 }
 
 func TestJournalVerifyReportsDamage(t *testing.T) {
@@ -100,6 +119,7 @@ func TestJournalUsage(t *testing.T) {
 		{"journal", "frob", "--file", "x"},
 		{"journal", "tail", "--file", "x", "-n", "0"},
 		{"journal", "verify", "extra"},
+		{"journal", "export", "a", "b"},
 	} {
 		if code, _, _ := runCLI(t, args...); code != exitUsage {
 			t.Errorf("%v: code %d, want %d", args, code, exitUsage)

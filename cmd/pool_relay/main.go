@@ -39,6 +39,10 @@ func usagef(format string, args ...any) error {
 type command struct {
 	summary string
 	run     func(env *env, args []string) error
+	// subs are its own subcommands (config apply, journal verify, ...),
+	// each of which answers "pool_relay CMD SUB --help"; TestHelpWalk
+	// walks them all.
+	subs []string
 }
 
 // env is what a command may touch, injected so tests can capture output.
@@ -67,6 +71,11 @@ func run(args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "pool_relay: unknown command %q; run pool_relay --help\n", args[0])
 		return exitUsage
 	}
+	// Help that was asked for goes to standard output (pool_relay status
+	// --help | less); usage printed for a mistake stays on standard error.
+	if helpRequested(args[1:]) {
+		e = &env{stdout: e.stdout, stderr: e.stdout}
+	}
 	err := c.run(e, args[1:])
 	var ue *usageError
 	switch {
@@ -83,6 +92,20 @@ func run(args []string, e *env) int {
 	}
 }
 
+// helpRequested reports whether args ask for help: -h, -help or --help
+// before any "--".
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "pool_relay: the POOL relay appliance and its operator CLI")
 	fmt.Fprintln(w)
@@ -96,6 +119,9 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every command and subcommand takes --help (pool_relay config apply --help).")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 the relay refused or failed, 2 a usage or request error.")
 }
 
 // newFlags returns a flag set whose --help prints the command's usage and
@@ -105,9 +131,22 @@ func newFlags(e *env, name, usage string) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: pool_relay %s\n", usage)
-		fs.PrintDefaults()
+		printFlags(e.stderr, fs)
 	}
 	return fs
+}
+
+// printFlags prints fs's flags under a "Flags:" heading, or nothing when it
+// has none.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -142,7 +181,10 @@ func init() {
 	register("version", command{
 		summary: "print the version",
 		run: func(e *env, args []string) error {
-			fs := newFlags(e, "version", "version")
+			fs := newFlags(e, "version", "version\n\n"+
+				"Print the build version of pool_relay (the release tag, or the module version and\n"+
+				"commit it was built from) and the Go release it was built with. A relay's running\n"+
+				"version is in pool_relay status.")
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}

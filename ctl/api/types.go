@@ -330,6 +330,12 @@ type ConfigState struct {
 	Config string `json:"config"`
 	// Pending is set while an applied configuration awaits confirmation.
 	Pending *PendingConfig `json:"pending,omitempty"`
+	// SavedTo is the file the configuration was written to when this call
+	// made it permanent (config confirm, or apply with confirm_within 0):
+	// the file given to start --config, its mode and owner kept. Empty when
+	// nothing was written (a pending change, or a relay started without
+	// --config).
+	SavedTo string `json:"saved_to,omitempty"`
 }
 
 // PendingConfig describes a tentatively applied configuration.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -240,18 +241,14 @@ func (d *Daemon) RouteDel(ctx context.Context, session string) error {
 	return controlError("route del", d.core.CloseRoute(ctx, id))
 }
 
-// findPeer resolves a peer named by its id (as peers prints it), its
-// identity key in hex, or its address (IP or IP:PORT) among the enrolled ones.
+// findPeer resolves a peer named by its id as peers prints it (the whole
+// hex identity or any prefix of it, case-insensitive), its identity key as
+// the handshake names it, or its address (IP or IP:PORT), among the enrolled
+// ones and the kept ones being reconnected. A prefix shared by several peers is refused with the candidates.
 func (d *Daemon) findPeer(ctx context.Context, name string) (control.PeerInfo, error) {
 	infos, err := d.core.Peers(ctx)
 	if err != nil {
 		return control.PeerInfo{}, unavailable(err)
-	}
-	for _, pi := range infos {
-		if pi.Key.String() == name || peerString(pi.Key.Ed25519()) == name ||
-			pi.Endpoint.Addr.String() == name || pi.Endpoint.Addr.Addr().String() == name {
-			return pi, nil
-		}
 	}
 	// A kept peer being reconnected can be named too (unenroll one that is
 	// gone for good).
@@ -260,12 +257,44 @@ func (d *Daemon) findPeer(ctx context.Context, name string) (control.PeerInfo, e
 		return control.PeerInfo{}, unavailable(err)
 	}
 	for _, r := range rc {
-		if r.Key.String() == name || peerString(r.Key.Ed25519()) == name ||
-			r.Endpoint.Addr.String() == name || r.Endpoint.Addr.Addr().String() == name {
-			return control.PeerInfo{Key: r.Key, Endpoint: r.Endpoint}, nil
+		if !slices.ContainsFunc(infos, func(pi control.PeerInfo) bool { return pi.Key == r.Key }) {
+			infos = append(infos, control.PeerInfo{Key: r.Key, Endpoint: r.Endpoint})
 		}
 	}
-	return control.PeerInfo{}, api.Errorf(api.CodeNotFound, "no enrolled peer %q", name)
+	pi, err := resolvePeer(infos, name)
+	if err != nil {
+		return control.PeerInfo{}, err
+	}
+	return pi, nil
+}
+
+// resolvePeer is findPeer's matching, apart for tests.
+func resolvePeer(infos []control.PeerInfo, name string) (control.PeerInfo, error) {
+	for _, pi := range infos {
+		if pi.Key.String() == name || pi.Endpoint.Addr.String() == name || pi.Endpoint.Addr.Addr().String() == name {
+			return pi, nil
+		}
+	}
+	prefix := strings.ToLower(name)
+	if prefix == "" || strings.Trim(prefix, "0123456789abcdef") != "" {
+		return control.PeerInfo{}, api.Errorf(api.CodeNotFound, "no enrolled peer %q (give its id, a prefix of it, or its address)", name)
+	}
+	var found []control.PeerInfo
+	var ids []string
+	for _, pi := range infos {
+		if id := peerString(pi.Key.Ed25519()); strings.HasPrefix(id, prefix) {
+			found = append(found, pi)
+			ids = append(ids, id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return control.PeerInfo{}, api.Errorf(api.CodeNotFound, "no enrolled peer %q", name)
+	case 1:
+		return found[0], nil
+	}
+	sort.Strings(ids)
+	return control.PeerInfo{}, api.Errorf(api.CodeInvalidArgument, "peer %q is ambiguous: it begins %d enrolled peers' ids: %s", name, len(ids), strings.Join(ids, ", "))
 }
 
 // controlError maps the control core's sentinel errors to API codes.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -41,7 +42,11 @@ func (d *Daemon) ConfigApply(ctx context.Context, a api.ConfigApplyArgs) (api.Co
 		}
 		return api.ConfigState{}, err
 	}
-	return d.configState(), nil
+	s := d.configState()
+	if a.ConfirmWithin == 0 {
+		s.SavedTo = d.opts.ConfigPath
+	}
+	return s, nil
 }
 
 // ConfigConfirm implements api.Backend.
@@ -52,7 +57,9 @@ func (d *Daemon) ConfigConfirm(ctx context.Context) (api.ConfigState, error) {
 	if err := d.configs.Confirm("by operator"); err != nil {
 		return api.ConfigState{}, err
 	}
-	return d.configState(), nil
+	s := d.configState()
+	s.SavedTo = d.opts.ConfigPath
+	return s, nil
 }
 
 // ConfigRollback implements api.Backend.
@@ -134,22 +141,39 @@ func (d *Daemon) persistConfig(r *running) error {
 	if path == "" {
 		return nil
 	}
+	// The file keeps its mode and owner: the operator chose them (a 0644
+	// lab file, a root:pool_relay 0640 one under /etc), and a confirmation
+	// must not change who can read it. A file that is gone is recreated
+	// 0640, readable by the daemon's group only: it may name key paths.
+	mode, uid, gid := os.FileMode(0o640), -1, -1
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".pool_relay-config-*")
 	if err != nil {
 		return fmt.Errorf("daemon: save config: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(r.text); err != nil {
+	fail := func(err error) error {
 		tmp.Close()
 		return fmt.Errorf("daemon: save config: %w", err)
 	}
-	if err := tmp.Chmod(0o640); err != nil {
-		tmp.Close()
-		return fmt.Errorf("daemon: save config: %w", err)
+	if _, err := tmp.WriteString(r.text); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if uid >= 0 {
+		// Only root may give a file away; a daemon running as the file's
+		// owner already has the right owner, so the error is ignored.
+		_ = tmp.Chown(uid, gid)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("daemon: save config: %w", err)
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("daemon: save config: %w", err)
@@ -161,5 +185,6 @@ func (d *Daemon) persistConfig(r *running) error {
 		dir.Sync()
 		dir.Close()
 	}
+	d.log.Info().Str("path", path).Str("mode", mode.String()).Msg("confirmed configuration saved over the start file")
 	return nil
 }

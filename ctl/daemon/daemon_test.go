@@ -36,7 +36,9 @@ func TestDaemon(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "relay.toml")
 	text := testConfig(dir, "5s")
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+	// 0644, not the 0640 the daemon gives a file it creates: a
+	// confirmation must keep the operator's mode.
+	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := configs.Parse(cfgPath, []byte(text))
@@ -172,8 +174,11 @@ func TestDaemon(t *testing.T) {
 	if s, err = c.ConfigConfirm(ctx); err != nil || s.Pending != nil || s.Config != next {
 		t.Fatalf("confirm: %+v, %v", s, err)
 	}
-	if saved, _ := os.ReadFile(cfgPath); string(saved) != next {
-		t.Errorf("confirmed configuration not saved to %s", cfgPath)
+	if saved, _ := os.ReadFile(cfgPath); string(saved) != next || s.SavedTo != cfgPath {
+		t.Errorf("confirmed configuration not saved to %s (saved_to %q)", cfgPath, s.SavedTo)
+	}
+	if fi, err := os.Stat(cfgPath); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("confirmed configuration file's mode: %v, %v; want 0644 kept", fi.Mode(), err)
 	}
 	if _, err := c.ConfigConfirm(ctx); !errors.As(err, &ae) || ae.Code != api.CodeConflict {
 		t.Errorf("confirm with nothing pending: %v", err)
