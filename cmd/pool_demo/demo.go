@@ -35,6 +35,7 @@ type relaySpec struct {
 	socket string
 	key    string
 	addr   string // POOL address, once started
+	id     string // peer id (Ed25519 identity, hex), once started
 	ns     *netns.NS
 	proc   *proc
 }
@@ -165,7 +166,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		if err := json.Unmarshal([]byte(id), &info); err != nil {
 			return fmt.Errorf("identity of %s: %w", r.name, err)
 		}
-		r.addr = info.Address
+		r.addr, r.id = info.Address, info.Identity
 		// The peer id first, as the PEER columns of the tables print it
 		// (its first 8 hex digits); the POOL address carries a hash of
 		// the key instead, which no table shows.
@@ -304,11 +305,16 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			}
 		}
 	}
-	step("stopping B, then the relays, and verifying their journals")
+	step("stopping B, then the relays (r1 with pool_relay stop, watched from r2), and verifying their journals")
 	if err := procB.stop(10 * time.Second); err != nil {
 		fmt.Fprintf(out, "warning: end node B: %v\n", err)
 	}
 	fmt.Fprintf(out, "    B: %s\n", lastLine(procB.output(), "received="))
+	seen, err := stopSeen(ctx, relayBin, relays[0], relays[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "    r2 saw r1 leave %d ms after pool_relay stop returned (stop_seen_ms=%d)\n", seen.Milliseconds(), seen.Milliseconds())
 	for _, r := range relays {
 		if err := r.proc.stop(20 * time.Second); err != nil {
 			return fmt.Errorf("%s: %w\n%s", r.name, err, r.proc.tail())
@@ -349,6 +355,41 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("no settlement: %w", settled)
 	}
 	return nil
+}
+
+// stopSeen runs pool_relay stop on r and measures how long after it
+// returned watcher's peers table shows r down: the CLOSE r sends on the way
+// out makes it at once, where a lost CLOSE would take peer_timeout.
+func stopSeen(ctx context.Context, relayBin string, r, watcher *relaySpec) (time.Duration, error) {
+	if _, err := cli(ctx, relayBin, "stop", "--socket", r.socket); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		js, err := cli(ctx, relayBin, "peers", "--json", "--socket", watcher.socket)
+		if err != nil {
+			return 0, err
+		}
+		var ps []struct {
+			ID        string `json:"id"`
+			Connected bool   `json:"connected"`
+		}
+		if err := json.Unmarshal([]byte(js), &ps); err != nil {
+			return 0, fmt.Errorf("%s peers --json: %w", watcher.name, err)
+		}
+		for _, p := range ps {
+			if p.ID == r.id && !p.Connected {
+				return time.Since(start), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	st, _ := cli(ctx, relayBin, "stats", "--socket", watcher.socket)
+	return 0, fmt.Errorf("%s still shows %s up 10 s after pool_relay stop; its stats:\n%s", watcher.name, r.name, st)
 }
 
 // saveJSON writes the relay's pool_relay status --json and peers --json

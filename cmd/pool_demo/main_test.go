@@ -88,6 +88,13 @@ func runDemo(t *testing.T, bin, vdev string) {
 		}
 	}
 	checkTotals(t, jsonDir)
+	// pool_relay stop is seen by the peer at once (its CLOSE went out),
+	// not after peer_timeout.
+	if m := regexp.MustCompile(`stop_seen_ms=(\d+)`).FindStringSubmatch(s); m == nil {
+		t.Error("no stop_seen_ms line")
+	} else if ms, _ := strconv.Atoi(m[1]); ms > 1000 {
+		t.Errorf("r2 saw r1's stop after %d ms, want within a second", ms)
+	}
 }
 
 // checkTotals reads the --json-dir files and checks what status promises:

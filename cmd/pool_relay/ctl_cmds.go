@@ -188,8 +188,9 @@ func peerCell(p api.Peer) string {
 
 func runStats(e *env, args []string) error {
 	return simple(e, args, "stats", `
-Print the data plane's cumulative counters: per port (frames and bytes each
-way, frames the NIC missed), per egress class queue (sent, dropped at a full
+Print the data plane's cumulative counters: per port as the device counts
+them (frames and bytes each way, the control core's own frames included,
+as dpdk-telemetry's /ethdev/stats shows; frames the NIC missed), per egress class queue (sent, dropped at a full
 queue, depth, and the class's share of the scheduler's bytes), frames
 dropped per reason, and the control core's counters that are not zero
 (handshakes, heartbeats accepted, rejected and mismatched, routes, cheques).`,
@@ -444,11 +445,10 @@ func runStop(e *env, args []string) error {
 		Stopping bool `json:"stopping"`
 	}
 	return simple(e, args, "stop", `
-Stop the running relay: it sends every peer an authenticated CLOSE and waits
-(up to a second) until the data plane has put those frames on the wire, so
-the peers drop the sessions at once instead of after peer_timeout; then it
-stops the data plane, checkpoints the ledger, makes the journal durable and
-exits. The command returns once the relay has accepted the request; the
+Stop the running relay: it sends every peer an authenticated CLOSE, which
+the data plane puts on the wire before its ports stop, so the peers drop
+the sessions at once instead of after peer_timeout; then it stops the data
+plane, checkpoints the ledger, makes the journal durable and exits. The command returns once the relay has accepted the request; the
 relay's process exits shortly after.`,
 		func(c api.Backend, ctx context.Context) (result, error) {
 			return result{Stopping: true}, c.Stop(ctx)

@@ -174,7 +174,10 @@ type StaticPeerStats struct {
 	RelayedToBytes    uint64 `json:"relayed_to_bytes"`
 }
 
-// PortStats are one port's cumulative counters.
+// PortStats are one port's cumulative counters as the device counts them
+// (rte_eth_stats_get, what dpdk-telemetry's /ethdev/stats shows): every
+// frame received and sent, the control core's own (handshakes, heartbeats,
+// cheques, ARP) included.
 type PortStats struct {
 	Name      string `json:"name"`
 	RxPackets uint64 `json:"rx_packets"`

@@ -128,12 +128,20 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
 	cs := d.engine.Counters()
 	var st api.Stats
-	for i, p := range cs.AllPorts(nil) {
+	// The ports' own counters: what the device received and sent, the
+	// control core's frames included, as dpdk-telemetry's /ethdev/stats
+	// shows them.
+	ports, err := d.engine.PortStats(nil)
+	if err != nil {
+		return api.Stats{}, api.Errorf(api.CodeUnavailable, "stats: %v", err)
+	}
+	for i, p := range ports {
 		name := fmt.Sprintf("port%d", i)
 		if i < len(d.portNames) {
 			name = d.portNames[i]
 		}
-		st.Ports = append(st.Ports, api.PortStats{Name: name, RxPackets: p.RxPackets, RxBytes: p.RxBytes, TxPackets: p.TxPackets, TxBytes: p.TxBytes})
+		st.Ports = append(st.Ports, api.PortStats{Name: name, RxPackets: p.RxPackets, RxBytes: p.RxBytes,
+			TxPackets: p.TxPackets, TxBytes: p.TxBytes, Missed: p.RxMissed})
 	}
 	for r, n := range cs.AllDrops(nil) {
 		if n != 0 {

@@ -245,7 +245,7 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		nports[i] = neigh.Port{Name: p.Name, MAC: neigh.MAC(p.MAC), Addrs: p.Addrs}
 		d.portNames[i] = p.Name
 	}
-	d.rates.init(eng.Counters(), d.portNames, cfg.Ports)
+	d.rates.init(eng.Counters(), eng.PortStats, d.portNames, cfg.Ports)
 
 	res, err := neigh.New(cfg.Neigh, nports, cfg.Dataplane.Neighbors, clock.System{}, logging.For(d.log, "neigh"), eng.Neighbors())
 	if err != nil {

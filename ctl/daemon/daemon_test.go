@@ -102,6 +102,29 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("trace of an unknown port: %v", err)
 	}
 
+	// Port counters are the device's: frames the control core sends (here
+	// the ARP requests and INITs of an enrollment nobody answers) count on
+	// the port, in stats and in status's rates.
+	ectx, ecancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	if _, err := c.Enroll(ectx, "192.0.2.7:9254"); err == nil {
+		t.Error("enrolled with no one")
+	}
+	ecancel()
+	if st, err := c.Stats(ctx); err != nil || len(st.Ports) != 2 || st.Ports[0].TxPackets == 0 {
+		t.Errorf("stats after the control core sent on p0: %+v, %v", st.Ports, err)
+	}
+	// Rates are sampled once a second: one sample after the sends shows them.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err := c.Status(ctx)
+		if err == nil && st.Ports[0].TxPPS > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("status rates after the control core sent on p0: %+v, %v", st.Ports, err)
+			break
+		}
+	}
+
 	// DPDK telemetry answers the relay's own commands.
 	tel, err := net.Dial("unixpacket", "/var/run/dpdk/"+cfg.EAL.FilePrefix+"/dpdk_telemetry.v2")
 	if err != nil {

@@ -14,16 +14,17 @@ import (
 )
 
 // registerTelemetry answers DPDK telemetry (dpdk-telemetry.py -f PREFIX)
-// with the relay's own counters: /poolrelay/ports, /poolrelay/drops,
+// with the relay's own counters: /poolrelay/ports (the devices' counters,
+// as /ethdev/stats has them), /poolrelay/drops,
 // /poolrelay/peers[,first slot] and /poolrelay/control. The answers read the
-// published counters and the control core's atomics only, so a client never
-// waits for a worker or the core goroutine. DPDK answers one request at a
+// devices' counters, the published counters and the control core's atomics
+// only, so a client never waits for a worker or the core goroutine. DPDK answers one request at a
 // time per EAL (the binding holds its lock), so the closures reuse their
 // buffers without one of their own.
 func registerTelemetry(eal *dpdk.EAL, eng *relay.Engine, core *control.Core, log zerolog.Logger) error {
 	set, ports := eng.Counters(), eng.Ports()
 	var (
-		portBuf []counters.Port
+		portBuf []dpdk.Stats
 		dropBuf []uint64
 		peerBuf []counters.Peer
 		keys    []string
@@ -34,7 +35,12 @@ func registerTelemetry(eal *dpdk.EAL, eng *relay.Engine, core *control.Core, log
 		fn        dpdk.TelemetryFunc
 	}{
 		{"/poolrelay/ports", "Packets and bytes received and sent per port. No parameters", func(_ string, dst []value) ([]value, error) {
-			portBuf = set.AllPorts(portBuf[:0])
+			// The device's counters, as /ethdev/stats has them: the
+			// control core's frames included.
+			var err error
+			if portBuf, err = eng.PortStats(portBuf[:0]); err != nil {
+				return dst, err
+			}
 			for i, p := range portBuf {
 				name := "port" + strconv.Itoa(i)
 				if i < len(ports) {

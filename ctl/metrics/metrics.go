@@ -151,9 +151,9 @@ func (e *Exporter) Close() error {
 // Series descriptions. Peer series are labelled by the full peer id: the
 // number of peers bounds their cardinality.
 var (
-	portRxPackets = desc("port_rx_packets_total", "Frames received on a port.", "port")
+	portRxPackets = desc("port_rx_packets_total", "Frames received on a port as the device counts them.", "port")
 	portRxBytes   = desc("port_rx_bytes_total", "Bytes received on a port.", "port")
-	portTxPackets = desc("port_tx_packets_total", "Frames transmitted on a port.", "port")
+	portTxPackets = desc("port_tx_packets_total", "Frames transmitted on a port as the device counts them, the control core's own included.", "port")
 	portTxBytes   = desc("port_tx_bytes_total", "Bytes transmitted on a port.", "port")
 	portMissed    = desc("port_missed_total", "Frames the NIC dropped for lack of RX descriptors.", "port")
 	drops         = desc("drops_total", "Frames dropped, by reason.", "reason")

@@ -210,6 +210,10 @@ func (p *Port) settle() {
 	}
 }
 
+// Injected returns how many control frames Drain has taken from the inject
+// ring so far. For the owning worker, like Drain.
+func (p *Port) Injected() uint64 { return p.injected }
+
 // Backlog returns the frames queued in the Port's class queues.
 func (p *Port) Backlog() int { return p.s.Backlog() }
 

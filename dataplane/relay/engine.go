@@ -114,6 +114,13 @@ type Engine struct {
 	// egress[w][p] is worker w's egress of port index p (nil until the
 	// worker made it). Its Stats are safe from any goroutine.
 	egress [][]*egress.Port
+
+	// portsMu orders PortStats before closePorts: readers hold it shared
+	// while they read the ethdev counters, closePorts takes it exclusively
+	// only to set portsClosed, so no reader touches a port being closed and
+	// no reader waits for anything but another reader.
+	portsMu     sync.RWMutex
+	portsClosed bool
 }
 
 // engines numbers engines for unique DPDK object names within the process.
@@ -550,11 +557,39 @@ func (e *Engine) drainLocked() {
 }
 
 func (e *Engine) closePorts() error {
+	e.portsMu.Lock()
+	e.portsClosed = true
+	e.portsMu.Unlock()
 	var err error
 	for _, p := range e.ports {
 		err = errors.Join(err, p.Close())
 	}
 	return err
+}
+
+// ErrPortsClosed is returned by PortStats once Stop has closed the ports.
+var ErrPortsClosed = errors.New("relay: ports closed")
+
+// PortStats appends every port's device counters (rte_eth_stats_get), in
+// port index order, to dst: what the NIC or PMD itself counted, so they
+// include every frame sent, relayed or injected by the control core
+// (handshakes, heartbeats, CLOSE), which the workers' per-port counters
+// (Counters) do not see leave. Safe from any goroutine; not for the packet
+// path. A port whose counters cannot be read is left zero and its error
+// returned with the others; after Stop it returns ErrPortsClosed.
+func (e *Engine) PortStats(dst []dpdk.Stats) ([]dpdk.Stats, error) {
+	e.portsMu.RLock()
+	defer e.portsMu.RUnlock()
+	if e.portsClosed {
+		return dst, ErrPortsClosed
+	}
+	var errs error
+	for _, p := range e.ports {
+		st, err := p.Stats()
+		errs = errors.Join(errs, err)
+		dst = append(dst, st)
+	}
+	return dst, errs
 }
 
 // Inject copies frame into an mbuf and queues it for port (a port index).

@@ -386,19 +386,50 @@ func (w *Worker) Backlog() int {
 	return n
 }
 
-// CloseEgress is the worker's orderly stop on b: a last Drain, the
-// Burst's Flush, then each port's Close, which frees what the class queues
-// still hold (counted as dropped in their class) and publishes the final
-// counters. Call b.Close after it. Without an egress it only flushes.
+// closeRounds bounds CloseEgress's Drain and Flush rounds: each sends up to
+// a burst per port, so 64 rounds send 2048 control frames a port, a CLOSE
+// to every peer of a full relay, without waiting long on a shaped port.
+const closeRounds = 64
+
+// CloseEgress is the worker's orderly stop on b: rounds of Drain and the
+// Burst's Flush until the class queues are empty and the inject rings gave
+// nothing more (at most closeRounds), then each port's Close, which frees
+// what the class queues still hold (counted as dropped in their class) and
+// publishes the final counters. Call b.Close after it.
+//
+// The rounds matter because a Flush only collects injected frames, which
+// the Drain after it takes: a single Drain and Flush left the frames the
+// control core injected after the worker's last Cycle unsent, among them
+// the CLOSE a stopping relay sends each peer, so its peers kept it up until
+// peer_timeout. Without an egress the Flushes top the TX buffers up from
+// the rings themselves.
 func (w *Worker) CloseEgress(b *dpdk.Burst) {
-	w.Drain(b)
-	b.Flush()
+	for round := 0; round < closeRounds; round++ {
+		before := w.injected()
+		w.Drain(b)
+		b.Flush()
+		// Nothing taken by this Drain means the previous Flush collected
+		// nothing: the rings are empty, and with the queues empty too
+		// everything went out.
+		if round > 0 && w.injected() == before && w.Backlog() == 0 {
+			break
+		}
+	}
 	if w.rc != nil {
 		w.rc.Publish()
 	}
 	for _, e := range w.eg {
 		e.Close()
 	}
+}
+
+// injected is the control frames the worker's egress took so far.
+func (w *Worker) injected() uint64 {
+	var n uint64
+	for _, e := range w.eg {
+		n += e.Injected()
+	}
+	return n
 }
 
 // publish counts the burst's sends per port and publishes the counters.
