@@ -362,7 +362,9 @@ func (l *Ledger) Disconnect(p peer.ID, reason string) error {
 // submit journals an audit entry without waiting; a failure is logged (the
 // journal's error is sticky and surfaces on the next durable operation).
 func (l *Ledger) submit(t event.Type, b event.Body) {
-	if _, err := l.j.SubmitEvent(t, b); err != nil {
+	// A degraded journal logs its state itself and counts what it refused
+	// in its gap record: a line per entry would flood the log.
+	if _, err := l.j.SubmitEvent(t, b); err != nil && !errors.Is(err, journal.ErrDegraded) {
 		l.log.Error().Err(err).Str("type", t.String()).Msg("ledger: journal entry lost")
 	}
 }
@@ -540,8 +542,9 @@ type TickReport struct {
 	// Disconnect lists peers choked for longer than the grace period: the
 	// caller closes their sessions (and calls Disconnect).
 	Disconnect []peer.ID
-	// Issued is the number of cheques issued.
-	Issued int
+	// Issued is the number of cheques issued; Deferred the number due but
+	// not issued because the journal cannot record them now.
+	Issued, Deferred int
 	// ClassChanges is the number of peers whose class changed.
 	ClassChanges int
 	// Checkpointed is true when the store was written.
@@ -571,6 +574,7 @@ func (l *Ledger) Tick() (TickReport, error) {
 		s cheque.Signed
 	}
 	var toIssue []issued
+	var lastIssued journal.Pos
 	for _, e := range l.entries() {
 		e.mu.Lock()
 		a := &e.p.Account
@@ -597,16 +601,26 @@ func (l *Ledger) Tick() (TickReport, error) {
 			}
 			// Submitted now, made durable by the one Sync below for all
 			// peers, applied after it: nothing is sent before it is durable.
-			if _, err := l.j.SubmitEvent(event.ChequeIssued, &event.ChequeEntry{Signed: s, Increase: c.Cumulative - a.SentTotal}); err != nil {
+			p, err := l.j.SubmitEvent(event.ChequeIssued, &event.ChequeEntry{Signed: s, Increase: c.Cumulative - a.SentTotal})
+			switch {
+			case errors.Is(err, journal.ErrDegraded):
+				// Not recorded, so not issued: settling waits until the
+				// journal writes again (the debt stays, and so does the
+				// cheque due).
+				rep.Deferred++
+			case err != nil:
 				e.mu.Unlock()
 				return rep, fmt.Errorf("ledger: %w", err)
+			default:
+				toIssue, lastIssued = append(toIssue, issued{e, s}), p
 			}
-			toIssue = append(toIssue, issued{e, s})
 		}
 		e.mu.Unlock()
 	}
 	if len(toIssue) > 0 {
-		if err := l.j.Sync(); err != nil {
+		// Wait rather than Sync: a write that failed in between took the
+		// entries back, and Wait says so where Sync would not.
+		if err := l.j.Wait(lastIssued); err != nil {
 			return rep, fmt.Errorf("ledger: cheques not recorded: %w", err)
 		}
 		for _, is := range toIssue {

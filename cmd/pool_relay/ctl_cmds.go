@@ -95,6 +95,14 @@ func printStatus(w io.Writer, s api.Status) {
 	label(w, "Network", "%d", s.Network)
 	label(w, "Version", "%s, started %s", s.Version, s.Started.UTC().Format(time.RFC3339))
 	label(w, "Journal", "%d records, head %s", s.Journal.Records, short12(s.Journal.Head))
+	if s.Journal.State == "degraded" {
+		since := ""
+		if s.Journal.Since != nil {
+			since = " since " + s.Journal.Since.UTC().Format(time.RFC3339)
+		}
+		label(w, "Journal state", "DEGRADED%s: %s; %d records not written; no cheque or route is acknowledged until it writes again (retried every second)",
+			since, s.Journal.Error, s.Journal.NotWritten)
+	}
 	if p := s.PendingConfig; p != nil {
 		label(w, "Pending config", "rolled back at %s unless confirmed (pool_relay config confirm)", p.Deadline.UTC().Format(time.RFC3339))
 	}

@@ -94,6 +94,15 @@ type JournalHead struct {
 	Records uint64 `json:"records"`
 	// Head is the last record's hash, hex.
 	Head string `json:"head"`
+	// State is "ok", or "degraded" while the journal cannot write (a full
+	// disk): nothing that needs a record (a received cheque, a route, a
+	// cheque to issue) is acknowledged until it writes again, which it
+	// retries every second by itself. Error and Since say why and since
+	// when; NotWritten counts the records it could not write since start.
+	State      string     `json:"state,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Since      *time.Time `json:"degraded_since,omitempty"`
+	NotWritten uint64     `json:"records_not_written,omitempty"`
 }
 
 // Peer is one peer of the relay: who it is, its standing and its account.

@@ -242,6 +242,8 @@ type Core struct {
 	static       map[string]*peerState
 	staticByID   map[peer.ID]*peerState
 	staticRoutes map[staticRouteKey]*routeState
+	// tickErrAt and refusedLogAt rate-limit logs of lasting conditions.
+	tickErrAt, refusedLogAt time.Time
 	// Scratch buffers for the messages and frames the core builds.
 	msg, body, frame []byte
 }

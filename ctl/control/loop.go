@@ -93,6 +93,17 @@ func (c *Core) onSealed(f proto.Frame, p packet) {
 		if c.o.Ledger.ChequeAcked(ps.pid, cum) == nil {
 			c.stats.inc(ChequeAcks)
 		}
+	case proto.KindChequeRefused:
+		var cr proto.ChequeRefusal
+		if err := cr.UnmarshalBinary(m.Body); err != nil {
+			c.stats.inc(ControlMalformed)
+			return
+		}
+		c.stats.inc(ChequesRefusedByPeer)
+		if c.limited(&c.refusedLogAt, now) {
+			c.log.Warn().Str("peer", ps.pid.Short()).Str("reason", cr.Code.String()).Uint64("held", cr.Cumulative).
+				Msg("peer could not take our cheque now; it stays due and is sent again")
+		}
 	case proto.KindRouteOK, proto.KindRouteError:
 		c.onRouteAnswer(ps, m.Kind, m.Body)
 	default:
@@ -169,9 +180,21 @@ func (c *Core) onHeartbeat(ps *peerState, body []byte, now time.Time) {
 }
 
 // onCheque hands a cheque to the ledger, which makes it durable before we
-// acknowledge it.
+// acknowledge it. A cheque the journal cannot record now is not acknowledged
+// either: the peer is told why (CHEQUE_REFUSED) and sends it again later.
 func (c *Core) onCheque(ps *peerState, body []byte) {
 	r, err := c.o.Ledger.ReceiveCheque(ps.pid, body)
+	if errors.Is(err, journal.ErrDegraded) {
+		c.stats.inc(ChequesDeferred)
+		var held uint64
+		if v, verr := c.o.Ledger.Peer(ps.pid); verr == nil {
+			held = v.Account.ReceivedTotal
+		}
+		m := proto.ChequeRefusal{Code: proto.RefuseJournal, Cumulative: held}
+		b, _ := m.AppendBinary(c.body[:0])
+		c.sendSealed(ps, proto.KindChequeRefused, b)
+		return
+	}
 	if err != nil && !errors.Is(err, ledger.ErrDuplicate) {
 		c.stats.inc(ChequesRejected)
 		return
@@ -258,7 +281,9 @@ func (c *Core) tick() {
 	}
 	c.staticTick()
 	rep, err := c.o.Ledger.Tick()
-	if err != nil {
+	// A degraded journal logs itself; anything else (a checkpoint failing
+	// on a full disk) is logged at most once a minute, not every tick.
+	if err != nil && !errors.Is(err, journal.ErrDegraded) && c.limited(&c.tickErrAt, now) {
 		c.log.Error().Err(err).Msg("ledger tick")
 	}
 	for _, p := range rep.Disconnect {
@@ -459,4 +484,18 @@ func (c *Core) Routes(ctx context.Context) ([]RouteInfo, error) {
 		}
 	})
 	return out, err
+}
+
+// logEvery rate-limits the core's logs of conditions that last (a full disk,
+// a peer refusing cheques): one line a minute says it goes on.
+const logEvery = time.Minute
+
+// limited reports whether a rate-limited line may be logged now, and if so
+// notes the time in *at.
+func (c *Core) limited(at *time.Time, now time.Time) bool {
+	if !at.IsZero() && now.Sub(*at) < logEvery {
+		return false
+	}
+	*at = now
+	return true
 }

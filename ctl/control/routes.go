@@ -84,6 +84,12 @@ func (c *Core) onRouteOpen(ps *peerState, body []byte) {
 	}
 	nh := c.byNode[m.Next.NodeID()]
 	switch {
+	case c.o.Ledger.Journal().Health().Degraded:
+		// A route is a state change the journal records: none is opened
+		// (or renewed) while it cannot, and the peer is told why.
+		c.stats.inc(RoutesDeferred)
+		c.refuseRoute(ps, m.Request, m.Session, proto.CodeJournal)
+		return
 	case nh == nil || nh == ps:
 		c.refuseRoute(ps, m.Request, m.Session, proto.CodeUnknownPeer)
 		return

@@ -69,6 +69,14 @@ const (
 	ChequesAccepted
 	ChequesRejected
 	ChequeAcks
+	// ChequesDeferred counts cheques received and not taken because the
+	// journal could not record them (the peer was told, CHEQUE_REFUSED);
+	// ChequesRefusedByPeer the CHEQUE_REFUSED answers to ours.
+	ChequesDeferred
+	ChequesRefusedByPeer
+	// RoutesDeferred counts route requests refused because the journal
+	// could not record them (CodeJournal).
+	RoutesDeferred
 
 	numCounters
 )
@@ -84,6 +92,7 @@ var counterNames = [numCounters]string{
 	"peers_enrolled", "peers_refused", "peers_full", "peers_timed_out", "peers_closed", "reconnects", "rekeys",
 	"routes_opened", "routes_refused", "routes_closed", "routes_expired",
 	"cheques_sent", "cheques_accepted", "cheques_rejected", "cheque_acks",
+	"cheques_deferred_journal", "cheques_refused_by_peer", "routes_deferred_journal",
 }
 
 // String is the counter's metric name.

@@ -49,7 +49,13 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		}
 	}
 	h := d.ledger.Journal().Head()
-	s.Journal = api.JournalHead{Records: h.Index, Head: hex.EncodeToString(h.Hash[:])}
+	s.Journal = api.JournalHead{Records: h.Index, Head: hex.EncodeToString(h.Hash[:]), State: "ok"}
+	jh := d.ledger.Journal().Health()
+	s.Journal.NotWritten = jh.Lost + jh.Refused
+	if jh.Degraded {
+		since := jh.Since.UTC()
+		s.Journal.State, s.Journal.Error, s.Journal.Since = "degraded", jh.Reason, &since
+	}
 	if p, ok := d.configs.Pending(); ok {
 		s.PendingConfig = &api.PendingConfig{Applied: p.Applied.UTC(), Deadline: p.Deadline.UTC(), SHA256: p.Note}
 	}
@@ -172,6 +178,15 @@ func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
 		}
 		sort.Slice(st.StaticPeers, func(i, j int) bool { return st.StaticPeers[i].Name < st.StaticPeers[j].Name })
 	}
+	// The journal's health beside the core's counters: stats shows the
+	// ones not zero, so a degraded journal stands out.
+	jh := d.ledger.Journal().Health()
+	st.Control["journal_degraded"] = 0
+	if jh.Degraded {
+		st.Control["journal_degraded"] = 1
+	}
+	st.Control["journal_degradations"] = jh.Degradations
+	st.Control["journal_records_not_written"] = jh.Lost + jh.Refused
 	return st, nil
 }
 
@@ -459,6 +474,7 @@ func (d *Daemon) JournalVerify(ctx context.Context) (api.JournalSummary, error) 
 // controlMetrics feeds the exporter the control core's counters.
 func (d *Daemon) controlMetrics(ctx context.Context) (metrics.Control, error) {
 	st := d.core.Stats()
+	jh := d.ledger.Journal().Health()
 	return metrics.Control{
 		HandshakesOK:        st.HandshakesCompleted,
 		HandshakesFailed:    st.HandshakesFailed,
@@ -469,6 +485,9 @@ func (d *Daemon) controlMetrics(ctx context.Context) (metrics.Control, error) {
 		ChequesReceived:     st.ChequesReceived,
 		ChequesRejected:     st.ChequesRejected,
 		JournalRecords:      d.ledger.Journal().Head().Index,
+		JournalDegraded:     jh.Degraded,
+		JournalNotWritten:   jh.Lost + jh.Refused,
+		ChequesDeferred:     d.core.Counter(control.ChequesDeferred),
 	}, nil
 }
 

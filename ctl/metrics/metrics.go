@@ -42,6 +42,13 @@ type Control struct {
 	ChequesIssued, ChequesReceived, ChequesRejected uint64
 	// JournalRecords is the change journal's length.
 	JournalRecords uint64
+	// JournalDegraded is true while the journal cannot write (a full
+	// disk); JournalNotWritten counts the records it could not write
+	// since start (taken back or refused, each episode ending with a gap
+	// record), and ChequesDeferred the received cheques not taken for it.
+	JournalDegraded   bool
+	JournalNotWritten uint64
+	ChequesDeferred   uint64
 }
 
 // Source is where the exporter reads. Each field is a snapshot function;
@@ -191,6 +198,8 @@ var (
 	hbMismatches    = desc("heartbeat_mismatches_total", "Received heartbeats whose counters disagreed with ours beyond the band.")
 	cheques         = desc("cheques_total", "Cheques, by outcome.", "outcome")
 	journalRecords  = desc("journal_records", "Records in the change journal.")
+	journalDegraded = desc("journal_degraded", "1 while the change journal cannot write (a full disk): nothing that needs a record is acknowledged.")
+	journalLost     = desc("journal_records_not_written_total", "Records the journal could not write, each gap recorded once it writes again.")
 	scrapeSourceErr = desc("scrape_source_errors", "1 when a source failed during this scrape.", "source")
 )
 
@@ -316,7 +325,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			emit(cheques, prometheus.CounterValue, float64(k.ChequesIssued), "issued")
 			emit(cheques, prometheus.CounterValue, float64(k.ChequesReceived), "received")
 			emit(cheques, prometheus.CounterValue, float64(k.ChequesRejected), "rejected")
+			emit(cheques, prometheus.CounterValue, float64(k.ChequesDeferred), "deferred_journal")
 			emit(journalRecords, prometheus.GaugeValue, float64(k.JournalRecords))
+			degraded := 0.0
+			if k.JournalDegraded {
+				degraded = 1
+			}
+			emit(journalDegraded, prometheus.GaugeValue, degraded)
+			emit(journalLost, prometheus.CounterValue, float64(k.JournalNotWritten))
 		}
 	}
 }

@@ -64,6 +64,12 @@ func FuzzBodies(f *testing.F) {
 			}
 		}
 		_, _ = ParseChequeAck(b)
+		var cr ChequeRefusal
+		if cr.UnmarshalBinary(b) == nil {
+			if again, _ := cr.AppendBinary(nil); string(again) != string(b) {
+				t.Fatalf("CHEQUE_REFUSED %x re-encodes as %x", b, again)
+			}
+		}
 		_, _ = ParseFrame(b)
 		if len(b) >= 16 {
 			_, _ = ParseHeartbeat(b, [16]byte(b[:16]), cid.PublicKey())

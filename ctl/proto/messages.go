@@ -32,9 +32,13 @@ const (
 	KindCheque Kind = 7
 	// KindChequeAck acknowledges the cumulative total held from the peer.
 	KindChequeAck Kind = 8
+	// KindChequeRefused answers a cheque the receiver could not take now,
+	// with the reason (ChequeRefusal): the issuer keeps it due and sends it
+	// again later.
+	KindChequeRefused Kind = 9
 )
 
-func (k Kind) sealed() bool { return k >= KindTerms && k <= KindChequeAck }
+func (k Kind) sealed() bool { return k >= KindTerms && k <= KindChequeRefused }
 
 // String names the kind.
 func (k Kind) String() string {
@@ -55,6 +59,8 @@ func (k Kind) String() string {
 		return "CHEQUE"
 	case KindChequeAck:
 		return "CHEQUE_ACK"
+	case KindChequeRefused:
+		return "CHEQUE_REFUSED"
 	}
 	return "UNKNOWN"
 }
@@ -308,7 +314,8 @@ const (
 	CodeExpired     RouteCode = 5 // the lifetime ended
 	CodeInternal    RouteCode = 6 // the relay failed to install it
 	CodePeerGone    RouteCode = 7 // a peer of the route disconnected
-	maxCode                   = CodePeerGone
+	CodeJournal     RouteCode = 8 // the relay's journal cannot record it now
+	maxCode                   = CodeJournal
 )
 
 // RouteErrorSize is the size of a ROUTE_ERROR and of a ROUTE_CLOSE.
@@ -346,6 +353,58 @@ func (m *RouteError) UnmarshalBinary(b []byte) error {
 	m.Request = binary.BigEndian.Uint32(b[0:4])
 	m.Code = RouteCode(b[4])
 	copy(m.Session[:], b[8:24])
+	return nil
+}
+
+// RefuseCode says why a cheque was not taken (CHEQUE_REFUSED).
+type RefuseCode uint8
+
+// Refusal codes.
+const (
+	// RefuseJournal: the receiver's journal cannot record the cheque now
+	// (a full disk); nothing was credited. Send it again later.
+	RefuseJournal RefuseCode = 1
+	maxRefuse                = RefuseJournal
+)
+
+// String names the code.
+func (c RefuseCode) String() string {
+	if c == RefuseJournal {
+		return "journal_unavailable"
+	}
+	return "unknown"
+}
+
+// ChequeRefusalSize is the size of a CHEQUE_REFUSED.
+const ChequeRefusalSize = 16
+
+// ChequeRefusal is a CHEQUE_REFUSED: why the last cheque was not taken, and
+// the cumulative total the receiver holds from the issuer.
+//
+//	off size
+//	  0    1 code
+//	  1    7 reserved, 0
+//	  8    8 cumulative total held
+type ChequeRefusal struct {
+	Code       RefuseCode
+	Cumulative uint64
+}
+
+// AppendBinary appends the encoding.
+func (m *ChequeRefusal) AppendBinary(dst []byte) ([]byte, error) {
+	dst = append(dst, byte(m.Code), 0, 0, 0, 0, 0, 0, 0)
+	return binary.BigEndian.AppendUint64(dst, m.Cumulative), nil
+}
+
+// UnmarshalBinary decodes a CHEQUE_REFUSED.
+func (m *ChequeRefusal) UnmarshalBinary(b []byte) error {
+	if len(b) != ChequeRefusalSize {
+		return ErrTruncated
+	}
+	if b[0] == 0 || RefuseCode(b[0]) > maxRefuse || b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+		return ErrMalformed
+	}
+	m.Code, m.Cumulative = RefuseCode(b[0]), binary.BigEndian.Uint64(b[8:])
 	return nil
 }
 

@@ -82,6 +82,12 @@ var (
 	ErrClosed = errors.New("journal: closed")
 	// ErrTooLarge: a body over MaxBody.
 	ErrTooLarge = errors.New("journal: body too large")
+	// ErrDegraded: the journal cannot write now (a full disk, an I/O
+	// error). Nothing is appended, and nothing that needs a record may be
+	// acknowledged, until the journal writes again, which it retries by
+	// itself (see Health). A record whose Append or Wait returns it was
+	// never written.
+	ErrDegraded = errors.New("journal: cannot write")
 )
 
 // Hash is a record hash.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -43,6 +44,32 @@ type Recovery struct {
 type Pos struct {
 	Index uint64
 	Hash  Hash
+	// gen is the journal's generation when the record was added: a failed
+	// write takes the records not yet durable back and starts a new one,
+	// so an index of an older generation may name another record now.
+	gen uint64
+}
+
+// RetryInterval is how often a degraded journal tries to write again: a
+// second brings appends back soon after space returns, and one small write
+// and fsync a second costs a failing disk nothing.
+const RetryInterval = time.Second
+
+// stillFailingEvery rate-limits the log while the journal stays degraded.
+const stillFailingEvery = time.Minute
+
+// Health is the journal's writing state.
+type Health struct {
+	// Degraded is true while the journal cannot write; Since when that
+	// started and Reason the error that started it.
+	Degraded bool
+	Since    time.Time
+	Reason   string
+	// Degradations counts the episodes since Open; Lost the records taken
+	// back by a failed write (added, never durable, nothing acknowledged on
+	// them) and Refused those not accepted while degraded, over all of
+	// them. Each episode ends with a gap record that says how many.
+	Degradations, Lost, Refused uint64
 }
 
 // sparseEvery is the spacing of the in-memory offset index: Records and
@@ -88,10 +115,22 @@ type Journal struct {
 	synced    Pos
 	syncedEnd int64
 	sparse    []mark
-	// err is sticky: after a failed write or fsync nothing more is accepted,
-	// since what reached the disk is unknown.
+	// err is sticky: after a failure the file could not be cut back to
+	// its durable end, nothing more is accepted, since what reached the
+	// disk is unknown.
 	err    error
 	closed bool
+	// gen counts the failed writes (see Pos). degraded is set while the
+	// journal cannot write: adds are refused and the flusher retries;
+	// lostErr is what waiters on a record taken back get.
+	gen      uint64
+	degraded error
+	lostErr  error
+	health   Health
+	// episodeLost and episodeRefused count this episode's records for the
+	// gap record; lastWarn rate-limits the log while it lasts.
+	episodeLost, episodeRefused uint64
+	lastWarn                    time.Time
 }
 
 // Open opens the journal at path, creating it if needed, verifies the whole
@@ -275,7 +314,7 @@ func (j *Journal) Append(t event.Type, body []byte) (Pos, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, j.waitLocked(p.Index)
+	return p, j.waitLocked(p.Index, p.gen)
 }
 
 // AppendEvent marshals b as the body of a record of type t and appends it.
@@ -315,14 +354,27 @@ func (j *Journal) SubmitEvent(t event.Type, b event.Body) (Pos, error) {
 	return j.Submit(t, body)
 }
 
-// Sync returns once every record added so far is durable.
+// Sync returns once every record added so far is durable. Records a failed
+// write took back are not waited for: use Wait for a record that must be.
 func (j *Journal) Sync() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		return ErrClosed
 	}
-	return j.waitLocked(j.next - 1)
+	return j.waitLocked(j.next-1, j.gen)
+}
+
+// Wait returns once the record at p (from Submit) and those before it are
+// durable, or an error wrapping ErrDegraded if a failed write took it back:
+// then it was never written and must not be acknowledged.
+func (j *Journal) Wait(p Pos) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed && j.synced.Index < p.Index {
+		return ErrClosed
+	}
+	return j.waitLocked(p.Index, p.gen)
 }
 
 func (j *Journal) addLocked(t event.Type, body []byte) (Pos, error) {
@@ -331,6 +383,10 @@ func (j *Journal) addLocked(t event.Type, body []byte) (Pos, error) {
 		return Pos{}, ErrClosed
 	case j.err != nil:
 		return Pos{}, j.err
+	case j.degraded != nil:
+		j.health.Refused++
+		j.episodeRefused++
+		return Pos{}, j.degraded
 	case len(body) > MaxBody:
 		return Pos{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(body))
 	case t == 0:
@@ -343,22 +399,30 @@ func (j *Journal) addLocked(t event.Type, body []byte) (Pos, error) {
 	j.pending = appendRecord(j.pending, &r)
 	j.noteMark(r.Index, j.end, r.Prev)
 	j.next, j.head, j.end = r.Index+1, r.Hash, j.end+r.Size()
-	return Pos{Index: r.Index, Hash: r.Hash}, nil
+	return Pos{Index: r.Index, Hash: r.Hash, gen: j.gen}, nil
 }
 
-// waitLocked returns once record index is durable, flushing if no one else is.
-func (j *Journal) waitLocked(index uint64) error {
-	for j.synced.Index < index {
-		if j.err != nil {
+// waitLocked returns once record index of generation gen is durable,
+// flushing if no one else is.
+func (j *Journal) waitLocked(index, gen uint64) error {
+	for {
+		switch {
+		case j.gen != gen:
+			// Taken back by a failed write: whatever has this index now
+			// is another record.
+			return j.lostErr
+		case j.synced.Index >= index:
+			return nil
+		case j.err != nil:
 			return j.err
-		}
-		if j.flushing {
+		case j.degraded != nil:
+			return j.degraded
+		case j.flushing:
 			j.flushed.Wait()
-			continue
+		default:
+			j.flushLocked()
 		}
-		j.flushLocked()
 	}
-	return nil
 }
 
 // flushLocked writes and syncs the pending batch, releasing mu during the
@@ -384,27 +448,132 @@ func (j *Journal) flushLocked() {
 		j.spare = buf[:0]
 	}
 	if err != nil {
-		// fsync failure leaves the page cache state unknown (a retry may
-		// "succeed" without the data): stop accepting records. Open will
-		// find whatever reached the disk and treat it as a torn tail.
-		j.err = fmt.Errorf("journal: write at %d: %w", off, err)
-		j.log.Error().Err(err).Msg("journal: write failed, no further appends")
+		j.failLocked(fmt.Errorf("journal: write at %d: %w", off, err))
 	} else {
 		j.synced, j.syncedEnd = last, off+int64(len(buf))
 	}
 	j.flushed.Broadcast()
 }
 
-// flusher makes submitted records durable in the background.
+// failLocked handles a failed write or fsync. What reached the disk past the
+// last durable record is unknown, and a retried fsync may "succeed" without
+// the data, so the file is cut back to its durable end and synced, and every
+// record not yet durable is taken back (its appenders get an error; nothing
+// was acknowledged on them). The journal is then degraded: it refuses
+// records until a retry (the flusher's, every RetryInterval) writes a gap
+// record, and a stop meanwhile leaves no torn tail. Only when the cut itself
+// fails does the journal stop for good, as the file's end is then unknown.
+func (j *Journal) failLocked(err error) {
+	if terr := j.cutLocked(); terr != nil {
+		j.err = fmt.Errorf("%w; cutting back to the last durable record: %v", err, terr)
+		j.log.Error().Err(j.err).Msg("journal: write failed and the file could not be cut back; no further appends")
+		return
+	}
+	lost := j.next - 1 - j.synced.Index
+	j.next, j.head, j.end = j.synced.Index+1, j.synced.Hash, j.syncedEnd
+	j.pending = j.pending[:0]
+	for len(j.sparse) > 1 && j.sparse[len(j.sparse)-1].Index > j.synced.Index {
+		j.sparse = j.sparse[:len(j.sparse)-1]
+	}
+	j.gen++
+	j.lostErr = fmt.Errorf("%w: record not written: %v", ErrDegraded, err)
+	j.health.Lost += lost
+	j.episodeLost += lost
+	if j.degraded == nil {
+		now := j.clock.Now()
+		j.degraded = fmt.Errorf("%w: %v", ErrDegraded, err)
+		j.health.Degraded, j.health.Since, j.health.Reason = true, now, err.Error()
+		j.health.Degradations++
+		j.lastWarn = now
+		j.log.Error().Err(err).Uint64("records_lost", lost).
+			Msg("journal: cannot write; refusing records (nothing is acknowledged on them) and retrying every second")
+	}
+}
+
+// cutLocked truncates the file to the durable end and syncs it.
+func (j *Journal) cutLocked() error {
+	if err := j.f.Truncate(j.syncedEnd); err != nil {
+		return err
+	}
+	return unix.Fdatasync(int(j.f.Fd()))
+}
+
+// recoverLocked tries to leave the degraded state by writing the gap record:
+// an ERROR entry saying how long the journal could not write, why, and how
+// many records were taken back or refused meanwhile. It runs under mu, I/O
+// included: appenders are refused anyway until it succeeds.
+func (j *Journal) recoverLocked() {
+	now := j.clock.Now()
+	note := fmt.Sprintf("journal: gap: could not write from %s to %s (%s); %d records not written (%d taken back unacknowledged, %d refused)",
+		j.health.Since.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano), j.health.Reason,
+		j.episodeLost+j.episodeRefused, j.episodeLost, j.episodeRefused)
+	body, err := event.Marshal(event.Error, &event.Text{Note: note})
+	if err != nil {
+		return
+	}
+	r := Record{Index: j.next, Batch: j.next, Time: now.UnixNano(), Type: event.Error, Prev: j.head, Body: body}
+	b := appendRecord(nil, &r)
+	_, err = j.f.WriteAt(b, j.end)
+	if err == nil {
+		err = unix.Fdatasync(int(j.f.Fd()))
+	}
+	if err != nil {
+		if terr := j.cutLocked(); terr != nil {
+			j.err = fmt.Errorf("journal: retry: %v; cutting back: %v", err, terr)
+			j.log.Error().Err(j.err).Msg("journal: the file could not be cut back; no further appends")
+			return
+		}
+		if now.Sub(j.lastWarn) >= stillFailingEvery {
+			j.lastWarn = now
+			j.log.Warn().Err(err).Time("since", j.health.Since).Uint64("records_refused", j.episodeRefused).
+				Msg("journal: still cannot write")
+		}
+		return
+	}
+	j.noteMark(r.Index, j.end, r.Prev)
+	j.next, j.head, j.end = r.Index+1, r.Hash, j.end+int64(len(b))
+	j.synced, j.syncedEnd = Pos{Index: r.Index, Hash: r.Hash}, j.end
+	j.log.Warn().Dur("after", now.Sub(j.health.Since)).Uint64("records_lost", j.episodeLost).
+		Uint64("records_refused", j.episodeRefused).Uint64("gap_record", r.Index).Msg("journal: writing again; the gap is recorded")
+	j.degraded = nil
+	j.health.Degraded, j.health.Since, j.health.Reason = false, time.Time{}, ""
+	j.episodeLost, j.episodeRefused = 0, 0
+	j.flushed.Broadcast()
+}
+
+// flusher makes submitted records durable in the background, and retries a
+// degraded journal every RetryInterval.
 func (j *Journal) flusher() {
 	defer close(j.done)
-	for range j.kick {
-		j.mu.Lock()
-		if j.err == nil {
-			_ = j.waitLocked(j.next - 1)
+	t := time.NewTicker(RetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-j.kick:
+			if !ok {
+				return
+			}
+			j.mu.Lock()
+			if j.err == nil && j.degraded == nil {
+				_ = j.waitLocked(j.next-1, j.gen)
+			}
+			j.mu.Unlock()
+		case <-t.C:
+			j.mu.Lock()
+			if j.err == nil && j.degraded != nil && !j.closed {
+				j.recoverLocked()
+			}
+			j.mu.Unlock()
 		}
-		j.mu.Unlock()
 	}
+}
+
+// Health reports whether the journal writes, and what it lost while it
+// could not.
+func (j *Journal) Health() Health {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.health
 }
 
 // Head is the last durable record: what SignHead signs and heartbeats carry.
@@ -415,21 +584,30 @@ func (j *Journal) Head() Head {
 	return Head{ID: j.hdr.ID, Index: j.synced.Index, Hash: j.synced.Hash}
 }
 
-// Err returns the sticky write error, if any.
+// Err returns the sticky write error, or the degraded state's, if any.
 func (j *Journal) Err() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.err
+	if j.err != nil {
+		return j.err
+	}
+	return j.degraded
 }
 
-// Close makes everything added durable and closes the file.
+// Close makes everything added durable and closes the file. A degraded
+// journal tries once more to record its gap; either way the file ends on a
+// whole record.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
 		return ErrClosed
 	}
-	err := j.waitLocked(j.next - 1)
+	err := j.waitLocked(j.next-1, j.gen)
+	if j.err == nil && j.degraded != nil {
+		j.recoverLocked()
+		err = j.degraded
+	}
 	j.closed = true
 	close(j.kick)
 	j.mu.Unlock()
