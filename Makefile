@@ -11,7 +11,8 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the build and the tests need: DPDK 22.11 and its headers for
 # the cgo binding, pkg-config to find them, iproute2 for the network-namespace
 # tests (ethtool turns veth checksum offload off for them). libdpdk-dev pulls in the -dev packages of the PMDs (libpcap, libbpf, ...).
-DEB_PKGS := dpdk dpdk-dev libdpdk-dev pkg-config gcc libc6-dev iproute2 ethtool
+# libipsec-mb-dev is intel-ipsec-mb, which computes the workers' hop MACs (dataplane/dpdk/hopmac.c).
+DEB_PKGS := dpdk dpdk-dev libdpdk-dev libipsec-mb-dev pkg-config gcc libc6-dev iproute2 ethtool
 
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s

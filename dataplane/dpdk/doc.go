@@ -42,6 +42,16 @@
 //     and back, which is sound for DPDK memory only.
 //   - EAL.RegisterTelemetry answers DPDK telemetry commands (dpdk-telemetry.py)
 //     from Go, for the relay's own counters; see telemetry.go.
+//   - Hop MACs (AES-256-GMAC, crypto/hopmac's construction) go through
+//     intel-ipsec-mb (Debian's libipsec-mb-dev, the library DPDK's crypto
+//     PMDs use) when the CPU has AES-NI: GMACKey is a key expanded once
+//     (IMB_AES256_GCM_PRE) and shared read-only by the workers, GMACBatch a
+//     worker's jobs for a burst, and GMACBatch.Verify and Sign one cgo call
+//     each per burst, looping over the direct GMAC calls in C (hopmac.c).
+//     Measured on the relay's machine: 30 ns per MAC at 128 B and 89 ns at
+//     1500 B against 47-54 and ~250 ns for Go's GCM; its job API cost twice
+//     the direct calls. GMACEngine says which code path the library took,
+//     or ErrNoGMAC, and the caller keeps to Go.
 //   - The C side is a set of ordinary functions in shim.c: DPDK's fast-path
 //     calls are static inline, and rte_errno must be read in the call that
 //     set it.

@@ -52,3 +52,8 @@ func (e *Error) Unwrap() error { return e.Errno }
 func (e *Error) Is(target error) bool {
 	return target == ErrNotSupported && e.Errno == syscall.ENOTSUP
 }
+
+// ErrNoGMAC is returned by GMACEngine, NewGMACKey and NewGMACBatch when
+// intel-ipsec-mb has no AES-NI code path on this CPU, or the build has no
+// cgo: hop MACs then stay with crypto/hopmac in Go.
+var ErrNoGMAC = errors.New("dpdk: no intel-ipsec-mb AES-NI path for hop MACs (CPU without AES-NI, or a build without cgo)")

@@ -263,3 +263,37 @@ func (w *Worker) Done() <-chan struct{} {
 
 // Wait returns ErrNoDPDK.
 func (w *Worker) Wait() error { return ErrNoDPDK }
+
+// GMACEngine returns ErrNoGMAC: this build cannot reach intel-ipsec-mb.
+func GMACEngine() (string, error) { return "", ErrNoGMAC }
+
+// GMACKey is a hop key expanded by intel-ipsec-mb; without cgo there is
+// none.
+type GMACKey struct{}
+
+// NewGMACKey returns ErrNoGMAC.
+func NewGMACKey(key []byte) (*GMACKey, error) { return nil, ErrNoGMAC }
+
+// GMACBatch is a worker's hop MAC jobs; without cgo there is none.
+type GMACBatch struct{}
+
+// NewGMACBatch returns ErrNoGMAC.
+func NewGMACBatch(size int) (*GMACBatch, error) { return nil, ErrNoGMAC }
+
+// Add panics: no GMACBatch exists in this build.
+func (b *GMACBatch) Add(m *Mbuf, off, n int, k *GMACKey) int { panic(ErrNoGMAC) }
+
+// Len returns 0.
+func (b *GMACBatch) Len() int { return 0 }
+
+// Verify does nothing.
+func (b *GMACBatch) Verify() {}
+
+// OK returns false.
+func (b *GMACBatch) OK(i int) bool { return false }
+
+// Sign does nothing.
+func (b *GMACBatch) Sign() {}
+
+// Reset does nothing.
+func (b *GMACBatch) Reset() {}

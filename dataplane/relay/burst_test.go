@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/egress"
+	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
 	"github.com/poolrelay/poolrelay/sched"
 )
@@ -127,5 +129,73 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 	}
 	if st := b.Stats(); st.Tx != runs*32 {
 		t.Errorf("burst stats %+v", st)
+	}
+}
+
+// TestMACPaths relays the same burst (valid frames, a forged MAC, a replay,
+// a non-zero second half of the MAC field) three ways: from mbufs, with
+// the hop MACs through intel-ipsec-mb in one call per pass; from mbufs on
+// tables that keep to Go (the fallback of a CPU without AES-NI); and from
+// Go copies, as the unit tests do. Same keys and seqs: verdicts and every
+// output byte must agree.
+func TestMACPaths(t *testing.T) {
+	eal := env.Need(t)
+	if _, err := dpdk.GMACEngine(); err != nil {
+		t.Skip("no intel-ipsec-mb path on this CPU, only the Go path exists here:", err)
+	}
+	pools := eal.NewPools("macpaths", 1023, 0, 0)
+	pool, err := pools.For(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := hopmac.New(rxKey)
+	fs := burst(t, 32, rx, 1)
+	fs[3][len(fs[3])-1] ^= 1              // payload changed: bad MAC
+	fs[7] = append([]byte(nil), fs[6]...) // the same seq twice: replay
+	fs[9][wire.EthernetLen+wire.IPv4MinLen+wire.UDPLen+hopmac.MACOffset+hopmac.TagSize] = 1
+	inMbufs := func(goMACs bool) (*fixture, [][]byte) {
+		vec, err := dpdk.NewMbufVec(32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(vec.Close)
+		ms := vec.Mbufs()
+		if err := pool.AllocBulk(ms); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dpdk.FreeBulk(ms) })
+		out := make([][]byte, len(ms))
+		for i, m := range ms {
+			if err := m.CopyFrom(fs[i]); err != nil {
+				t.Fatal(err)
+			}
+			out[i] = m.Data()
+		}
+		f := newFixtureMACs(t, true, goMACs)
+		if (f.w.gmac != nil) == goMACs {
+			t.Fatalf("goMACs %v: worker batch %v", goMACs, f.w.gmac)
+		}
+		f.w.decide(0, ms, out)
+		return f, out
+	}
+	c, cf := inMbufs(false)
+	m, mf := inMbufs(true)
+	g := newFixture(t, true)
+	g.w.decide(0, nil, fs)
+	for i := range fs {
+		if c.w.verdicts[i] != g.w.verdicts[i] || m.w.verdicts[i] != g.w.verdicts[i] {
+			t.Errorf("frame %d: verdict %+v through intel-ipsec-mb, %+v through Go on mbufs, %+v through Go",
+				i, c.w.verdicts[i], m.w.verdicts[i], g.w.verdicts[i])
+		}
+		if !bytes.Equal(cf[i], fs[i]) || !bytes.Equal(mf[i], fs[i]) {
+			t.Errorf("frame %d differs:\n%x\n%x\n%x", i, cf[i], mf[i], fs[i])
+		}
+	}
+	want := map[int]Reason{3: ReasonBadMAC, 7: ReasonReplay, 9: ReasonBadMAC}
+	for i := range fs {
+		v := c.w.verdicts[i]
+		if r, bad := want[i]; bad != (v.act != actRelay) || bad && Reason(v.reason) != r {
+			t.Errorf("frame %d: verdict %+v", i, v)
+		}
 	}
 }

@@ -29,8 +29,10 @@
 //     egress port or peer slot the worker cannot honour (bad_egress);
 //     next-hop MAC from the neighbour table not resolved (unresolved);
 //     ingress peer choked (debt); ingress or egress key slot empty
-//     (no_key); seq outside the replay window (replay); MAC not verifying
-//     under the ingress rx key (bad_mac).
+//     (no_key); seq outside the replay window (replay); then, for the
+//     whole burst at once, MAC not verifying under the ingress rx key
+//     (bad_mac), and the window takes the seq (replay if a frame of the
+//     same burst took it first).
 //  6. Rewrite the outer Ethernet, IP and UDP headers for the next hop
 //     (wire.Rewrite; TTL or hop limit decremented, checksums updated
 //     incrementally; TTL expiry drops), then write a fresh seq and the MAC
@@ -38,7 +40,17 @@
 //     checksum follows. Seqs come from the egress slot's Sequence by
 //     reservation (hopmac.Sequence.Reserve): one atomic operation per burst
 //     and slot, the unused rest given up at the end of the burst (a gap a
-//     receiver's window accepts). The inner frame is never touched.
+//     receiver's window accepts). The inner frame is never touched. The
+//     MACs of the burst are written together, after every rewrite.
+//
+// The hop MACs of a burst are computed in two batches, verification after
+// step 5's checks and signing after step 6's rewrites: with intel-ipsec-mb
+// (Tables chose it: the CPU has AES-NI; dpdk.GMACBatch) each batch is one
+// cgo call that loops over the library's direct GMAC calls in C, so a
+// burst makes two calls beside its Cycle whatever its size; without
+// AES-NI, or on frames outside mbufs (the unit tests), crypto/hopmac
+// computes them in Go at the same points. Tables.MACEngine names the path,
+// which the Engine logs at start (hop_macs).
 //  7. Give the frame the route's VLAN: retag the outermost tag in place, or
 //     (when the mbuf is at hand, on send) push an 802.1Q tag on an
 //     untagged frame or pop every tag for an untagged route, moving only
@@ -83,7 +95,9 @@
 // Each hop key slot is published as an immutable value through its own
 // atomic pointer. Tables.SetHopKeys prepares, on the control core, one
 // hopmac.Key clone per worker for each direction (a Key has per-goroutine
-// scratch), a fresh replay window per worker and a fresh egress Sequence, so
+// scratch), the same keys expanded once for intel-ipsec-mb (dpdk.GMACKey,
+// read-only, shared by the workers; wiped and freed once no slot or burst
+// holds them), a fresh replay window per worker and a fresh egress Sequence, so
 // a worker picks a new key up with one atomic load and never clones or
 // allocates. A new slot value brings empty windows, which is how a key
 // change resets them: no generation counter is needed (the brief suggested

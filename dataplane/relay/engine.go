@@ -328,7 +328,8 @@ func (e *Engine) Start() error {
 		}
 		e.workers = append(e.workers, dw)
 	}
-	e.log.Info().Int("workers", len(e.cores)).Int("ports", len(e.ports)).Bool("hop_auth", !e.cfg.NoHopAuth).Msg("relay started")
+	e.log.Info().Int("workers", len(e.cores)).Int("ports", len(e.ports)).Bool("hop_auth", !e.cfg.NoHopAuth).
+		Str("hop_macs", e.tables.MACEngine()).Msg("relay started")
 	return nil
 }
 

@@ -71,7 +71,11 @@ func testRoute(tb testing.TB, ipv6 bool) route.Route {
 	return r
 }
 
-func newFixture(tb testing.TB, keepAuth bool) *fixture {
+func newFixture(tb testing.TB, keepAuth bool) *fixture { return newFixtureMACs(tb, keepAuth, false) }
+
+// newFixtureMACs is newFixture, with goMACs on tables that keep to Go's
+// GCM (Tables.UseGoMACs) where intel-ipsec-mb is there.
+func newFixtureMACs(tb testing.TB, keepAuth, goMACs bool) *fixture {
 	tb.Helper()
 	rt, err := route.New(1024)
 	if err != nil {
@@ -80,6 +84,9 @@ func newFixture(tb testing.TB, keepAuth bool) *fixture {
 	tables, err := NewTables(rt, 1, 16, 16)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if goMACs {
+		tables.UseGoMACs()
 	}
 	put := func(s wire.SessionID, r route.Route) {
 		if err := rt.Put(route.SessionID(s), r); err != nil {

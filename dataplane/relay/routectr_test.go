@@ -135,7 +135,7 @@ func TestRouteCountersTwoWorkers(t *testing.T) {
 			defer wg.Done()
 			for len(frames) > 0 {
 				n := min(32, len(frames))
-				wk.decide(0, frames[:n])
+				wk.decide(0, nil, frames[:n])
 				for i := range n {
 					if wk.verdicts[i].act != actRelay {
 						t.Errorf("worker %d: frame dropped: %v", w, Reason(wk.verdicts[i].reason))

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/sched"
 )
@@ -45,6 +46,10 @@ type Tables struct {
 	peers []atomic.Uint32
 	// trace is the running capture (Engine.Trace), nil almost always.
 	trace atomic.Pointer[trace]
+	// gmac is set when hop MACs go through intel-ipsec-mb (every slot's
+	// keys are then expanded for it too); engine names the path taken.
+	gmac   bool
+	engine string
 }
 
 // hopSlot is one key slot as published: the keys of one hop session with
@@ -71,6 +76,10 @@ type hopSlot struct {
 	// check, and frames towards it leave with their hop seq and MAC as
 	// they came. It has no keys.
 	open bool
+	// rxC and txC are the same keys expanded for intel-ipsec-mb, shared
+	// read-only by every worker; nil without it (Tables.gmac) or without
+	// a key in that direction.
+	rxC, txC *dpdk.GMACKey
 }
 
 // paddedWindow keeps each worker's window on cache lines of its own: the
@@ -96,7 +105,27 @@ func NewTables(routes *route.Table, workers, peers, keySlots int) (*Tables, erro
 	for i := range t.peers {
 		t.peers[i].Store(uint32(sched.Normal) << 1)
 	}
+	// Chosen once, for the life of the tables: intel-ipsec-mb where the
+	// CPU has AES-NI, else Go's GCM (crypto/hopmac), whose tags are the
+	// same (dpdk's differential tests).
+	name, err := dpdk.GMACEngine()
+	if err == nil {
+		t.gmac, t.engine = true, name
+	} else {
+		t.engine = "Go crypto/cipher GCM (" + err.Error() + ")"
+	}
 	return t, nil
+}
+
+// MACEngine names what computes the workers' hop MACs, e.g.
+// "intel-ipsec-mb 1.3.0 (avx512)", for the start-up log.
+func (t *Tables) MACEngine() string { return t.engine }
+
+// UseGoMACs makes the workers compute hop MACs with crypto/hopmac in Go
+// even where intel-ipsec-mb could: for benchmarks and tests comparing the
+// two. Call it before installing keys and making workers.
+func (t *Tables) UseGoMACs() {
+	t.gmac, t.engine = false, "Go crypto/cipher GCM (chosen)"
 }
 
 // Routes returns the route table, which the control core updates directly.
@@ -135,12 +164,23 @@ func (t *Tables) SetHopKeysAt(slot uint32, rx, tx []byte, firstSeq uint64) error
 	}
 	s := &hopSlot{win: make([]paddedWindow, t.workers), seq: new(hopmac.Sequence)}
 	s.seq.StartAt(firstSeq)
+	var err error
 	if rx != nil {
 		s.rx = clones(hopmac.New(rx), t.workers)
+		if t.gmac {
+			if s.rxC, err = dpdk.NewGMACKey(rx); err != nil {
+				return err
+			}
+		}
 	}
 	if tx != nil {
 		s.tx = clones(hopmac.New(tx), t.workers)
 		s.ctl = s.tx[0].Clone()
+		if t.gmac {
+			if s.txC, err = dpdk.NewGMACKey(tx); err != nil {
+				return err
+			}
+		}
 	}
 	t.mu.Lock()
 	t.keys[slot].Store(s)

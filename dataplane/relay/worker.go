@@ -118,12 +118,41 @@ type Worker struct {
 	which    [dpdk.MaxBurst]uint16
 	routes   [dpdk.MaxBurst]route.Route
 	found    [dpdk.MaxBurst]bool
+	// The hop MAC state of each lookup between the burst's passes (see
+	// decide).
+	hops [dpdk.MaxBurst]hopState
+
+	// gmac is the burst's hop MAC jobs in C memory (intel-ipsec-mb, one
+	// cgo call per pass), nil where the Tables keep to Go's GCM.
+	gmac *dpdk.GMACBatch
 	// charges[i] is what frame i (verdict actRelay) is charged once it is
 	// handed to its egress: not before, so that nobody pays for a frame
 	// a full class queue refused.
 	charges [dpdk.MaxBurst]charge
 	run     chargeRun
 }
+
+// hopState is what a lookup's frame carries from one pass of decide to
+// the next: its keys (out nil: nothing to sign), its next-hop MAC, its
+// ingress peer's word, the checksum sum of what the new seq and tag
+// replace, its new seq, whether it came from an unauthenticated peer, and
+// the pass it waits for.
+type hopState struct {
+	in, out *hopSlot
+	dst     wire.MAC
+	pass    uint8
+	inOpen  bool
+	peer    uint32
+	oldSum  uint64
+	seq     uint64
+}
+
+// The passes of decide a lookup waits for; 0: done or dropped.
+const (
+	passVerify  = 1 + iota // its MAC, to verify
+	passRewrite            // verified, or nothing to verify: to rewrite
+	passSign               // rewritten and given a seq: its MAC to write
+)
 
 // charge is the counting of one relayed frame: the peers it is relayed for
 // and towards, and its outer POOL bytes.
@@ -199,6 +228,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if w.rc != nil {
 		w.routeSlots = int64(w.rc.Slots())
 	}
+	if cfg.KeepAuth && cfg.Tables.gmac {
+		var err error
+		if w.gmac, err = dpdk.NewGMACBatch(dpdk.MaxBurst); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
 }
 
@@ -232,7 +267,7 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 			frames[i] = nil
 		}
 	}
-	w.decide(port, frames)
+	w.decide(port, rx, frames)
 	for i, m := range rx {
 		v := &w.verdicts[i]
 		switch v.act {
@@ -459,7 +494,13 @@ func (w *Worker) publishRoutes() {
 // frame's fate in w.verdicts. A nil frame is a multi-segment mbuf. It counts
 // the burst as received, and counts drops only through the verdicts, which
 // the caller acts on.
-func (w *Worker) decide(port int, frames [][]byte) {
+//
+// rx are the frames' mbufs: with them, and Tables that chose
+// intel-ipsec-mb, the hop MACs of the whole burst are verified in one cgo
+// call and written in another (dpdk.GMACBatch); without (nil: the tests'
+// frames in Go memory), crypto/hopmac computes them in Go, frame by frame,
+// at the same points of the burst.
+func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	if len(frames) > dpdk.MaxBurst {
 		panic("relay: burst larger than dpdk.MaxBurst")
 	}
@@ -524,16 +565,131 @@ func (w *Worker) decide(port int, frames [][]byte) {
 	if w.neigh != nil {
 		nt = w.neigh.Load()
 	}
+	// Three passes over the lookups, so that the hop MACs of the burst are
+	// computed together (one cgo call each with intel-ipsec-mb): checks
+	// and window, then verify; accept, rewrite and seq, then sign; then
+	// the checksums over the new tags.
+	batch := w.gmac
+	if rx == nil {
+		batch = nil
+	}
 	for j := range lookups {
 		i := w.which[j]
+		h := &w.hops[j]
+		h.pass = 0
 		if !w.found[j] {
 			w.verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
 			continue
 		}
+		w.check(frames[i], &w.res[i], &w.routes[j], nt, &w.verdicts[i], h)
+		if h.pass == passVerify && batch != nil {
+			r := &w.res[i]
+			batch.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.in.rxC)
+		}
+	}
+	w.verify(batch, lookups, frames)
+	signs := 0
+	for j := range lookups {
+		h := &w.hops[j]
+		if h.pass != passRewrite {
+			continue
+		}
+		i := w.which[j]
 		w.left = lookups - j
-		w.relay(int(i), frames[i], &w.res[i], &w.routes[j], nt, &w.verdicts[i])
+		w.rewrite(int(i), frames[i], &w.res[i], &w.routes[j], &w.verdicts[i], h)
+		if h.pass == passSign {
+			signs++
+			if batch != nil {
+				r := &w.res[i]
+				batch.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.out.txC)
+			}
+		}
 	}
 	w.seqOf, w.seqLeft = nil, 0
+	if signs == 0 {
+		return
+	}
+	w.sign(batch, lookups, frames)
+	for j := range lookups {
+		h := &w.hops[j]
+		if h.pass != passSign {
+			continue
+		}
+		h.pass = 0
+		i := w.which[j]
+		f, r := frames[i], &w.res[i]
+		// The UDP checksum from the sums of the values at hand
+		// (wire.UpdateUDP over the span from the seq to the tag; the
+		// bytes between do not change). An unauthenticated peer's frame
+		// also had its MAC field's second half cleared (rewrite): the
+		// span then covers it, its old sum is in oldSum, its new one 0.
+		span := hopmac.MACOffset + hopmac.TagSize - 4
+		if h.inOpen {
+			span = hopmac.MACOffset + hopmac.MACSize - 4
+		}
+		tag := int(r.PoolOff) + hopmac.MACOffset
+		newSum := seqSum(h.seq) + wire.Sum(f[tag:tag+hopmac.TagSize])
+		wire.UpdateUDP(f, r, int(r.PoolOff)+4, span, h.oldSum, newSum)
+	}
+}
+
+// verify checks the hop MACs of the lookups waiting for it (passVerify),
+// through batch (one cgo call; its jobs are those lookups, in order) or,
+// without one, with each ingress key's Go clone; the window then takes the
+// seq of each frame that passed, which moves on to passRewrite.
+func (w *Worker) verify(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
+	if batch != nil {
+		batch.Verify()
+	}
+	job := 0
+	for j := range lookups {
+		h := &w.hops[j]
+		if h.pass != passVerify {
+			continue
+		}
+		i := w.which[j]
+		r := &w.res[i]
+		var ok bool
+		if batch != nil {
+			ok = batch.OK(job)
+			job++
+		} else {
+			ok = h.in.rx[w.id].Verify(frames[i][r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)])
+		}
+		switch {
+		case !ok:
+			h.pass = 0
+			w.verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonBadMAC)}
+		case !h.in.win[w.id].w.Accept(r.Seq):
+			h.pass = 0
+			w.verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonReplay)}
+		default:
+			h.pass = passRewrite
+		}
+	}
+	if batch != nil {
+		batch.Reset()
+	}
+}
+
+// sign writes the hop MACs of the lookups waiting for it (passSign),
+// through batch (one cgo call) or with each egress key's Go clone: the
+// MAC field zeroed, the tag in its first half.
+func (w *Worker) sign(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
+	if batch != nil {
+		batch.Sign()
+		batch.Reset()
+		return
+	}
+	for j := range lookups {
+		h := &w.hops[j]
+		if h.pass != passSign {
+			continue
+		}
+		i := w.which[j]
+		r := &w.res[i]
+		h.out.tx[w.id].Sign(frames[i][r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)])
+	}
 }
 
 // arp answers a request for one of our addresses in place, back out of the
@@ -570,10 +726,12 @@ func (w *Worker) nd(port int, f []byte, r *wire.Result, v *verdict) {
 	v.act = actAnswerND
 }
 
-// relay takes a DATA frame whose route rt was found through every check,
-// in the order that charges nobody for what it drops, and readies it for
-// the next hop.
-func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *neigh.Table, v *verdict) {
+// check takes a DATA frame whose route rt was found through the checks
+// that need no MAC, in the order that charges nobody for what it drops:
+// it leaves the frame in h at passVerify (hop auth: keys found, the seq
+// inside the window), at passRewrite (no hop auth, or an unauthenticated
+// peer's frame), or dropped in v.
+func (w *Worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Table, v *verdict, h *hopState) {
 	*v = verdict{act: actDrop}
 	t := w.tables
 	switch {
@@ -585,7 +743,7 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 		v.reason = reason8(ReasonBadEgress)
 		return
 	}
-	dst := wire.MAC(rt.DstMAC)
+	h.dst = wire.MAC(rt.DstMAC)
 	if rt.Flags&route.FlagResolveMAC != 0 {
 		if nt == nil {
 			v.reason = reason8(ReasonUnresolved)
@@ -596,62 +754,62 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 			v.reason = reason8(ReasonUnresolved)
 			return
 		}
-		dst = mac
+		h.dst = mac
 	}
-	peer := t.peers[rt.IngressPeer].Load()
-	if peer&1 != 0 {
+	h.peer = t.peers[rt.IngressPeer].Load()
+	if h.peer&1 != 0 {
 		v.reason = reason8(ReasonDebt)
 		return
 	}
-	pool := f[r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)]
-	var out *hopSlot
-	var oldSum uint64
-	inOpen := false
-	if w.keepAuth {
-		var in *hopSlot
-		if int64(rt.IngressKey) < int64(len(t.keys)) {
-			in = t.keys[rt.IngressKey].Load()
-		}
-		if int64(rt.EgressKey) < int64(len(t.keys)) {
-			out = t.keys[rt.EgressKey].Load()
-		}
-		// An open slot is an unauthenticated lab peer's
-		// (Tables.SetUnauthenticated): nothing to verify from it, nothing
-		// to sign towards it.
-		if in == nil || out == nil || (in.rx == nil && !in.open) || (out.tx == nil && !out.open) {
-			v.reason = reason8(ReasonNoKey)
-			return
-		}
-		// The sum of what the new seq and tag replace, for the UDP
-		// checksum, read now: Verify writes the tag bytes and puts them
-		// back, and reading them after those stores would wait for them.
-		// The MAC field's last 16 bytes are zero (Verify checks; a frame
-		// from an open slot is signed only as it came, and what it
-		// carries there is what the checksum already covers) and stay.
-		oldSum = seqSum(r.Seq) + wire.Sum(pool[hopmac.MACOffset:hopmac.MACOffset+hopmac.TagSize])
-		if !in.open {
-			// The window first, so that a replay is told from a forgery
-			// and costs no MAC; then the MAC; then the window takes the
-			// seq (what hopmac.Key.Accept does, without its second Check).
-			win := &in.win[w.id].w
-			if !win.Check(r.Seq) {
-				v.reason = reason8(ReasonReplay)
-				return
-			}
-			if !in.rx[w.id].Verify(pool) {
-				v.reason = reason8(ReasonBadMAC)
-				return
-			}
-			if !win.Accept(r.Seq) {
-				v.reason = reason8(ReasonReplay)
-				return
-			}
-		}
-		if out.open {
-			out = nil
-		}
-		inOpen = in.open
+	h.in, h.out, h.inOpen = nil, nil, false
+	if !w.keepAuth {
+		h.pass = passRewrite
+		return
 	}
+	var in, out *hopSlot
+	if int64(rt.IngressKey) < int64(len(t.keys)) {
+		in = t.keys[rt.IngressKey].Load()
+	}
+	if int64(rt.EgressKey) < int64(len(t.keys)) {
+		out = t.keys[rt.EgressKey].Load()
+	}
+	// An open slot is an unauthenticated lab peer's
+	// (Tables.SetUnauthenticated): nothing to verify from it, nothing to
+	// sign towards it.
+	if in == nil || out == nil || (in.rx == nil && !in.open) || (out.tx == nil && !out.open) {
+		v.reason = reason8(ReasonNoKey)
+		return
+	}
+	// The sum of what the new seq and tag replace, for the UDP checksum,
+	// read before anything writes the MAC field. Its last 16 bytes are
+	// zero (verification checks; a frame from an open slot has them
+	// cleared by rewrite, which adds their sum) and stay.
+	pool := f[r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)]
+	h.oldSum = seqSum(r.Seq) + wire.Sum(pool[hopmac.MACOffset:hopmac.MACOffset+hopmac.TagSize])
+	h.in, h.inOpen = in, in.open
+	if !out.open {
+		h.out = out
+	}
+	if in.open {
+		h.pass = passRewrite
+		return
+	}
+	// The window first, so that a replay is told from a forgery and costs
+	// no MAC; then the MAC (verify); then the window takes the seq (what
+	// hopmac.Key.Accept does, without its second Check).
+	if !in.win[w.id].w.Check(r.Seq) {
+		v.reason = reason8(ReasonReplay)
+		return
+	}
+	h.pass = passVerify
+}
+
+// rewrite readies a frame that passed check (and verification) for the
+// next hop: addresses, VLAN, and with an egress key a fresh seq, leaving
+// the frame at passSign for its MAC.
+func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *verdict, h *hopState) {
+	h.pass = 0
+	dst := h.dst
 	// Field by field: the compiler inlines these compares, where == on the
 	// whole struct calls memequal (3% of a relayed frame, measured).
 	k := &w.nhOf
@@ -684,7 +842,8 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 	case r.VLANs != 0:
 		tags = int8(r.VLANs) // pop them all: the route sends untagged
 	}
-	if out != nil {
+	pool := f[r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)]
+	if out := h.out; out != nil {
 		if out != w.seqOf || w.seqLeft == 0 {
 			first, got := out.seq.Reserve(w.left)
 			if got == 0 {
@@ -693,28 +852,18 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 			}
 			w.seqOf, w.seqNext, w.seqLeft = out, first, got
 		}
-		seq := w.seqNext
+		h.seq = w.seqNext
 		w.seqNext++
 		w.seqLeft--
-		// The seq and the tag are written and the UDP checksum updated
-		// from the sums of the values at hand (wire.UpdateUDP over the
-		// span from the seq to the tag; the bytes between do not
-		// change), never from re-reading bytes just written.
-		wire.Header(pool).SetSeq(seq)
-		span := hopmac.MACOffset + hopmac.TagSize - 4
-		if inOpen {
+		wire.Header(pool).SetSeq(h.seq)
+		if h.inOpen {
 			// An unauthenticated peer's frame may carry anything in the
 			// MAC field's second half, which must be zero under a MAC:
-			// clear it, in the checksum's span too.
-			tail := pool[hopmac.MACOffset+hopmac.TagSize : hopmac.MACOffset+hopmac.MACSize]
-			oldSum += wire.Sum(tail)
-			clear(tail)
-			span = hopmac.MACOffset + hopmac.MACSize - 4
+			// its sum goes with the old values (the checksum's span then
+			// covers it), and signing clears it.
+			h.oldSum += wire.Sum(pool[hopmac.MACOffset+hopmac.TagSize : hopmac.MACOffset+hopmac.MACSize])
 		}
-		tag := out.tx[w.id].SignTag(pool)
-		newSum := seqSum(seq) + wire.Sum(tag[:])
-		copy(pool[hopmac.MACOffset:], tag[:])
-		wire.UpdateUDP(f, r, int(r.PoolOff)+4, span, oldSum, newSum)
+		h.pass = passSign
 	}
 	// Charged bytes are the outer POOL frame (header and payload), not the
 	// Ethernet frame: the unit both ends of a hop can count whatever the
@@ -726,7 +875,7 @@ func (w *Worker) relay(i int, f []byte, r *wire.Result, rt *route.Route, nt *nei
 	// composite on the stack with narrow stores and copies it with one
 	// 8-byte load, which the CPU cannot forward from them; the stall was
 	// half of this function's time (perf annotate).
-	v.act, v.tx, v.class, v.tags, v.vlan = actRelay, rt.EgressPort, sched.Class(peer>>1), tags, rt.VLAN
+	v.act, v.tx, v.class, v.tags, v.vlan = actRelay, rt.EgressPort, sched.Class(h.peer>>1), tags, rt.VLAN
 }
 
 // seqSum is the sum of a seq's four big-endian 16-bit words, as wire.Sum

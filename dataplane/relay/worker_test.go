@@ -23,7 +23,7 @@ import (
 // decide runs the worker's decisions on frames and returns the verdicts
 // with their drops, sends and charges counted, as Burst does with mbufs.
 func (f *fixture) decide(port int, frames ...[]byte) []verdict {
-	f.w.decide(port, frames)
+	f.w.decide(port, nil, frames)
 	out := append([]verdict(nil), f.w.verdicts[:len(frames)]...)
 	f.w.account(frames)
 	return out
@@ -291,7 +291,7 @@ func TestNoAllocs(t *testing.T) {
 			restamp(fr, m, rx, seq)
 			seq++
 		}
-		f.w.decide(0, fs)
+		f.w.decide(0, nil, fs)
 		f.w.account(fs)
 	})
 	if allocs != 0 {
@@ -394,7 +394,7 @@ func benchWorker(b *testing.B, auth bool, routes, every int) {
 		// The Burst's TSC, which paces the route counters'
 		// publication: here it counts bursts.
 		f.w.now = int64(i)
-		f.w.decide(0, bursts[i%rounds])
+		f.w.decide(0, nil, bursts[i%rounds])
 		f.w.account(bursts[i%rounds])
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/frame")
