@@ -14,11 +14,18 @@ type Config struct {
 	// MetricsListen is the address of the Prometheus exporter. Loopback by
 	// default: metrics reveal peers and balances. Empty disables it.
 	MetricsListen string `toml:"metrics_listen"`
+	// MetricsTopRoutes is how many of the busiest routes (by rate) get
+	// series of their own: the bound on the route series' cardinality.
+	MetricsTopRoutes int `toml:"metrics_top_routes"`
 }
+
+// MaxMetricsTopRoutes bounds metrics_top_routes: each route is eight
+// series, and a scrape of thousands of them is a scraper's trouble.
+const MaxMetricsTopRoutes = 1000
 
 // DefaultConfig returns the defaults documented in configs/default.toml.
 func DefaultConfig() Config {
-	return Config{Socket: "/run/pool_relay/ctl.sock", MetricsListen: "127.0.0.1:9464"}
+	return Config{Socket: "/run/pool_relay/ctl.sock", MetricsListen: "127.0.0.1:9464", MetricsTopRoutes: 10}
 }
 
 // Validate checks the [ctl] section.
@@ -28,6 +35,9 @@ func (c Config) Validate(errs confcheck.Errors) {
 	} else if len(c.Socket) > 107 {
 		// sun_path holds 108 bytes including the terminating NUL.
 		errs.Addf("socket", "path is %d bytes: a Unix socket path must be at most 107", len(c.Socket))
+	}
+	if c.MetricsTopRoutes < 0 || c.MetricsTopRoutes > MaxMetricsTopRoutes {
+		errs.Addf("metrics_top_routes", "%d is out of range: use 0 to %d", c.MetricsTopRoutes, MaxMetricsTopRoutes)
 	}
 	if c.MetricsListen != "" {
 		if _, err := netip.ParseAddrPort(c.MetricsListen); err != nil {

@@ -16,7 +16,6 @@ func init() {
 	register("peers", command{summary: "list peers with class, balance and traffic", run: runPeers})
 	register("stats", command{summary: "counters per port, queue, class and drop reason", run: runStats})
 	register("score", command{summary: "the relay's generosity score and its peers'", run: runScore})
-	register("routes", command{summary: "list relayed routes", run: runRoutes})
 	register("route", command{summary: "add or delete a static route (route add|del)", run: runRoute, subs: []string{"add", "del"}})
 	register("enroll", command{summary: "enroll with a peer relay (enroll ADDRESS)", run: runEnroll})
 	register("unenroll", command{summary: "close a peer's session (unenroll PEER)", run: runUnenroll})
@@ -180,6 +179,7 @@ func printPeers(w io.Writer, ps []api.Peer) {
 			p.Balance, humanBytes(p.RelayedForBytes), humanBytes(p.RelayedByBytes), p.ChequesIn, p.ChequesOut, rtt)
 	}
 	t.Flush()
+	printTelemetry(w, ps)
 }
 
 // peerCell names a peer in the peers table: its short id, or a static lab
@@ -290,22 +290,13 @@ func printScore(w io.Writer, s api.Score) {
 	t.Flush()
 }
 
-func runRoutes(e *env, args []string) error {
-	return simple(e, args, "routes", `
-List the relayed routes installed in the data plane: the hop session id, the
-peer the frames are relayed for (and charged to), the next hop, the egress
-port and next-hop address, whether the route is static (route add), and when
-it expires.`,
-		api.Backend.Routes, printRoutes)
-}
-
 func printRoutes(w io.Writer, rs []api.Route) {
 	if len(rs) == 0 {
 		fmt.Fprintln(w, "no routes")
 		return
 	}
 	t := newTable(w)
-	fmt.Fprintln(t, "SESSION\tFROM\tTO\tPORT\tNEXT HOP\tSTATIC\tEXPIRES")
+	fmt.Fprintln(t, routeHeader)
 	for _, r := range rs {
 		printRoute(t, r)
 	}
@@ -324,7 +315,7 @@ func printRoute(w io.Writer, r api.Route) {
 	case r.Static:
 		static = "yes"
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Session, short(r.From), short(r.To), r.Port, r.NextHop, static, exp)
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Session, short(r.From), short(r.To), r.Port, r.NextHop, static, exp, routeTraffic(r))
 }
 
 func runRoute(e *env, args []string) error {
@@ -413,7 +404,7 @@ told.`
 		return writeJSON(e.stdout, r)
 	}
 	t := newTable(e.stdout)
-	fmt.Fprintln(t, "SESSION\tFROM\tTO\tPORT\tNEXT HOP\tSTATIC\tEXPIRES")
+	fmt.Fprintln(t, routeHeader)
 	printRoute(t, r)
 	return t.Flush()
 }

@@ -96,7 +96,12 @@ func (d *fakeDaemon) Peers(context.Context) ([]api.Peer, error) {
 	return []api.Peer{
 		{ID: id(peerAKey).String(), Address: "192.0.2.7:9254", Connected: true, Class: "balanced", Score: 1.3,
 			Balance: -4200, Limit: 125_000_000, RelayedForBytes: 30_000_000, RelayedByBytes: 39_000_000,
-			ChequesIn: 5_000_000, ChequesOut: 6_000_000, RTT: api.Duration(1234 * time.Microsecond), FirstSeen: t0},
+			ChequesIn: 5_000_000, ChequesOut: 6_000_000, RTT: api.Duration(1234 * time.Microsecond), FirstSeen: t0,
+			Telemetry: &api.PeerTelemetry{Heartbeats: 42,
+				Local: api.LinkTelemetry{RTT: api.Duration(1234 * time.Microsecond), Jitter: api.Duration(80 * time.Microsecond), LossPPM: 0,
+					ThroughputBPS: 48_000_000, MTU: 1500, Uptime: api.Duration(3*time.Hour + 25*time.Second)},
+				Claimed: api.LinkTelemetry{RTT: api.Duration(1302 * time.Microsecond), Jitter: api.Duration(95 * time.Microsecond), LossPPM: 2500,
+					ThroughputBPS: 47_500_000, MTU: 1492, Uptime: api.Duration(36 * time.Hour), QueueDepth: 3}}},
 		{ID: id(peerBKey).String(), Address: "[2001:db8::9]:9254", Connected: true, Choked: true, Class: "heavy_consumer",
 			Score: 0.21, Balance: 130_000_000, Limit: 125_000_000, RelayedForBytes: 130_000_000, RelayedByBytes: 512, FirstSeen: t0},
 	}, nil
@@ -120,8 +125,14 @@ func (d *fakeDaemon) Stats(context.Context) (api.Stats, error) {
 func (d *fakeDaemon) Routes(context.Context) ([]api.Route, error) {
 	d.note("routes")
 	return []api.Route{
-		{Session: strings.Repeat("0f", 16), From: id(peerAKey).String(), To: id(peerBKey).String(), Port: "p1", NextHop: "198.51.100.9"},
-		{Session: strings.Repeat("a0", 16), From: id(peerBKey).String(), To: id(peerAKey).String(), Port: "p0", NextHop: "192.0.2.7", Static: true, Expires: t0.Add(time.Hour)},
+		{Session: strings.Repeat("0f", 16), From: id(peerAKey).String(), To: id(peerBKey).String(), Port: "p1", NextHop: "198.51.100.9",
+			Packets: 1_500_000, Bytes: 1_230_000_000, PPS: 1200, BPS: 9.6e6, LastSeen: t0.Add(-time.Second),
+			Forward: api.RouteTraffic{Packets: 1_000_000, Bytes: 1_000_000_000, PPS: 1000, BPS: 8e6, LastSeen: t0.Add(-time.Second)},
+			Reverse: api.RouteTraffic{Packets: 500_000, Bytes: 230_000_000, PPS: 200, BPS: 1.6e6, LastSeen: t0.Add(-2 * time.Second)}},
+		{Session: strings.Repeat("a0", 16), From: id(peerBKey).String(), To: id(peerAKey).String(), Port: "p0", NextHop: "192.0.2.7", Static: true, Expires: t0.Add(time.Hour),
+			Packets: 4_000_000, Bytes: 2_000_000_000, PPS: 10, BPS: 40_000, LastSeen: t0.Add(-time.Minute),
+			Forward: api.RouteTraffic{Packets: 4_000_000, Bytes: 2_000_000_000, PPS: 10, BPS: 40_000, LastSeen: t0.Add(-time.Minute)}},
+		{Session: strings.Repeat("c3", 16), From: id(peerAKey).String(), To: id(peerBKey).String(), Port: "p1", NextHop: "198.51.100.9"},
 	}, nil
 }
 
@@ -282,6 +293,8 @@ func TestGoldenOutput(t *testing.T) {
 		{"stats", []string{"stats"}},
 		{"score", []string{"score"}},
 		{"routes", []string{"routes"}},
+		{"routes_rate_top", []string{"routes", "--sort", "rate", "--top", "2"}},
+		{"routes_bytes_json", []string{"routes", "--sort", "bytes", "--top", "1", "--json"}},
 		{"route_add", []string{"route", "add", strings.Repeat("5a", 16), "--from", "8139770e", "--to", "ed4928c6", "--port", "p1", "--next-hop", "198.51.100.9", "--ttl", "10m"}},
 		{"cheques", []string{"cheques"}},
 		{"cheques_json", []string{"cheques", "--json"}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
 )
@@ -34,6 +35,12 @@ func PeerFromView(v ledger.View, address string, rtt time.Duration) Peer {
 		RTT:               Duration(rtt),
 		FirstSeen:         v.FirstSeen.UTC(),
 	}
+}
+
+// LinkFromTelemetry is the LinkTelemetry of a heartbeat's telemetry.
+func LinkFromTelemetry(t proto.Telemetry) LinkTelemetry {
+	return LinkTelemetry{RTT: Duration(t.RTT), Jitter: Duration(t.Jitter), LossPPM: t.LossPPM, ThroughputBPS: t.Throughput,
+		MTU: t.MTU, Uptime: Duration(t.Uptime), QueueDepth: t.QueueDepth}
 }
 
 // ChequeFromEntry is the Cheque of a settlement entry (ledger.Ledger.Cheques).

@@ -145,6 +145,9 @@ type Peer struct {
 	ChequesOut uint64 `json:"cheques_out"`
 	// RTT is the last heartbeat round trip; 0 when unknown.
 	RTT Duration `json:"rtt"`
+	// Telemetry is the link's telemetry from the heartbeats, this relay's
+	// measures beside the peer's claims; absent without a session.
+	Telemetry *PeerTelemetry `json:"telemetry,omitempty"`
 	// FirstSeen is when the account was created.
 	FirstSeen time.Time `json:"first_seen"`
 	// Static is the name of a static lab peer ([[control.static_peer]]),
@@ -154,6 +157,35 @@ type Peer struct {
 	// which always authenticate.
 	Static string `json:"static,omitempty"`
 	Auth   string `json:"auth,omitempty"`
+}
+
+// PeerTelemetry is a peer link's telemetry two ways: Local as this relay
+// measured it, Claimed as the peer's last signed heartbeat reported it.
+// Claims are evidence, never a reason to trust the peer more.
+type PeerTelemetry struct {
+	Local   LinkTelemetry `json:"local"`
+	Claimed LinkTelemetry `json:"claimed"`
+	// Heartbeats is the sequence of the peer's last heartbeat accepted (0:
+	// none yet, Claimed is empty).
+	Heartbeats uint64 `json:"heartbeats"`
+}
+
+// LinkTelemetry is what a heartbeat carries about a link. Local values:
+// RTT and jitter from the heartbeats' echoes, loss of heartbeats, the bytes
+// relayed with the peer per second over the last heartbeat interval, this
+// relay's MTU and the session's age as Uptime. Claimed values are the
+// peer's own (its uptime is its process's).
+type LinkTelemetry struct {
+	RTT    Duration `json:"rtt"`
+	Jitter Duration `json:"jitter"`
+	// LossPPM is the loss in parts per million.
+	LossPPM uint32 `json:"loss_ppm"`
+	// ThroughputBPS is in bits per second.
+	ThroughputBPS uint64   `json:"throughput_bps"`
+	MTU           uint16   `json:"mtu"`
+	Uptime        Duration `json:"uptime"`
+	// QueueDepth is the sender's control queue depth (claimed only).
+	QueueDepth uint32 `json:"queue_depth,omitempty"`
 }
 
 // Stats is the answer to stats: cumulative counters per port, egress queue,
@@ -244,6 +276,28 @@ type Route struct {
 	// are static peers' names.
 	Sessions int  `json:"sessions,omitempty"`
 	Config   bool `json:"config,omitempty"`
+	// The route's traffic in both directions together since it was
+	// installed: frames, outer POOL bytes (what peers are charged),
+	// frames and bits per second over the daemon's last sampling
+	// interval, and when a frame was last relayed on it (zero: never).
+	Packets  uint64    `json:"packets"`
+	Bytes    uint64    `json:"bytes"`
+	PPS      float64   `json:"pps"`
+	BPS      float64   `json:"bps"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Forward is the traffic of Session from From to To, Reverse that of
+	// its reverse session back.
+	Forward RouteTraffic `json:"forward"`
+	Reverse RouteTraffic `json:"reverse"`
+}
+
+// RouteTraffic is one direction's traffic on a route.
+type RouteTraffic struct {
+	Packets  uint64    `json:"packets"`
+	Bytes    uint64    `json:"bytes"`
+	PPS      float64   `json:"pps"`
+	BPS      float64   `json:"bps"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
 // RouteSpec are the arguments of route.add.

@@ -114,12 +114,19 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 		var addr string
 		var rtt time.Duration
 		var static, auth string
-		if pi, ok := byID[v.Account.Peer]; ok {
+		pi, up := byID[v.Account.Peer]
+		if up {
 			addr = pi.Endpoint.Addr.String()
 			rtt = pi.Measured.RTT
 			static, auth = pi.Static, staticAuth(pi)
 		}
 		p := api.PeerFromView(v, addr, rtt)
+		if up {
+			p.Telemetry = &api.PeerTelemetry{Local: api.LinkFromTelemetry(pi.Measured), Claimed: api.LinkFromTelemetry(pi.Telemetry),
+				Heartbeats: pi.HeartbeatsSeen}
+			// The local queue depth is no measure of the link.
+			p.Telemetry.Local.QueueDepth = 0
+		}
 		if r, ok := again[v.Account.Peer]; ok && !p.Connected {
 			p.Reconnecting, p.Address = true, r.Endpoint.Addr.String()
 		}
@@ -213,6 +220,14 @@ func (d *Daemon) apiRoute(ri control.RouteInfo) api.Route {
 	}
 	if ri.ToName != "" {
 		r.To = ri.ToName
+	}
+	r.Forward = d.routeRates.traffic(ri.Counters[0], ri.Traffic[0], ri.Installed)
+	r.Reverse = d.routeRates.traffic(ri.Counters[1], ri.Traffic[1], ri.Installed)
+	r.Packets, r.Bytes = r.Forward.Packets+r.Reverse.Packets, r.Forward.Bytes+r.Reverse.Bytes
+	r.PPS, r.BPS = r.Forward.PPS+r.Reverse.PPS, r.Forward.BPS+r.Reverse.BPS
+	r.LastSeen = r.Forward.LastSeen
+	if r.Reverse.LastSeen.After(r.LastSeen) {
+		r.LastSeen = r.Reverse.LastSeen
 	}
 	if !ri.Expires.IsZero() {
 		r.Expires = ri.Expires.UTC()

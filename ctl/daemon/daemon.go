@@ -90,6 +90,7 @@ type Daemon struct {
 
 	portNames   []string
 	rates       rateSampler
+	routeRates  routeSampler
 	metricsAddr net.Addr
 
 	stopOnce sync.Once
@@ -277,6 +278,7 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 		return cleanups, fmt.Errorf("daemon: %w", err)
 	}
 	d.core = core
+	d.routeRates.init(eng.RouteCounters(), core.RouteCounterSlots)
 	if err := registerTelemetry(eal, eng, core, dplog); err != nil {
 		return cleanups, err
 	}
@@ -296,8 +298,8 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	cleanups = append(cleanups, d.configs.Close)
 
 	if cfg.Ctl.MetricsListen != "" {
-		m, err := metrics.New(metrics.Source{Stats: d.Stats, Peers: d.Peers, Score: d.Score, Control: d.controlMetrics},
-			metrics.Options{Log: logging.For(d.log, "metrics"), Runtime: true})
+		m, err := metrics.New(metrics.Source{Stats: d.Stats, Peers: d.Peers, Score: d.Score, Control: d.controlMetrics, Routes: d.Routes},
+			metrics.Options{Log: logging.For(d.log, "metrics"), Runtime: true, TopRoutes: cfg.Ctl.MetricsTopRoutes})
 		if err != nil {
 			return cleanups, fmt.Errorf("daemon: %w", err)
 		}
@@ -317,6 +319,7 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	d.sock = sock
 	stopRates := make(chan struct{})
 	go d.rates.run(stopRates, time.Second)
+	go d.routeRates.run(stopRates, time.Second)
 	cleanups = append(cleanups, func() { close(stopRates) })
 	return cleanups, nil
 }

@@ -13,11 +13,13 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -59,6 +61,9 @@ type Source struct {
 	Peers   func(context.Context) ([]api.Peer, error)
 	Score   func(context.Context) (api.Score, error)
 	Control func(context.Context) (Control, error)
+	// Routes are the routes with their traffic; the exporter labels only
+	// the Options.TopRoutes busiest of them.
+	Routes func(context.Context) ([]api.Route, error)
 }
 
 // Options configure New.
@@ -69,6 +74,12 @@ type Options struct {
 	Timeout time.Duration
 	// Runtime adds the Go runtime and process collectors.
 	Runtime bool
+	// TopRoutes is how many routes get series of their own: the busiest
+	// by rate (bits per second, then frames per second, then bytes), so
+	// that the series' cardinality stays bounded however many routes the
+	// relay carries ([ctl] metrics_top_routes). 0 exports only the route
+	// totals.
+	TopRoutes int
 }
 
 // Exporter serves the relay's metrics.
@@ -84,7 +95,10 @@ func New(src Source, o Options) (*Exporter, error) {
 		o.Timeout = 5 * time.Second
 	}
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(&collector{src: src, timeout: o.Timeout}); err != nil {
+	if o.TopRoutes < 0 {
+		return nil, fmt.Errorf("metrics: TopRoutes %d is negative", o.TopRoutes)
+	}
+	if err := reg.Register(&collector{src: src, timeout: o.Timeout, top: o.TopRoutes}); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if o.Runtime {
@@ -201,6 +215,26 @@ var (
 	journalDegraded = desc("journal_degraded", "1 while the change journal cannot write (a full disk): nothing that needs a record is acknowledged.")
 	journalLost     = desc("journal_records_not_written_total", "Records the journal could not write, each gap recorded once it writes again.")
 	scrapeSourceErr = desc("scrape_source_errors", "1 when a source failed during this scrape.", "source")
+
+	// Link telemetry from the heartbeats, by source: local (this relay's
+	// measure) or claimed (the peer's last signed heartbeat).
+	peerRTT        = desc("peer_rtt_seconds", "Heartbeat round trip time of a peer link, as measured locally or claimed by the peer.", "peer", "source")
+	peerJitter     = desc("peer_jitter_seconds", "Heartbeat round trip jitter of a peer link, as measured locally or claimed by the peer.", "peer", "source")
+	peerLoss       = desc("peer_loss_ratio", "Loss on a peer link (0 to 1): heartbeats lost as measured locally, or the loss the peer claims.", "peer", "source")
+	peerThroughput = desc("peer_throughput_bits_per_second", "Throughput of a peer link over the last heartbeat interval, as measured locally or claimed by the peer.", "peer", "source")
+	peerMTU        = desc("peer_mtu_bytes", "MTU of a peer link: this relay's (local) or the peer's (claimed).", "peer", "source")
+	peerUptime     = desc("peer_uptime_seconds", "Age of the peer's session (local) or the peer's own uptime (claimed).", "peer", "source")
+	peerHeartbeat  = desc("peer_heartbeat_sequence", "Sequence number of the last heartbeat accepted from a peer.", "peer")
+
+	// Routes: totals over all, series of their own for the busiest only.
+	routesInstalled  = desc("routes", "Relayed routes installed.")
+	routesPackets    = desc("routes_packets_total", "Frames relayed on all routes installed, since each was installed (falls when a route goes).")
+	routesBytes      = desc("routes_bytes_total", "Outer POOL bytes relayed on all routes installed, since each was installed (falls when a route goes).")
+	routesTopN       = desc("route_top_limit", "How many of the busiest routes get series of their own ([ctl] metrics_top_routes).")
+	routePackets     = desc("route_packets_total", "Frames relayed on one of the busiest routes since it was installed, by direction.", "session", "from", "to", "direction")
+	routeBytes       = desc("route_bytes_total", "Outer POOL bytes relayed on one of the busiest routes since it was installed, by direction.", "session", "from", "to", "direction")
+	routeBitsPerSec  = desc("route_rate_bits_per_second", "Rate of one of the busiest routes over the relay's last one-second sample, by direction.", "session", "from", "to", "direction")
+	routePacketsRate = desc("route_rate_packets_per_second", "Frame rate of one of the busiest routes over the relay's last one-second sample, by direction.", "session", "from", "to", "direction")
 )
 
 // Classes are the class label values of the state-set series, in
@@ -215,6 +249,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 type collector struct {
 	src     Source
 	timeout time.Duration
+	top     int
 }
 
 // Describe sends nothing: the collector is unchecked, because which series
@@ -284,6 +319,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				}
 				emit(peerChequesIn, prometheus.CounterValue, float64(p.ChequesIn), p.ID)
 				emit(peerChequesOut, prometheus.CounterValue, float64(p.ChequesOut), p.ID)
+				if tel := p.Telemetry; tel != nil {
+					for _, l := range []struct {
+						source string
+						t      *api.LinkTelemetry
+					}{{"local", &tel.Local}, {"claimed", &tel.Claimed}} {
+						emit(peerRTT, prometheus.GaugeValue, time.Duration(l.t.RTT).Seconds(), p.ID, l.source)
+						emit(peerJitter, prometheus.GaugeValue, time.Duration(l.t.Jitter).Seconds(), p.ID, l.source)
+						emit(peerLoss, prometheus.GaugeValue, float64(l.t.LossPPM)/1e6, p.ID, l.source)
+						emit(peerThroughput, prometheus.GaugeValue, float64(l.t.ThroughputBPS), p.ID, l.source)
+						emit(peerMTU, prometheus.GaugeValue, float64(l.t.MTU), p.ID, l.source)
+						emit(peerUptime, prometheus.GaugeValue, time.Duration(l.t.Uptime).Seconds(), p.ID, l.source)
+					}
+					emit(peerHeartbeat, prometheus.GaugeValue, float64(tel.Heartbeats), p.ID)
+				}
 				if p.Connected {
 					active++
 				}
@@ -312,6 +361,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			emit(reportingPeers, prometheus.GaugeValue, float64(s.Attested.ReportingPeers))
 		}
 	}
+	if c.src.Routes != nil {
+		if rs, err := c.src.Routes(ctx); err != nil {
+			failed("routes", err)
+		} else {
+			ok("routes")
+			c.routes(rs, emit)
+		}
+	}
 	if c.src.Control != nil {
 		if k, err := c.src.Control(ctx); err != nil {
 			failed("control", err)
@@ -335,6 +392,48 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			emit(journalLost, prometheus.CounterValue, float64(k.JournalNotWritten))
 		}
 	}
+}
+
+// routes emits the route totals and the series of the c.top busiest
+// routes: by rate, which is what an operator looks for, rather than by
+// total, which would keep an old idle route in the set for good.
+func (c *collector) routes(rs []api.Route, emit func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+	var pkts, bytes uint64
+	for _, r := range rs {
+		pkts += r.Packets
+		bytes += r.Bytes
+	}
+	emit(routesInstalled, prometheus.GaugeValue, float64(len(rs)))
+	emit(routesPackets, prometheus.GaugeValue, float64(pkts))
+	emit(routesBytes, prometheus.GaugeValue, float64(bytes))
+	emit(routesTopN, prometheus.GaugeValue, float64(c.top))
+	for _, r := range Busiest(rs, c.top) {
+		for _, d := range []struct {
+			dir string
+			t   *api.RouteTraffic
+		}{{"forward", &r.Forward}, {"reverse", &r.Reverse}} {
+			l := []string{r.Session, r.From, r.To, d.dir}
+			emit(routePackets, prometheus.CounterValue, float64(d.t.Packets), l...)
+			emit(routeBytes, prometheus.CounterValue, float64(d.t.Bytes), l...)
+			emit(routeBitsPerSec, prometheus.GaugeValue, d.t.BPS, l...)
+			emit(routePacketsRate, prometheus.GaugeValue, d.t.PPS, l...)
+		}
+	}
+}
+
+// Busiest returns the n busiest of rs (fewer if there are fewer), the
+// busiest first: by bits per second, then frames per second, then bytes,
+// then session id, so that the choice is stable between scrapes of equal
+// rates. It sorts a copy and leaves rs alone.
+func Busiest(rs []api.Route, n int) []api.Route {
+	if n <= 0 || len(rs) == 0 {
+		return nil
+	}
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b api.Route) int {
+		return cmp.Or(cmp.Compare(b.BPS, a.BPS), cmp.Compare(b.PPS, a.PPS), cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(a.Session, b.Session))
+	})
+	return s[:min(n, len(s))]
 }
 
 func b2f(b bool) float64 {
