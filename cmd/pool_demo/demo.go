@@ -240,6 +240,10 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	doneA := make(chan error, 1)
 	go func() { doneA <- cmdA.Wait() }()
+	// What an operator sees on r1 while A's frames flow: the routes by
+	// rate and one snapshot of pool_relay top, printed once A is done.
+	live := make(chan string, 1)
+	go func() { live <- whileSending(ctx, relayBin, relays[0].socket, o) }()
 
 	// While A's route is up, forge frames on it: A's route id, a MAC made
 	// up. They must reach no one and be charged to no one.
@@ -251,6 +255,8 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if spoofErr != nil {
 		return spoofErr
 	}
+	step("r1 while A was sending: pool_relay routes --sort rate, top --once")
+	fmt.Fprint(out, indent(<-live))
 	step("%d frames forged with A's route id and a bad MAC sent to r1 from A's subnet", spoofed)
 
 	// Give the relays' control cores a few ticks: counters to the ledgers,
@@ -290,8 +296,8 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 
 	for _, r := range relays {
-		step("%s: pool_relay status, peers, cheques", r.name)
-		for _, args := range [][]string{{"status"}, {"peers"}, {"cheques"}} {
+		step("%s: pool_relay status, peers, routes, cheques", r.name)
+		for _, args := range [][]string{{"status"}, {"peers"}, {"routes"}, {"cheques"}} {
 			s, err := cli(ctx, relayBin, append(args, "--socket", r.socket)...)
 			if err != nil {
 				fmt.Fprintf(out, "    %s: %v\n", strings.Join(args, " "), err)
@@ -490,6 +496,29 @@ func device(vdev string, id int, iface string) string {
 		return fmt.Sprintf("net_af_xdp%d,iface=%s,start_queue=0,queue_count=1", id, iface)
 	}
 	return fmt.Sprintf("net_af_packet%d,iface=%s,qpairs=1", id, iface)
+}
+
+// whileSending waits until A has sent for a while (half its frames at its
+// rate, at least 1.5 s: the relay's rates are one-second samples), then
+// returns r1's routes by rate and a snapshot of top.
+func whileSending(ctx context.Context, relayBin, socket string, o options) string {
+	wait := max(time.Duration(o.frames/2)*time.Second/time.Duration(max(o.rate, 1)), 1500*time.Millisecond)
+	select {
+	case <-ctx.Done():
+		return ctx.Err().Error() + "\n"
+	case <-time.After(wait):
+	}
+	var b strings.Builder
+	for _, args := range [][]string{{"routes", "--sort", "rate"}, {"top", "--once"}} {
+		s, err := cli(ctx, relayBin, append(args, "--socket", socket)...)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", strings.Join(args, " "), err)
+			continue
+		}
+		b.WriteString(s)
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // cli runs a pool_relay command and returns its standard output.
