@@ -205,12 +205,25 @@ func compare(t *testing.T, step int, tbl *Table, ref *refTable) {
 	if tbl.Len() != len(ref.routes) {
 		t.Fatalf("step %d: Len %d, model %d", step, tbl.Len(), len(ref.routes))
 	}
+	var ids [idUniverse]SessionID
 	for b := range idUniverse {
 		id := universeID(byte(b))
+		ids[b] = id
 		got, ok := tbl.Lookup(id)
 		want, wok := ref.routes[id]
 		if ok != wok || got != want {
 			t.Fatalf("step %d: Lookup(%x) = %v %+v, model %v %+v", step, id, ok, got, wok, want)
+		}
+	}
+	// The pipelined path too: its fast cases (a signature match in the
+	// home bucket, no match and no overflow mark) and its fallback.
+	var routes [idUniverse]Route
+	var found [idUniverse]bool
+	tbl.LookupBurst(ids[:], routes[:], found[:])
+	for b, id := range ids {
+		want, wok := ref.routes[id]
+		if found[b] != wok || routes[b] != want {
+			t.Fatalf("step %d: LookupBurst(%x) = %v %+v, model %v %+v", step, id, found[b], routes[b], wok, want)
 		}
 	}
 	checkShards(t, tbl)

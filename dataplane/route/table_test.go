@@ -59,19 +59,24 @@ func consistent(r Route) bool {
 	return r == routeFor(r.IngressPeer)
 }
 
-// checkShards verifies the Robin Hood invariants of every shard and the
-// route count.
+// checkShards verifies the bucket invariants of every shard and the route
+// count.
 func checkShards(t testing.TB, tbl *Table) {
 	t.Helper()
 	total := 0
 	for si := range tbl.shards {
 		s := tbl.shards[si].Load()
 		n := 0
-		size := len(s.slots)
+		nb := len(s.sigs)
+		if len(s.slots) != nb*bucketSlots {
+			t.Fatalf("shard %d: %d slots for %d buckets", si, len(s.slots), nb)
+		}
 		for i := range s.slots {
+			b, lane := i/bucketSlots, i%bucketSlots
+			sig := s.sigs[b][lane/4] >> (16 * (lane % 4)) & 0x7fff
 			if s.slots[i].key == (SessionID{}) {
-				if s.slots[i] != (slot{}) {
-					t.Fatalf("shard %d slot %d is empty but not zeroed", si, i)
+				if s.slots[i] != (slot{}) || sig != 0 {
+					t.Fatalf("shard %d slot %d is empty but not zeroed (signature %#x)", si, i, sig)
 				}
 				continue
 			}
@@ -81,18 +86,14 @@ func checkShards(t testing.TB, tbl *Table) {
 			if int(h>>tbl.shift) != si {
 				t.Fatalf("shard %d holds a key of shard %d", si, h>>tbl.shift)
 			}
-			// Robin Hood: along a run the distance from home grows by at
-			// most one per slot, and a route away from home follows an
-			// occupied slot; so a lookup may stop at an empty slot or at
-			// the first resident closer to home than itself.
-			dist := func(i int) int {
-				k := s.slots[i].key
-				return (i-int(s.home(tbl.key.sum(&k)))+size)%size + 1
+			if sig != sigOf(h) {
+				t.Fatalf("shard %d slot %d: signature %#x, want %#x", si, i, sig, sigOf(h))
 			}
-			if d := dist(i); d > 1 {
-				p := (i - 1 + size) % size
-				if s.slots[p].key == (SessionID{}) || dist(p) < d-1 {
-					t.Fatalf("shard %d slot %d: distance %d after a slot that breaks the Robin Hood order", si, i, d)
+			// Every bucket from the route's home to the one before its
+			// own carries the overflow mark, so lookups go on to it.
+			for hb := int(s.home(h)); hb != b; hb = (hb + 1) % nb {
+				if s.sigs[hb][0]&overMark == 0 {
+					t.Fatalf("shard %d slot %d: bucket %d, between home %d and %d, has no overflow mark", si, i, hb, s.home(h), b)
 				}
 			}
 		}
@@ -398,7 +399,7 @@ func TestHashSpread(t *testing.T) {
 	tbl, _ := New(1 << 20) // 1024 shards
 	const n, buckets = 1 << 18, 1024
 	var shardCount, slotCount [buckets]float64
-	probe := &shard{slots: make([]slot, buckets)}
+	probe := &shard{sigs: make([]bucket, buckets)}
 	for i := range uint64(n) {
 		id := testID(i)
 		h := tbl.key.sum(&id)
@@ -511,10 +512,11 @@ func TestStats(t *testing.T) {
 	if l := st.Load(); l < 0.65 || l > rebuildLoad {
 		t.Errorf("load after a bulk install %.3f, want about %.2f", l, rebuildLoad)
 	}
-	if bpr := st.BytesPerRoute(); bpr < 97/maxLoad || bpr > 97/0.65+1 {
+	perSlot := float64(slotBytes + bucketBytes/bucketSlots)
+	if bpr := st.BytesPerRoute(); bpr < perSlot/maxLoad || bpr > perSlot/0.65+1 {
 		t.Errorf("%.1f bytes per route, outside the documented range", bpr)
 	}
-	if st.MaxProbe < 2 || st.MaxProbe > 64 {
+	if st.MaxProbe < 2 || st.MaxProbe > 16 {
 		t.Errorf("longest probe %d is implausible for a keyed hash at load %.2f", st.MaxProbe, st.Load())
 	}
 	checkShards(t, tbl)

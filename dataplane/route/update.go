@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"reflect"
 	"slices"
 	"time"
@@ -50,7 +51,7 @@ func (t *Table) Delete(id SessionID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	si := int(h >> t.shift)
-	if _, ok := t.shards[si].Load().find(&t.key, h, &id); !ok {
+	if _, ok := t.shards[si].Load().find(h, &id); !ok {
 		return false
 	}
 	t.applyLocked([]pending{{shard: si, h: h, op: &op{id: id, del: true}}})
@@ -161,110 +162,86 @@ func (t *Table) change(old *shard, ps []pending) *shard {
 	}
 	var s *shard
 	if need := old.n + puts; float64(need) > maxLoad*float64(len(old.slots)) {
-		s = t.resized(old, slotsFor(need))
+		s = t.resized(old, bucketsFor(need))
 	} else {
 		s = old.clone()
 	}
 	for _, p := range ps {
 		if p.op.del {
-			s.remove(&t.key, p.h, &p.op.id)
+			s.remove(p.h, &p.op.id)
 		} else {
-			s.put(&t.key, p.h, &p.op.id, &p.op.route)
+			s.put(p.h, &p.op.id, &p.op.route)
 		}
 	}
 	switch {
 	case s.n == 0:
 		return empty
-	case len(s.slots) > minSlots && float64(s.n) < minLoad*float64(len(s.slots)):
-		return t.resized(s, slotsFor(s.n))
+	case len(s.sigs) > minBuckets && float64(s.n) < minLoad*float64(len(s.slots)):
+		return t.resized(s, bucketsFor(s.n))
 	}
 	return s
 }
 
-// slotsFor returns the array size for n routes at rebuildLoad.
-func slotsFor(n int) int {
-	return max(minSlots, int(math.Ceil(float64(n)/rebuildLoad)))
+// bucketsFor returns the number of buckets for n routes at rebuildLoad.
+func bucketsFor(n int) int {
+	return max(minBuckets, int(math.Ceil(float64(n)/(rebuildLoad*bucketSlots))))
 }
 
 // clone returns a private copy of s.
 func (s *shard) clone() *shard {
-	return &shard{slots: slices.Clone(s.slots), n: s.n}
+	return &shard{sigs: slices.Clone(s.sigs), slots: slices.Clone(s.slots), n: s.n}
 }
 
-// resized returns a copy of s with size slots, every route rehashed into it.
+// resized returns a copy of s with size buckets, every route rehashed into
+// it (which also drops overflow marks that deletes left behind).
 func (t *Table) resized(s *shard, size int) *shard {
-	ns := &shard{slots: make([]slot, size)}
+	ns := &shard{sigs: make([]bucket, size), slots: make([]slot, size*bucketSlots)}
 	for i := range s.slots {
 		if e := &s.slots[i]; e.key != (SessionID{}) {
-			ns.put(&t.key, t.key.sum(&e.key), &e.key, &e.route)
+			ns.put(t.key.sum(&e.key), &e.key, &e.route)
 		}
 	}
 	return ns
 }
 
 // put adds or replaces id, whose hash is h, in s, which must not be
-// published yet and must have an empty slot.
-//
-// Robin Hood insertion is done as an insert-and-shift: the new route takes
-// the first slot whose resident is closer to its home than the new route
-// would be, and the run of routes from there to the next empty slot moves up
-// by one. That is the table the textbook swap chain builds, with one copy
-// per moved slot instead of a swap.
-func (s *shard) put(k *hashKey, h uint64, id *SessionID, r *Route) {
-	n := uint32(len(s.slots))
-	i := s.home(h)
-	for d := uint32(1); ; d++ {
-		key := &s.slots[i].key
-		if *key == *id {
-			s.slots[i].route = *r
-			return
+// published yet and must have an empty slot: in the first bucket from its
+// home with room, marking every full bucket it passes over.
+func (s *shard) put(h uint64, id *SessionID, r *Route) {
+	if i, ok := s.find(h, id); ok {
+		s.slots[i].route = *r
+		return
+	}
+	n := uint32(len(s.sigs))
+	b, sig := s.home(h), sigOf(h)
+	for {
+		w := &s.sigs[b]
+		for half := range uint32(2) {
+			if m := free(w[half]); m != 0 {
+				lane := uint32(bits.TrailingZeros64(m) / 16)
+				w[half] |= sig << (16 * lane)
+				s.slots[b*bucketSlots+half*4+lane] = slot{key: *id, route: *r}
+				s.n++
+				return
+			}
 		}
-		if *key == (SessionID{}) || s.distance(k, i) < d {
-			break
-		}
-		if i++; i == n {
-			i = 0
+		w[0] |= overMark
+		if b++; b == n {
+			b = 0
 		}
 	}
-	e := i
-	for s.slots[e].key != (SessionID{}) {
-		if e++; e == n {
-			e = 0
-		}
-	}
-	for e != i {
-		p := e - 1
-		if e == 0 {
-			p = n - 1
-		}
-		s.slots[e] = s.slots[p]
-		e = p
-	}
-	s.slots[i] = slot{key: *id, route: *r}
-	s.n++
 }
 
 // remove deletes id, whose hash is h, from s, which must not be published
-// yet, by backward shift: the routes after it that are away from home move
-// back by one, so no tombstones are left and probe runs stay as short as if
-// id had never been inserted.
-func (s *shard) remove(k *hashKey, h uint64, id *SessionID) {
-	i, ok := s.find(k, h, id)
+// yet. Overflow marks stay (a later route may rely on them); a rebuild
+// drops the stale ones.
+func (s *shard) remove(h uint64, id *SessionID) {
+	i, ok := s.find(h, id)
 	if !ok {
 		return
 	}
-	n := uint32(len(s.slots))
-	for {
-		j := i + 1
-		if j == n {
-			j = 0
-		}
-		if s.slots[j].key == (SessionID{}) || s.distance(k, j) == 1 {
-			break
-		}
-		s.slots[i] = s.slots[j]
-		i = j
-	}
+	b, lane := i/bucketSlots, i%bucketSlots
+	s.sigs[b][lane/4] &^= 0x7fff << (16 * (lane % 4))
 	s.slots[i] = slot{}
 	s.n--
 }
@@ -338,11 +315,12 @@ type Stats struct {
 	Shards int
 	// Slots is the number of slots over all shards.
 	Slots int
-	// Bytes is the memory the table holds: slot arrays, shard headers and
-	// the shard pointer array.
+	// Bytes is the memory the table holds: slot and signature arrays,
+	// shard headers and the shard pointer array.
 	Bytes int
-	// MaxProbe is the longest distance of a route from its home slot plus
-	// one: the most slots a lookup of an installed route reads.
+	// MaxProbe is the longest distance in buckets of a route from its home
+	// bucket plus one: the most buckets a lookup of an installed route
+	// reads.
 	MaxProbe int
 }
 
@@ -366,6 +344,7 @@ func (s Stats) BytesPerRoute() float64 {
 // confined to the DPDK binding.
 var (
 	slotBytes   = int(reflect.TypeFor[slot]().Size())
+	bucketBytes = int(reflect.TypeFor[bucket]().Size())
 	shardBytes  = int(reflect.TypeFor[shard]().Size())
 	pointerSize = int(reflect.TypeFor[*shard]().Size())
 )
@@ -381,10 +360,10 @@ func (t *Table) Stats() Stats {
 			continue
 		}
 		st.Slots += len(s.slots)
-		st.Bytes += len(s.slots)*slotBytes + shardBytes
+		st.Bytes += len(s.slots)*slotBytes + len(s.sigs)*bucketBytes + shardBytes
 		for i := range s.slots {
 			if s.slots[i].key != (SessionID{}) {
-				st.MaxProbe = max(st.MaxProbe, int(s.distance(&t.key, uint32(i))))
+				st.MaxProbe = max(st.MaxProbe, int(s.probe(&t.key, uint32(i))))
 			}
 		}
 	}
