@@ -17,7 +17,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev libipsec-mb-dev pkg-config gcc libc6-dev i
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen gen install demo bench-sched-port bench-dataplane-sweep bench-ledger clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon gen install demo bench-sched-port bench-dataplane-sweep bench-ledger clean
 
 all: build
 
@@ -114,6 +114,10 @@ gen: deps
 ## bench-gen: pool_gen against itself on a net_ring loopback, prefill vs build (root; ~15 s).
 bench-gen: build
 	for m in prefill build; do $(BIN)/pool_gen --port net_ring0 --cores 0,1 --size 128 --sessions 1024 --duration 5s --mode $$m --table 0; done
+
+## bench-daemon: `pool_relay start` on configs/bench-vhost.toml (vhost-user pair, static lab peers, hop auth on) driven by pool_gen from the virtio-user side, 1024 sessions, 128 and 1500 B, counters read over the control socket; beside the engine alone on the same vdevs; ends daemon_relay_mpps_128=X daemon_relay_gbps_1500=Y engine_ratio=R drops=D (root; ~2 min; BENCH_DAEMON_ARGS='-rounds 1 -duration 2s' for a short run).
+bench-daemon: build
+	$(GO) run ./bench/daemon -bin $(BIN) $(BENCH_DAEMON_ARGS)
 
 ## install: binary, systemd unit, sysusers entry and NIC guide (root); keeps an existing /etc/pool_relay/relay.toml.
 install: build

@@ -63,3 +63,36 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// A static peer's bad key file is reported with the file and line by
+// `config check`, and `start` refuses the file the same way before it
+// starts anything.
+func TestStaticPeerKeyFileErrors(t *testing.T) {
+	def, err := os.ReadFile(filepath.Join("..", "..", "configs", "default.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(open, bytes.Repeat([]byte{1}, 32), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, key, want string }{
+		{"missing", filepath.Join(dir, "missing.key"), "no such file"},
+		{"too open", open, "more open than 0600"},
+	} {
+		text := string(def) + "\n[[control.static_peer]]\nname = \"g\"\nport = \"p0\"\nip = \"192.0.2.2\"\nudp_port = 9254\nmac = \"02:00:00:00:00:02\"\nkey_file = \"" + tc.key + "\"\n"
+		path := filepath.Join(dir, "lab.toml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		line := strings.Count(text, "\n") // key_file is the last line
+		want := path + ": line " + strconv.Itoa(line) + ": control.static_peer[0].key_file: "
+		for _, args := range [][]string{{"config", "check", path}, {"start", "--config", path}} {
+			code, _, errOut := runCLI(t, args...)
+			if code != exitUsage || !strings.Contains(errOut, want) || !strings.Contains(errOut, tc.want) {
+				t.Errorf("%s: %s: code %d, stderr %q; want exit 2, %q and %q", tc.name, args[0], code, errOut, want, tc.want)
+			}
+		}
+	}
+}
