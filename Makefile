@@ -17,7 +17,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev libipsec-mb-dev pkg-config gcc libc6-dev i
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon gen install demo bench-sched-port bench-dataplane-sweep bench-ledger clean
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon gen install demo bench-sched-port bench-dataplane-sweep bench-ledger clean crash-test-daemon
 
 all: build
 
@@ -106,6 +106,10 @@ bench-ledger: deps
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps
 	$(GO) run ./ledger/crashtest -kills 200
+
+## crash-test-daemon: two relays and two end nodes in namespaces (DPDK net_af_packet on veths), cheques flowing; a relay SIGKILLed at random moments 100 times and restarted with no operator action; ends with daemon_kills=N lost=0 chain_ok=true reconnect_p99_s=X (root; ~10 min).
+crash-test-daemon: build
+	$(BIN)/pool_crashtest --bin $(BIN) --kills 100
 
 ## gen: regenerate the Pktgen-DPDK captures in bench/pktgen (deterministic; its test checks them).
 gen: deps

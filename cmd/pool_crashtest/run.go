@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/poolrelay/poolrelay/ledger"
+	"github.com/poolrelay/poolrelay/ledger/journal"
+)
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if o.scenario == "diskfull" {
+		return runDiskFull(ctx, o, out)
+	}
+	return runKills(ctx, o, out)
+}
+
+// journalPath is a relay's journal (the default name in its data directory).
+func journalPath(r *relay) string { return ledger.DefaultConfig().JournalPath(r.dir) }
+
+// waitCheques waits until r2 holds more than held from r1 in cheques.
+func (l *lab) waitCheques(ctx context.Context, held uint64, d time.Duration) (uint64, error) {
+	var now uint64
+	err := retry(ctx, d, func() error {
+		p, err := l.peer(ctx, l.r2, l.r1.id)
+		if err != nil {
+			return err
+		}
+		if now = p.ChequesIn; now <= held {
+			return fmt.Errorf("r2 holds %d from r1 in cheques, no more than %d", now, held)
+		}
+		return nil
+	})
+	return now, err
+}
+
+// runKills is the kill scenario (see the command's doc).
+func runKills(ctx context.Context, o options, out io.Writer) (err error) {
+	seed := o.seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	fmt.Fprintf(out, "==> %d kills, seed %d\n", o.kills, seed)
+	l, err := newLab(ctx, o, out, "")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := l.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("cleanup: %w", cerr)
+		}
+	}()
+	if _, err := l.waitCheques(ctx, 0, 30*time.Second); err != nil {
+		return fmt.Errorf("no cheque before the first kill: %w", err)
+	}
+	var (
+		recon   []time.Duration
+		lost    int
+		chainOK = true
+		torn    int
+	)
+	for i := 1; i <= o.kills; i++ {
+		// A random moment: traffic flowing, cheques in flight or not.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200*time.Millisecond + time.Duration(rng.Int64N(int64(2300*time.Millisecond)))):
+		}
+		k, s := l.r1, l.r2
+		if rng.IntN(2) == 1 {
+			k, s = l.r2, l.r1
+		}
+		iss0, err := l.peer(ctx, l.r1, l.r2.id)
+		if err != nil {
+			return err
+		}
+		held0, err := l.peer(ctx, l.r2, l.r1.id)
+		if err != nil {
+			return err
+		}
+		cs, err := l.control(ctx, s)
+		if err != nil {
+			return err
+		}
+		enrolled0 := cs["peers_enrolled"]
+
+		t0 := time.Now()
+		k.proc.kill()
+		// The killed journal as the kill left it: a torn tail (a batch
+		// not yet synced) is allowed and repaired at start; a broken
+		// chain is not.
+		sum, verr := journal.Verify(journalPath(k), nil)
+		if verr != nil {
+			chainOK = false
+			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, k.name, verr)
+		}
+		if sum.Torn != nil {
+			torn++
+		}
+		if err := l.startRelay(ctx, k); err != nil {
+			return fmt.Errorf("kill %d: %w", i, err)
+		}
+		// Back on a new session at both ends, with no enroll command.
+		var pk, ps peerView
+		if err := retry(ctx, 90*time.Second, func() error {
+			var err error
+			if pk, err = l.peer(ctx, k, s.id); err != nil {
+				return err
+			} else if !pk.Connected {
+				return fmt.Errorf("%s does not see %s connected (reconnecting=%v)", k.name, s.name, pk.Reconnecting)
+			}
+			c, err := l.control(ctx, s)
+			if err != nil {
+				return err
+			} else if c["peers_enrolled"] <= enrolled0 {
+				return fmt.Errorf("%s has no new session with %s yet", s.name, k.name)
+			}
+			if ps, err = l.peer(ctx, s, k.id); err != nil {
+				return err
+			} else if !ps.Connected {
+				return fmt.Errorf("%s does not see %s connected", s.name, k.name)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("kill %d: %s and %s not reconnected: %w\n%s", i, k.name, s.name, err, k.proc.tail())
+		}
+		d := time.Since(t0)
+		recon = append(recon, d)
+
+		iss1, err := l.peer(ctx, l.r1, l.r2.id)
+		if err != nil {
+			return err
+		}
+		held1, err := l.peer(ctx, l.r2, l.r1.id)
+		if err != nil {
+			return err
+		}
+		// What r2 held (it acknowledged it only once durable) is still
+		// held, and r1 still records having issued it; neither total
+		// went down.
+		var bad []string
+		if iss1.ChequesOut < iss0.ChequesOut {
+			bad = append(bad, fmt.Sprintf("r1's issued total fell from %d to %d", iss0.ChequesOut, iss1.ChequesOut))
+		}
+		if held1.ChequesIn < held0.ChequesIn {
+			bad = append(bad, fmt.Sprintf("r2's held total fell from %d to %d", held0.ChequesIn, held1.ChequesIn))
+		}
+		if iss1.ChequesOut < held0.ChequesIn {
+			bad = append(bad, fmt.Sprintf("r1 records %d issued, r2 had acknowledged %d", iss1.ChequesOut, held0.ChequesIn))
+		}
+		if len(bad) > 0 {
+			lost++
+			fmt.Fprintf(out, "kill %d: LOST: %s\n", i, strings.Join(bad, "; "))
+		}
+		if _, err := journal.Verify(journalPath(s), nil); err != nil {
+			chainOK = false
+			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, s.name, err)
+		}
+		// The end nodes' sessions went with the killed relay's: start
+		// them again, and see cheques flow again.
+		if err := l.startTraffic(ctx); err != nil {
+			return fmt.Errorf("kill %d: %w", i, err)
+		}
+		held2, err := l.waitCheques(ctx, held1.ChequesIn, 60*time.Second)
+		if err != nil {
+			return fmt.Errorf("kill %d: cheques do not flow again: %w", i, err)
+		}
+		fmt.Fprintf(out, "kill %d: %s killed, reconnected in %.2fs; r1 issued %d, r2 held %d then %d\n",
+			i, k.name, d.Seconds(), iss1.ChequesOut, held1.ChequesIn, held2)
+	}
+
+	// Quiet: no traffic, a few heartbeats and cheque retries.
+	l.stopTraffic()
+	time.Sleep(4 * time.Second)
+	p1, err := l.peer(ctx, l.r1, l.r2.id)
+	if err != nil {
+		return err
+	}
+	p2, err := l.peer(ctx, l.r2, l.r1.id)
+	if err != nil {
+		return err
+	}
+	price := framePrice(ctx, l)
+	drift := p1.Balance + p2.Balance
+	if drift < 0 {
+		drift = -drift
+	}
+	fmt.Fprintf(out, "balances: r1 has %d with r2, r2 has %d with r1: they differ by %d, one frame's price is %d (mirror_ok=%v)\n",
+		p1.Balance, p2.Balance, drift, price, drift <= price)
+	fmt.Fprintf(out, "cheques: r1 issued %d to r2, r2 holds %d from r1 (equal=%v)\n", p1.ChequesOut, p2.ChequesIn, p1.ChequesOut == p2.ChequesIn)
+	if p1.ChequesOut < p2.ChequesIn {
+		lost++
+	}
+	for _, r := range []*relay{l.r1, l.r2} {
+		if err := r.proc.stop(20 * time.Second); err != nil {
+			return fmt.Errorf("%s did not stop cleanly: %w\n%s", r.name, err, r.proc.tail())
+		}
+		sum, err := journal.Verify(journalPath(r), nil)
+		switch {
+		case err != nil:
+			chainOK = false
+			fmt.Fprintf(out, "%s: journal: %v\n", r.name, err)
+		case sum.Torn != nil:
+			chainOK = false
+			fmt.Fprintf(out, "%s: a clean stop left a torn tail: %v\n", r.name, sum.Torn)
+		default:
+			fmt.Fprintf(out, "%s: journal verifies: %d records\n", r.name, sum.Records)
+		}
+	}
+	slices.Sort(recon)
+	p50, p99, pmax := percentile(recon, 0.50), percentile(recon, 0.99), percentile(recon, 1)
+	fmt.Fprintf(out, "reconnect after a kill (kill to both ends up on a new session, DPDK start included): p50 %.2fs p99 %.2fs max %.2fs; torn tails found after kills: %d\n",
+		p50.Seconds(), p99.Seconds(), pmax.Seconds(), torn)
+	fmt.Fprintf(out, "daemon_kills=%d lost=%d chain_ok=%v reconnect_p99_s=%.2f\n", len(recon), lost, chainOK, p99.Seconds())
+	if lost != 0 || !chainOK {
+		return errors.New("acknowledged cheques lost or a journal does not verify")
+	}
+	return nil
+}
+
+// percentile of sorted durations (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// framePrice is what r2 charges r1 for one relayed frame of the run: the
+// default prices (the lab's configs keep them) over the average frame r2
+// relayed for r1.
+func framePrice(ctx context.Context, l *lab) int64 {
+	js, err := cli(ctx, l.relayBin, "peers", "--json", "--socket", l.r2.socket)
+	if err != nil {
+		return 0
+	}
+	var ps []struct {
+		ID      string `json:"id"`
+		Bytes   uint64 `json:"relayed_for_bytes"`
+		Packets uint64 `json:"relayed_for_packets"`
+	}
+	if jsonUnmarshal(js, &ps) != nil {
+		return 0
+	}
+	c := ledger.DefaultConfig()
+	for _, p := range ps {
+		if p.ID == l.r1.id && p.Packets > 0 {
+			return int64(c.PricePerPacket + c.PricePerByte*(p.Bytes+p.Packets-1)/p.Packets)
+		}
+	}
+	return 0
+}
+
