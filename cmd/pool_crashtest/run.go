@@ -258,4 +258,3 @@ func framePrice(ctx context.Context, l *lab) int64 {
 	}
 	return 0
 }
-
