@@ -573,34 +573,39 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	if rx == nil {
 		batch = nil
 	}
-	for j := range lookups {
-		i := w.which[j]
-		h := &w.hops[j]
+	// Views of the scratch at the burst's lengths: indexing them by j (or
+	// by i, a frame's place, checked once against the burst) needs no
+	// further bounds check in the loops.
+	which, hops, routes, found := w.which[:lookups], w.hops[:lookups], w.routes[:lookups], w.found[:lookups]
+	res, verdicts := w.res[:len(frames)], w.verdicts[:len(frames)]
+	for j := range hops {
+		i := int(which[j])
+		h := &hops[j]
 		h.pass = 0
-		if !w.found[j] {
-			w.verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
+		if !found[j] {
+			verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
 			continue
 		}
-		w.check(frames[i], &w.res[i], &w.routes[j], nt, &w.verdicts[i], h)
+		r := &res[i]
+		w.check(frames[i], r, &routes[j], nt, &verdicts[i], h)
 		if h.pass == passVerify && batch != nil {
-			r := &w.res[i]
 			batch.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.in.rxC)
 		}
 	}
 	w.verify(batch, lookups, frames)
 	signs := 0
-	for j := range lookups {
-		h := &w.hops[j]
+	for j := range hops {
+		h := &hops[j]
 		if h.pass != passRewrite {
 			continue
 		}
-		i := w.which[j]
+		i := int(which[j])
+		r := &res[i]
 		w.left = lookups - j
-		w.rewrite(int(i), frames[i], &w.res[i], &w.routes[j], &w.verdicts[i], h)
+		w.rewrite(i, frames[i], r, &routes[j], &verdicts[i], h)
 		if h.pass == passSign {
 			signs++
 			if batch != nil {
-				r := &w.res[i]
 				batch.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.out.txC)
 			}
 		}
@@ -610,14 +615,14 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		return
 	}
 	w.sign(batch, lookups, frames)
-	for j := range lookups {
-		h := &w.hops[j]
+	for j := range hops {
+		h := &hops[j]
 		if h.pass != passSign {
 			continue
 		}
 		h.pass = 0
-		i := w.which[j]
-		f, r := frames[i], &w.res[i]
+		i := int(which[j])
+		f, r := frames[i], &res[i]
 		// The UDP checksum from the sums of the values at hand
 		// (wire.UpdateUDP over the span from the seq to the tag; the
 		// bytes between do not change). An unauthenticated peer's frame
