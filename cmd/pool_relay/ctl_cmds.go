@@ -149,8 +149,11 @@ List every peer the relay has an account with: its session state (up, down,
 reconnecting: a relay peer kept across restarts whose session is being
 enrolled again, or choked for debt), the class and score this relay measured for it, the
 SWAP balance (positive: the peer owes us), the bytes relayed for it and by it,
-and the cumulative cheque totals each way. --json gives full peer ids and
-every counter.`,
+and the cumulative cheque totals each way. For peers with a session, a
+second table gives the link telemetry from the heartbeats, each figure as
+this relay measured it beside what the peer's last signed heartbeat claims:
+RTT, jitter, loss, throughput, MTU and uptime (here: the session's age).
+--json gives full peer ids and every counter.`,
 		api.Backend.Peers, printPeers)
 }
 

@@ -1,5 +1,6 @@
 // Package counters holds the data plane's per-core packet and byte counters:
-// per peer slot, per drop reason and per port.
+// per peer slot, per drop reason and per port (Set), and per route counter
+// slot (Routes).
 //
 // Each worker core owns a Core and is its only writer. During a burst the
 // worker adds to plain, core-private accumulators (no atomic operation, no

@@ -64,8 +64,10 @@
 //     as sent on the port and charged: relayed for the ingress peer and
 //     towards the egress peer, in bytes of the outer POOL header and
 //     payload (the unit end nodes and heartbeats count too), summed over
-//     runs of one peer pair.
-//  9. Publish the counters, once per burst.
+//     runs of one route, and counted for the route too, under its
+//     route.Route.Counter slot (counters.Routes).
+//  9. Publish the counters, once per burst; the route counters about
+//     once a millisecond (WorkerConfig.RoutesEvery), and at once when idle.
 //
 // # Egress
 //
@@ -118,8 +120,12 @@
 //
 // # Memory
 //
-// Per route: the route table's 113-137 bytes (96-byte slot at a load of
-// 0.7-0.85; route package doc). Per peer slot: 4 bytes of class and choke
+// Per route direction: the route table's 122-149 bytes (104-byte slot at a
+// load of 0.7-0.85; route package doc), and 32 bytes of route counters per
+// worker core, resident only where a core counted it (counters.Routes):
+// for the default 1M routes, about 32 MB when RSS keeps each route on one
+// core, 32 MB x cores at worst; the daemon's rate sampler adds 32 bytes per
+// route direction in use. Per peer slot: 4 bytes of class and choke
 // state here and 88 bytes of counters per worker core. Per key slot: 8 bytes
 // of pointer, and once installed about 2 x workers hopmac clones, a 320-byte
 // padded replay window per worker and a Sequence. Per worker: the per-burst
