@@ -119,6 +119,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := bench(ctx, o, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "bench: interrupted; its processes, files and DPDK runtime directories are removed")
+			return 1
+		}
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

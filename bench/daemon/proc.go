@@ -284,6 +284,9 @@ func (l *lab) runGen(ctx context.Context, o genOptions) (genRun, error) {
 	wctx, cancel := context.WithTimeout(ctx, o.duration+60*time.Second)
 	defer cancel()
 	if err := p.wait(wctx); err != nil {
+		if ctx.Err() != nil {
+			return genRun{}, errors.New("bench: interrupted")
+		}
 		return genRun{}, fmt.Errorf("bench: pool_gen: %v; its output ends:\n%s", err, p.tail(30))
 	}
 	r := genRun{out: p.out.String()}

@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -229,4 +230,60 @@ func TestStaticConfigValidate(t *testing.T) {
 	if err := errs.Err(); err != nil {
 		t.Fatalf("the good configuration: %v", err)
 	}
+}
+
+// The overlap check of static ranges against a slow reference: the sets
+// of session ids (and their reverses) of two ranges, intersected.
+func FuzzStaticRanges(f *testing.F) {
+	f.Add(bytes.Repeat([]byte{0x70}, 16), uint16(1024), bytes.Repeat([]byte{0x70}, 16), uint16(3))
+	f.Add(append(bytes.Repeat([]byte{0}, 15), 1), uint16(4), append([]byte{0x80}, append(bytes.Repeat([]byte{0}, 14), 3)...), uint16(9))
+	f.Add(bytes.Repeat([]byte{0xff}, 16), uint16(2), bytes.Repeat([]byte{0x7f}, 16), uint16(2))
+	f.Fuzz(func(t *testing.T, a []byte, na uint16, b []byte, nb uint16) {
+		if len(a) != 16 || len(b) != 16 {
+			return
+		}
+		na, nb = na%300+1, nb%300+1 // small ranges keep the reference cheap
+		cfg := DefaultConfig()
+		cfg.StaticPeers = []StaticPeer{
+			{Name: "a", Port: "p0", IP: "192.0.2.2", MAC: "learn", Unauthenticated: true},
+			{Name: "b", Port: "p0", IP: "192.0.2.3", MAC: "learn", Unauthenticated: true},
+		}
+		hexa, hexb := fmt.Sprintf("%x", a), fmt.Sprintf("%x", b)
+		cfg.StaticRoutes = []StaticRange{{From: "a", To: "b", Session: hexa, Count: int(na)}, {From: "b", To: "a", Session: hexb, Count: int(nb)}}
+		errs := confcheck.New("")
+		cfg.Validate(errs)
+		overlapErr := false
+		for _, fe := range errs.List() {
+			if strings.Contains(fe.Msg, "overlap") {
+				overlapErr = true
+			}
+		}
+		ra, erra := rangeOf(hexa, int(na))
+		rb, errb := rangeOf(hexb, int(nb))
+		if erra != nil || errb != nil {
+			if overlapErr {
+				t.Fatalf("overlap reported for a range that is refused anyway: %v %v", erra, errb)
+			}
+			return
+		}
+		ids := func(r sessionRange) map[[16]byte]bool {
+			m := map[[16]byte]bool{}
+			r.ids(func(id, rev [16]byte) { m[id], m[rev] = true, true })
+			return m
+		}
+		sa, sb := ids(ra), ids(rb)
+		if len(sa) != 2*int(na) || len(sb) != 2*int(nb) {
+			t.Fatalf("a range's ids and reverses are not distinct: %d of %d, %d of %d", len(sa), 2*na, len(sb), 2*nb)
+		}
+		want := false
+		for id := range sa {
+			if sb[id] {
+				want = true
+				break
+			}
+		}
+		if want != overlapErr {
+			t.Fatalf("ranges %s+%d and %s+%d: overlap %v, reported %v (%v)", hexa, na, hexb, nb, want, overlapErr, errs.Err())
+		}
+	})
 }

@@ -17,6 +17,9 @@ const peerA = "aa00000000000000000000000000000000000000000000000000000000000001"
 
 // snapshots stand in for the daemon's snapshot functions: the exporter's
 // job is the translation to series, which is what these tests check.
+// peerLab is a static lab peer's id (control.StaticPeerID's form).
+const peerLab = "2222222222222222222222222222222222222222222222222222222222222222"
+
 func source() Source {
 	return Source{
 		Stats: func(context.Context) (api.Stats, error) {
@@ -31,7 +34,7 @@ func source() Source {
 				ID: peerA, Connected: true, Class: "balanced", Score: 1.3, Balance: -42, Surplus: 7, Limit: 1000,
 				RelayedForBytes: 3000, RelayedForPackets: 3, RelayedByBytes: 3900, RelayedByPackets: 4,
 				ChequesIn: 500, ChequesOut: 600,
-			}}, nil
+			}, {ID: peerLab, Connected: true, Class: "heavy_consumer", Static: "pktgen0", Auth: "none", RelayedForPackets: 9}}, nil
 		},
 		Score: func(context.Context) (api.Score, error) {
 			return api.Score{Own: 2.5, Class: "major_contributor", Relayed: 142_000_000, Consumed: 56_800_000,
@@ -97,7 +100,8 @@ func TestScrape(t *testing.T) {
 		`pool_relay_peer_choked{peer="`+peerA+`"} 0`,
 		`pool_relay_peer_cheques_received_units_total{peer="`+peerA+`"} 500`,
 		`pool_relay_peer_cheques_issued_units_total{peer="`+peerA+`"} 600`,
-		`pool_relay_active_peers 1`,
+		`pool_relay_active_peers 2`,
+		`pool_relay_peer_static{auth="none",name="pktgen0",peer="`+peerLab+`"} 1`,
 		`pool_relay_score 2.5`,
 		`pool_relay_class{class="major_contributor"} 1`,
 		`pool_relay_relayed_bytes 1.42e+08`,
