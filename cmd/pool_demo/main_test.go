@@ -88,6 +88,13 @@ func runDemo(t *testing.T, bin, vdev string) {
 		}
 	}
 	checkTotals(t, jsonDir)
+	// The veths keep their checksum offloads on: r1 completed the
+	// checksums of A's frames, which A's kernel left to offload.
+	if m := regexp.MustCompile(`r1: heartbeats accepted \d+, mismatched \d+; checksums completed (\d+)`).FindStringSubmatch(s); m == nil {
+		t.Error("no r1 checksum line")
+	} else if n, _ := strconv.Atoi(m[1]); n < 1000 {
+		t.Errorf("r1 completed %d checksums, want at least A's 1000 frames", n)
+	}
 	// pool_relay stop is seen by the peer at once (its CLOSE went out),
 	// not after peer_timeout.
 	if m := regexp.MustCompile(`stop_seen_ms=(\d+)`).FindStringSubmatch(s); m == nil {

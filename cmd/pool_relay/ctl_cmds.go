@@ -203,7 +203,9 @@ Print the data plane's cumulative counters: per port as the device counts
 them (frames and bytes each way, the control core's own frames included,
 as dpdk-telemetry's /ethdev/stats shows; frames the NIC missed), per egress class queue (sent, dropped at a full
 queue, depth, and the class's share of the scheduler's bytes), frames
-dropped per reason, and the control core's counters that are not zero
+dropped per reason, data plane events that are not drops (checksum_completed:
+relayed frames whose UDP checksum the sender left to offload, completed by
+the relay), and the control core's counters that are not zero
 (handshakes, heartbeats accepted, rejected and mismatched, routes, cheques).`,
 		api.Backend.Stats, printStats)
 }
@@ -239,6 +241,20 @@ func printStats(w io.Writer, s api.Stats) {
 		fmt.Fprintln(t, "STATIC PEER\tAUTH\tRELAYED FOR PACKETS\tRELAYED FOR BYTES\tRELAYED TO PACKETS\tRELAYED TO BYTES")
 		for _, p := range s.StaticPeers {
 			fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%d\t%d\n", p.Name, p.Auth, p.RelayedForPackets, p.RelayedForBytes, p.RelayedToPackets, p.RelayedToBytes)
+		}
+		t.Flush()
+	}
+	if len(s.Events) > 0 {
+		evs := make([]string, 0, len(s.Events))
+		for n := range s.Events {
+			evs = append(evs, n)
+		}
+		sort.Strings(evs)
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintln(t, "DATA PLANE EVENT\tCOUNT")
+		for _, n := range evs {
+			fmt.Fprintf(t, "%s\t%d\n", n, s.Events[n])
 		}
 		t.Flush()
 	}

@@ -118,7 +118,8 @@ func (d *fakeDaemon) Stats(context.Context) (api.Stats, error) {
 			{Port: "p1", Queue: 0, Class: "normal", SentPackets: 290, SentBytes: 37120, Depth: 4, Share: 0.29},
 			{Port: "p1", Queue: 0, Class: "deprioritised", SentPackets: 100, SentBytes: 12800, Dropped: 55, Depth: 2048, Share: 0.1},
 		},
-		Drops: []api.DropStats{{Reason: "debt", Packets: 42}, {Reason: "bad hop MAC", Packets: 7}},
+		Drops:  []api.DropStats{{Reason: "debt", Packets: 42}, {Reason: "bad hop MAC", Packets: 7}},
+		Events: map[string]uint64{"checksum_completed": 990},
 	}, nil
 }
 

@@ -194,6 +194,11 @@ type Stats struct {
 	Ports  []PortStats  `json:"ports"`
 	Queues []QueueStats `json:"queues"`
 	Drops  []DropStats  `json:"drops"`
+	// Events are what the workers counted that is neither traffic nor a
+	// drop, by name, cumulative since start: checksum_completed, relayed
+	// frames whose UDP checksum the sender left to offload and the relay
+	// completed.
+	Events map[string]uint64 `json:"events,omitempty"`
 	// Control are the control core's counters by name (handshakes,
 	// heartbeats accepted and rejected by reason, heartbeat_mismatch,
 	// routes, cheques), cumulative since start.

@@ -161,6 +161,14 @@ func (d *Daemon) Stats(ctx context.Context) (api.Stats, error) {
 			st.Drops = append(st.Drops, api.DropStats{Reason: relay.Reason(r).String(), Packets: n})
 		}
 	}
+	for e, n := range cs.AllEvents(nil) {
+		if n != 0 && e < int(relay.NumEvents) {
+			if st.Events == nil {
+				st.Events = make(map[string]uint64)
+			}
+			st.Events[relay.Event(e).String()] = n
+		}
+	}
 	for _, q := range d.engine.EgressStats() {
 		port := fmt.Sprintf("port%d", q.Port)
 		if q.Port < len(d.portNames) {

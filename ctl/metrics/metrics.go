@@ -176,6 +176,7 @@ var (
 	portRxBytes   = desc("port_rx_bytes_total", "Bytes received on a port.", "port")
 	portTxPackets = desc("port_tx_packets_total", "Frames transmitted on a port as the device counts them, the control core's own included.", "port")
 	portTxBytes   = desc("port_tx_bytes_total", "Bytes transmitted on a port.", "port")
+	events        = desc("dataplane_events_total", "What the workers counted that is neither traffic nor a drop (checksum_completed: a relayed frame's UDP checksum its sender left to offload, completed).", "event")
 	portMissed    = desc("port_missed_total", "Frames the NIC dropped for lack of RX descriptors.", "port")
 	drops         = desc("drops_total", "Frames dropped, by reason.", "reason")
 
@@ -283,6 +284,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			for _, d := range st.Drops {
 				emit(drops, prometheus.CounterValue, float64(d.Packets), d.Reason)
+			}
+			for name, n := range st.Events {
+				emit(events, prometheus.CounterValue, float64(n), name)
 			}
 			for _, q := range st.Queues {
 				l := []string{q.Port, strconv.Itoa(q.Queue), q.Class}

@@ -27,6 +27,7 @@ func source() Source {
 				Ports:  []api.PortStats{{Name: "p0", RxPackets: 10, RxBytes: 1500, TxPackets: 9, TxBytes: 1400, Missed: 1}},
 				Queues: []api.QueueStats{{Port: "p0", Queue: 0, Class: "priority", SentPackets: 5, SentBytes: 700, Dropped: 2, Depth: 3, Share: 0.625}},
 				Drops:  []api.DropStats{{Reason: "debt", Packets: 4}, {Reason: "bad MAC", Packets: 0}},
+				Events: map[string]uint64{"checksum_completed": 8},
 			}, nil
 		},
 		Peers: func(context.Context) ([]api.Peer, error) {
@@ -106,6 +107,7 @@ func TestScrape(t *testing.T) {
 		`pool_relay_class{class="major_contributor"} 1`,
 		`pool_relay_relayed_bytes 1.42e+08`,
 		`pool_relay_consumed_bytes 5.68e+07`,
+		`pool_relay_dataplane_events_total{event="checksum_completed"} 8`,
 		`pool_relay_attested_score 2.4`,
 		`pool_relay_attested_bytes{direction="relayed"} 1.4e+08`,
 		`pool_relay_score_reporting_peers 3`,

@@ -96,8 +96,13 @@ type Set struct {
 // view is the published half of a Core.
 type view struct {
 	relayedFor, relayedTowards, rx, tx []pairPub
-	drops                              []atomic.Uint64
+	drops, events                      []atomic.Uint64
 }
+
+// MaxEvents is the number of event rows every Set has: things a worker
+// counts that are neither traffic nor drops (a checksum it completed).
+// Fixed, so that adding an event changes no caller of New.
+const MaxEvents = 8
 
 // New returns counters for cores worker cores, peers peer slots, reasons
 // drop reasons (the wire codec's count) and ports ports, all zero.
@@ -118,6 +123,7 @@ func New(cores, peers, reasons, ports int) (*Set, error) {
 			rx:             newPairs(ports),
 			tx:             newPairs(ports),
 			drops:          newSingles(reasons),
+			events:         newSingles(MaxEvents),
 		}
 		s.cores[i] = c
 		s.views[i] = &view{
@@ -126,6 +132,7 @@ func New(cores, peers, reasons, ports int) (*Set, error) {
 			rx:             c.rx.pub,
 			tx:             c.tx.pub,
 			drops:          c.drops.pub,
+			events:         c.events.pub,
 		}
 	}
 	return s, nil
@@ -210,6 +217,18 @@ func (s *Set) AllDrops(dst []uint64) []uint64 {
 	return dst
 }
 
+// AllEvents appends the published count of every event row (MaxEvents of
+// them, indexed by event) to dst[:0] and returns it.
+func (s *Set) AllEvents(dst []uint64) []uint64 {
+	dst = resize(dst, MaxEvents)
+	for _, v := range s.views {
+		for i := range dst {
+			dst[i] += v.events[i].Load()
+		}
+	}
+	return dst
+}
+
 // resize returns dst with length n, zeroed, reusing its memory if it can.
 func resize[T any](dst []T, n int) []T {
 	if cap(dst) < n {
@@ -235,6 +254,7 @@ type Core struct {
 	relayedTowards pairs
 	rx, tx         pairs
 	drops          singles
+	events         singles
 
 	_ [cacheLine]byte
 }
@@ -260,6 +280,9 @@ func (c *Core) RelayedTowards(peer uint32, packets, bytes int) {
 // Dropped counts one frame dropped for reason.
 func (c *Core) Dropped(reason int) { c.drops.add(uint32(reason), 1) }
 
+// Event counts one occurrence of event (below MaxEvents).
+func (c *Core) Event(event int) { c.events.add(uint32(event), 1) }
+
 // DroppedN counts n frames dropped for reason.
 func (c *Core) DroppedN(reason, n int) { c.drops.add(uint32(reason), uint64(n)) }
 
@@ -284,6 +307,7 @@ func (c *Core) Publish() {
 	c.rx.publish()
 	c.tx.publish()
 	c.drops.publish()
+	c.events.publish()
 }
 
 // pairs is a group of (packets, bytes) rows: core-private accumulators, their

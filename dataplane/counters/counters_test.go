@@ -40,6 +40,8 @@ func TestPublishAndSum(t *testing.T) {
 	b.RelayedTowards(7, 3, 30)
 	b.DroppedN(4, 6)
 	b.Received(2, 1, 64)
+	b.Event(1)
+	a.Event(1)
 	b.Publish()
 	want := map[uint32]Peer{
 		1: {ForPackets: 4, ForBytes: 170, ToPackets: 1, ToBytes: 1000},
@@ -58,6 +60,10 @@ func TestPublishAndSum(t *testing.T) {
 	}
 	if d := s.AllDrops(nil); len(d) != 5 || d[4] != 7 || d[0] != 0 {
 		t.Errorf("AllDrops = %v", d)
+	}
+	// a's event was counted after its last Publish: not visible yet.
+	if ev := s.AllEvents(nil); len(ev) != MaxEvents || ev[1] != 1 || ev[0] != 0 {
+		t.Errorf("AllEvents = %v", ev)
 	}
 	ports := s.AllPorts(nil)
 	if w := (Port{RxPackets: 4, RxBytes: 364}); s.Port(2) != w || ports[2] != w {
@@ -206,6 +212,7 @@ func TestWritePathAllocatesNothing(t *testing.T) {
 			i++
 			c.Relayed(i%1024, (i*7)%1024, 1500)
 			c.Dropped(int(i % 16))
+			c.Event(int(i % MaxEvents))
 		}
 		c.Received(uint16(i%4), 32, 32*1500)
 		c.Sent(uint16(i%4), 32, 32*1500)

@@ -31,6 +31,20 @@ func afXDP(id int) func(string) string {
 // TestVethAFPacket relays between two net_af_packet ports.
 func TestVethAFPacket(t *testing.T) { vethRelay(t, afPacket(60), afPacket(61)) }
 
+// TestVethAFPacketOffloadOn relays with the veths' checksum offloads left
+// on, as a lab set up by hand has them: the sender's datagrams reach the
+// relay with their UDP checksums left to offload, which the relay must
+// complete (counted as EventChecksumCompleted) for the receiver's kernel to
+// accept them.
+func TestVethAFPacketOffloadOn(t *testing.T) {
+	vethRelayLine(t, afPacket(68), afPacket(69), netns.LineConfig{ChecksumOffload: true})
+}
+
+// TestVethAFXDPOffloadOn is TestVethAFPacketOffloadOn with AF_XDP receiving.
+func TestVethAFXDPOffloadOn(t *testing.T) {
+	vethRelayLine(t, afXDP(70), afPacket(71), netns.LineConfig{ChecksumOffload: true})
+}
+
 // TestVethAFXDP relays from a net_af_xdp port to a net_af_packet port, and
 // TestVethAFXDPEgress the other way round, so that AF_XDP's receive and
 // transmit paths are both under the relay. Two net_af_xdp ports in one
@@ -85,12 +99,17 @@ var vethSizes = []int{16, 200, 777, 1300}
 // frame is accounted for as delivered or dropped under its reason, and the
 // per-peer counters hold exactly the valid frames.
 func vethRelay(t *testing.T, deviceA, deviceB func(iface string) string) {
+	vethRelayLine(t, deviceA, deviceB, netns.LineConfig{})
+}
+
+// vethRelayLine is vethRelay on a Line made with lc.
+func vethRelayLine(t *testing.T, deviceA, deviceB func(iface string) string, lc netns.LineConfig) {
 	eal := env.Need(t)
 	nenv, err := netns.ForTest(t, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, err := nenv.NewLine(netns.LineConfig{})
+	line, err := nenv.NewLine(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,6 +374,15 @@ func vethRelay(t *testing.T, deviceA, deviceB func(iface string) string) {
 		if int(p.ForPackets) != w.forPkts || int(p.ForBytes) != w.forBytes || int(p.ToPackets) != w.toPkts || int(p.ToBytes) != w.toBytes {
 			t.Errorf("peer %d: %+v, want for %d/%d B, to %d/%d B", slot, p, w.forPkts, w.forBytes, w.toPkts, w.toBytes)
 		}
+	}
+	// With offloads on every valid frame arrived with its checksum left to
+	// offload and was completed; with them off none did.
+	wantCompleted := 0
+	if lc.ChecksumOffload {
+		wantCompleted = valid
+	}
+	if got := int(cs.AllEvents(nil)[EventChecksumCompleted]); got != wantCompleted {
+		t.Errorf("checksums completed: %d, want %d", got, wantCompleted)
 	}
 	for w, st := range e.BurstStats() {
 		if st.TxUnsent != 0 {

@@ -76,3 +76,33 @@ func (r Reason) String() string {
 	}
 	return "unknown"
 }
+
+// Event is something a worker counts that is neither traffic nor a drop
+// (counters.Core.Event, below counters.MaxEvents).
+type Event int
+
+// The workers' events.
+const (
+	// EventChecksumCompleted: a relayed frame arrived with a UDP checksum
+	// its sender left to offload (only the pseudo-header sum, as a veth
+	// with TX checksum offload on delivers it to an AF_PACKET or AF_XDP
+	// port), and the worker computed the whole checksum before sending it
+	// on. A frame whose checksum is simply wrong is not recognised (the hop
+	// MAC, not the checksum, is what a relay verifies) and is forwarded
+	// with its checksum still wrong, for the next receiver to drop.
+	EventChecksumCompleted Event = iota
+	// NumEvents is the number of events.
+	NumEvents
+)
+
+var eventNames = [...]string{
+	EventChecksumCompleted: "checksum_completed",
+}
+
+// String returns the event's snake_case name.
+func (e Event) String() string {
+	if e >= 0 && e < NumEvents {
+		return eventNames[e]
+	}
+	return "unknown"
+}

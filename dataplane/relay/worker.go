@@ -142,9 +142,12 @@ type hopState struct {
 	dst     wire.MAC
 	pass    uint8
 	inOpen  bool
-	peer    uint32
-	oldSum  uint64
-	seq     uint64
+	// notReady: the frame came with a UDP checksum left to offload
+	// (wire.UDPChecksumNotReady), completed once its bytes are final.
+	notReady bool
+	peer     uint32
+	oldSum   uint64
+	seq      uint64
 }
 
 // The passes of decide a lookup waits for; 0: done or dropped.
@@ -581,7 +584,7 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	for j := range hops {
 		i := int(which[j])
 		h := &hops[j]
-		h.pass = 0
+		h.pass, h.notReady = 0, false
 		if !found[j] {
 			verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
 			continue
@@ -632,10 +635,24 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		if h.inOpen {
 			span = hopmac.MACOffset + hopmac.MACSize - 4
 		}
+		if h.notReady {
+			completeChecksum(w, f, r, h)
+			continue
+		}
 		tag := int(r.PoolOff) + hopmac.MACOffset
 		newSum := seqSum(h.seq) + wire.Sum(f[tag:tag+hopmac.TagSize])
 		wire.UpdateUDP(f, r, int(r.PoolOff)+4, span, h.oldSum, newSum)
 	}
+}
+
+// completeChecksum computes the UDP checksum of a frame that came with one
+// left to offload, over its final bytes (after the rewrite and the new
+// seq and MAC; an incremental update would have kept the partial sum
+// partial), and counts it.
+func completeChecksum(w *Worker, f []byte, r *wire.Result, h *hopState) {
+	h.notReady = false
+	wire.CompleteUDPChecksum(f, r)
+	w.c.Event(int(EventChecksumCompleted))
 }
 
 // verify checks the hop MACs of the lookups waiting for it (passVerify),
@@ -829,6 +846,9 @@ func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 		w.nh = nh
 		*k = nextHopKey{src: rt.SrcIP, dst: rt.DstIP, srcMAC: rt.SrcMAC, dstMAC: dst, srcPort: rt.SrcPort, dstPort: rt.DstPort, family: rt.Family}
 	}
+	// A checksum the sender left to offload (see wire.UDPChecksumNotReady)
+	// is recognised before Rewrite changes the pseudo-header it holds.
+	notReady := wire.UDPChecksumNotReady(f, r)
 	if d := wire.Rewrite(f, r, &w.nh); d != wire.DropNone {
 		v.reason = reason8(d)
 		return
@@ -869,6 +889,14 @@ func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 			h.oldSum += wire.Sum(pool[hopmac.MACOffset+hopmac.TagSize : hopmac.MACOffset+hopmac.MACSize])
 		}
 		h.pass = passSign
+	}
+	if notReady {
+		// Completed once the frame's bytes are final: after signing when
+		// it gets a MAC (decide's last pass), else now.
+		h.notReady = true
+		if h.pass != passSign {
+			completeChecksum(w, f, r, h)
+		}
 	}
 	// Charged bytes are the outer POOL frame (header and payload), not the
 	// Ethernet frame: the unit both ends of a hop can count whatever the

@@ -276,3 +276,37 @@ func BenchmarkSessionHash(b *testing.B) {
 	cpu.report(b)
 	_ = h
 }
+
+// BenchmarkUDPChecksumNotReady is the per-frame test the worker adds for
+// checksums left to offload, over the same burst of frames as
+// BenchmarkUDPPatchSeqMAC (the per-hop checksum update it sits beside);
+// BenchmarkCompleteUDPChecksum the recomputation a frame left to offload
+// then costs.
+func BenchmarkUDPChecksumNotReady(b *testing.B) {
+	frames, rs := patchBurst(b)
+	b.ReportAllocs()
+	i, hits := 0, 0
+	cpu := startCPU()
+	for b.Loop() {
+		if wire.UDPChecksumNotReady(frames[i], &rs[i]) {
+			hits++
+		}
+		i = (i + 1) % len(frames)
+	}
+	cpu.report(b)
+	if hits != 0 {
+		b.Fatalf("%d built frames taken as not ready", hits)
+	}
+}
+
+func BenchmarkCompleteUDPChecksum(b *testing.B) {
+	frames, rs := patchBurst(b)
+	b.ReportAllocs()
+	i := 0
+	cpu := startCPU()
+	for b.Loop() {
+		wire.CompleteUDPChecksum(frames[i], &rs[i])
+		i = (i + 1) % len(frames)
+	}
+	cpu.report(b)
+}

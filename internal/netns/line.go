@@ -41,6 +41,11 @@ type LineConfig struct {
 	GatewayBMAC net.HardwareAddr
 	// MTU of all four interfaces; 0 leaves 1500.
 	MTU int
+	// ChecksumOffload leaves the veths' checksum offloads on, as a lab
+	// an operator sets up by hand has them (see Link.ChecksumOffload): the
+	// sender's UDP datagrams then reach a DPDK port on PortA with their
+	// checksums left to offload.
+	ChecksumOffload bool
 }
 
 // The Line's addresses: documentation-free private ranges, fixed, since each
@@ -54,7 +59,8 @@ var (
 
 // NewLine builds a Line in e: namespaces "s" and "r", veths "s0"-"a" and
 // "r0"-"b" (full names carry e's prefix), addresses, routes and neighbour
-// entries, TX checksum offload off everywhere (see Link.ChecksumOffload),
+// entries, TX checksum offload off everywhere unless cfg.ChecksumOffload (see
+// Link.ChecksumOffload),
 // IPv6 off on all four (its solicitations and reports would cross the DPDK
 // ports, where tests count every frame) and all four interfaces up.
 func (e *Env) NewLine(cfg LineConfig) (*Line, error) {
@@ -95,7 +101,7 @@ func (e *Env) NewLine(cfg LineConfig) (*Line, error) {
 		{Root, l.PortA, nil},
 		{Root, l.PortB, nil},
 	} {
-		if err := c.ns.Configure(c.dev, Link{Addrs: c.addr, MTU: cfg.MTU}); err != nil {
+		if err := c.ns.Configure(c.dev, Link{Addrs: c.addr, MTU: cfg.MTU, ChecksumOffload: cfg.ChecksumOffload}); err != nil {
 			return nil, err
 		}
 	}

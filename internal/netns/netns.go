@@ -207,11 +207,14 @@ type Link struct {
 	MTU int
 	// MAC: nil leaves the random one the kernel chose.
 	MAC net.HardwareAddr
-	// ChecksumOffload keeps the veth's TX checksum offload on. Off by
-	// default: a veth with it on sends UDP datagrams whose checksum is
-	// only a partial sum (CHECKSUM_PARTIAL), which the kernel on the other
-	// veth trusts, but a DPDK AF_PACKET or AF_XDP port sees and forwards as
-	// a wrong checksum, so the receiving stack drops the datagram.
+	// ChecksumOffload keeps the veth's checksum offloads on (the kernel's
+	// default). Off by default here: a veth with TX offload on sends UDP
+	// datagrams whose checksum is only the pseudo-header's sum
+	// (CHECKSUM_PARTIAL), which the kernel on the other veth trusts but a
+	// DPDK AF_PACKET or AF_XDP port reads as it is. The relay completes
+	// such checksums (wire.UDPChecksumNotReady; the veth tests with
+	// offloads on show it), but tests that compare frames byte for byte
+	// or forward them unchanged want the sender's real checksum.
 	ChecksumOffload bool
 }
 
