@@ -89,9 +89,18 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("metrics without pool_relay_ series:\n%.400s", body)
 	}
 
-	// The egress class queues show in stats, one row per port, queue and class.
-	if st, err := c.Stats(ctx); err != nil || len(st.Queues) != 2*4 {
-		t.Errorf("stats: %d queue rows, %v; want 2 ports x 4 classes", len(st.Queues), err)
+	// The egress class queues show in stats, one row per port, queue and
+	// class, once the workers made them: they do as they start, which on a
+	// loaded machine can be after Ready.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err := c.Stats(ctx)
+		if err == nil && len(st.Queues) == 2*4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("stats: %d queue rows, %v; want 2 ports x 4 classes", len(st.Queues), err)
+			break
+		}
 	}
 	// trace: a quiet port gives an empty capture when its time is up; an
 	// unknown port is refused.
