@@ -164,11 +164,16 @@ type charge struct {
 	bytes          int
 }
 
-// chargeRun is a run of charges of one route (counter slot), between the
-// same two peers, n frames.
+// chargeRun is a run of charges between the same two peers, n frames,
+// and within it the current run of one route (counter slot), rn frames:
+// kept apart, so that routes interleaved between one peer pair do not cut
+// the peers' run.
 type chargeRun struct {
-	in, out, route uint32
-	n, bytes       int
+	in, out  uint32
+	n, bytes int
+
+	route     uint32
+	rn, rbyte int
 }
 
 // nextHopKey is what a wire.NextHop is made from.
@@ -317,12 +322,17 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 // per frame.
 func (w *Worker) charge(ch *charge) {
 	r := &w.run
-	if r.n != 0 && (ch.route != r.route || ch.in != r.in || ch.out != r.out) {
+	if r.n != 0 && (ch.in != r.in || ch.out != r.out) {
 		w.flushCharge()
+	}
+	if r.rn != 0 && ch.route != r.route {
+		w.flushRoute()
 	}
 	r.in, r.out, r.route = ch.in, ch.out, ch.route
 	r.n++
 	r.bytes += ch.bytes
+	r.rn++
+	r.rbyte += ch.bytes
 }
 
 // flushCharge counts the run of charges summed so far.
@@ -331,11 +341,18 @@ func (w *Worker) flushCharge() {
 	if r.n != 0 {
 		w.c.RelayedFor(r.in, r.n, r.bytes)
 		w.c.RelayedTowards(r.out, r.n, r.bytes)
-		if w.rc != nil {
-			w.rc.Add(r.route, r.n, r.bytes)
-		}
-		*r = chargeRun{}
+		r.n, r.bytes = 0, 0
 	}
+	w.flushRoute()
+}
+
+// flushRoute counts the run of one route summed so far.
+func (w *Worker) flushRoute() {
+	r := &w.run
+	if r.rn != 0 && w.rc != nil {
+		w.rc.Add(r.route, r.rn, r.rbyte)
+	}
+	r.rn, r.rbyte = 0, 0
 }
 
 // retag pushes or pops VLAN tags as v says, moving the Ethernet addresses

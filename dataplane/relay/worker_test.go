@@ -407,9 +407,11 @@ func benchWorker(b *testing.B, auth bool, routes, every int) {
 }
 
 // BenchmarkAccount isolates the stage the route counters add to: counting
-// a decided burst of 32 relayed frames (charges summed per run, peers,
-// routes, ports) and publishing, with the route counters off, on (the
-// Engine's pacing, here every 256 bursts) and published every burst. The
+// a decided burst of 32 relayed frames of one peer pair (charges summed per
+// run, peers, routes, ports) and publishing, with the route counters off,
+// on (the Engine's pacing, here every 256 bursts) and published every
+// burst; bursts of one route and of 32 routes interleaved (every frame a
+// route run of its own, the worst). The
 // whole-worker rows are too noisy on a shared machine to resolve a few ns;
 // this stage's difference between routectr=on and off is the counters'
 // cost per frame.
@@ -431,12 +433,21 @@ func BenchmarkAccount(b *testing.B) {
 					f.w.charges[i] = charge{in: peerIn, out: peerOut, route: uint32(i % routes), bytes: 100}
 				}
 				b.ReportAllocs()
+				// The thread's CPU clock beside the wall clock, as in
+				// BenchmarkWorker: on a loaded machine only the former
+				// resolves a few ns.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				cpu0, cpuOK := threadCPU()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					f.w.now = int64(i)
 					f.w.account(fs)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/frame")
+				if cpu1, _ := threadCPU(); cpuOK {
+					b.ReportMetric(float64(cpu1-cpu0)/float64(b.N*32), "cpu-ns/frame")
+				}
 			})
 		}
 	}
