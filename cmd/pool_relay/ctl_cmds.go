@@ -450,7 +450,9 @@ Close the session with PEER and remove its routes: the peer is sent an
 authenticated CLOSE and drops the session at once. PEER is its id as
 pool_relay peers prints it, any prefix of the id that only one enrolled
 peer has (a prefix several share is refused, listing them), or its address
-(IP or IP:PORT). The account stays: a debt survives unenrolling and
+(IP or IP:PORT). A relay peer also leaves the set the relay reconnects to
+after a restart (peers.json in the data directory), also one shown as
+reconnecting. The account stays: a debt survives unenrolling and
 reconnecting.`, 1,
 		func(c api.Backend, ctx context.Context, pos []string) (result, error) {
 			return result{Peer: pos[0], Unenrolled: true}, c.Unenroll(ctx, pos[0])

@@ -6,8 +6,10 @@
 // # Order
 //
 // Start: identity, ledger (its journal verified: a broken chain stops the
-// start), data plane engine (workers polling), neighbour resolver, control
-// core, control socket, metrics. Stop (SIGTERM, SIGINT or `pool_relay stop`):
+// start), data plane engine (workers polling), neighbour resolver, the kept
+// relay peers (ctl/peerstore), control core, control socket, metrics. Once
+// the core runs it is handed the kept peers, and enrolls with each again by
+// itself. Stop (SIGTERM, SIGINT or `pool_relay stop`):
 // the socket stops taking commands; the control core sends an authenticated
 // CLOSE to every peer and returns, while the workers still transmit; then
 // the workers stop and flush, the ports and the EAL close; the ledger closes

@@ -43,7 +43,8 @@ func source() Source {
 		},
 		Control: func(context.Context) (Control, error) {
 			return Control{HandshakesOK: 3, HandshakesFailed: 1, HeartbeatsSent: 20, HeartbeatsReceived: 19,
-				HeartbeatMismatches: 2, ChequesIssued: 5, ChequesReceived: 6, ChequesRejected: 1, JournalRecords: 77}, nil
+				HeartbeatMismatches: 2, ChequesIssued: 5, ChequesReceived: 6, ChequesRejected: 1, JournalRecords: 77,
+				JournalDegraded: true, JournalNotWritten: 14, ChequesDeferred: 3}, nil
 		},
 	}
 }
@@ -116,6 +117,9 @@ func TestScrape(t *testing.T) {
 		`pool_relay_heartbeat_mismatches_total 2`,
 		`pool_relay_cheques_total{outcome="rejected"} 1`,
 		`pool_relay_journal_records 77`,
+		`pool_relay_journal_degraded 1`,
+		`pool_relay_journal_records_not_written_total 14`,
+		`pool_relay_cheques_total{outcome="deferred_journal"} 3`,
 		`pool_relay_scrape_source_errors{source="stats"} 0`,
 	)
 	if strings.Contains(body, "go_goroutines") {
