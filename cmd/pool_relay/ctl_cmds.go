@@ -148,8 +148,12 @@ func runPeers(e *env, args []string) error {
 List every peer the relay has an account with: its session state (up, down,
 reconnecting: a relay peer kept across restarts whose session is being
 enrolled again, or choked for debt), the class and score this relay measured for it, the
-SWAP balance (positive: the peer owes us), the bytes relayed for it and by it,
-and the cumulative cheque totals each way. For peers with a session, a
+SWAP balance (positive: the peer owes us) and OF WHICH CONTROL, the part of
+it that control frames made (handshakes, heartbeats, routes, cheques, priced
+by [ledger] control_price_per_packet and control_price_per_byte: the peer
+pays for the control frames it sends, we pay for ours; an end node announces
+no prices, so it pays for its heartbeats and we pay nothing for ours), the
+bytes relayed for it and by it, and the cumulative cheque totals each way. For peers with a session, a
 second table gives the link telemetry from the heartbeats, each figure as
 this relay measured it beside what the peer's last signed heartbeat claims:
 RTT, jitter, loss, throughput, MTU and uptime (here: the session's age).
@@ -163,7 +167,7 @@ func printPeers(w io.Writer, ps []api.Peer) {
 		return
 	}
 	t := newTable(w)
-	fmt.Fprintln(t, "PEER\tADDRESS\tSTATE\tCLASS\tSCORE\tBALANCE\tRELAYED FOR\tRELAYED BY\tCHEQUES IN\tCHEQUES OUT\tRTT")
+	fmt.Fprintln(t, "PEER\tADDRESS\tSTATE\tCLASS\tSCORE\tBALANCE\tOF WHICH CONTROL\tRELAYED FOR\tRELAYED BY\tCHEQUES IN\tCHEQUES OUT\tRTT")
 	for _, p := range ps {
 		state := "down"
 		switch {
@@ -178,8 +182,8 @@ func printPeers(w io.Writer, ps []api.Peer) {
 		if p.RTT > 0 {
 			rtt = time.Duration(p.RTT).Round(10 * time.Microsecond).String()
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s\t%d\t%d\t%s\n", peerCell(p), p.Address, state, p.Class, p.Score,
-			p.Balance, humanBytes(p.RelayedForBytes), humanBytes(p.RelayedByBytes), p.ChequesIn, p.ChequesOut, rtt)
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%.2f\t%d\t%d\t%s\t%s\t%d\t%d\t%s\n", peerCell(p), p.Address, state, p.Class, p.Score,
+			p.Balance, p.ControlCharged, humanBytes(p.RelayedForBytes), humanBytes(p.RelayedByBytes), p.ChequesIn, p.ChequesOut, rtt)
 	}
 	t.Flush()
 	printTelemetry(w, ps)

@@ -95,7 +95,7 @@ func (d *fakeDaemon) Peers(context.Context) ([]api.Peer, error) {
 	d.note("peers")
 	return []api.Peer{
 		{ID: id(peerAKey).String(), Address: "192.0.2.7:9254", Connected: true, Class: "balanced", Score: 1.3,
-			Balance: -4200, Limit: 125_000_000, RelayedForBytes: 30_000_000, RelayedByBytes: 39_000_000,
+			Balance: -4200, ControlCharged: 128, Limit: 125_000_000, RelayedForBytes: 30_000_000, RelayedByBytes: 39_000_000,
 			ChequesIn: 5_000_000, ChequesOut: 6_000_000, RTT: api.Duration(1234 * time.Microsecond), FirstSeen: t0,
 			Telemetry: &api.PeerTelemetry{Heartbeats: 42,
 				Local: api.LinkTelemetry{RTT: api.Duration(1234 * time.Microsecond), Jitter: api.Duration(80 * time.Microsecond), LossPPM: 0,

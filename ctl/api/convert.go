@@ -3,10 +3,12 @@ package api
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ledger"
+	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
 )
 
@@ -30,6 +32,7 @@ func PeerFromView(v ledger.View, address string, rtt time.Duration) Peer {
 		RelayedByPackets:  a.Usage.RelayedBy.Packets,
 		ControlInBytes:    a.Usage.ControlIn.Bytes,
 		ControlOutBytes:   a.Usage.ControlOut.Bytes,
+		ControlCharged:    controlCharged(a),
 		ChequesIn:         a.ReceivedTotal,
 		ChequesOut:        a.SentTotal,
 		RTT:               Duration(rtt),
@@ -41,6 +44,15 @@ func PeerFromView(v ledger.View, address string, rtt time.Duration) Peer {
 func LinkFromTelemetry(t proto.Telemetry) LinkTelemetry {
 	return LinkTelemetry{RTT: Duration(t.RTT), Jitter: Duration(t.Jitter), LossPPM: t.LossPPM, ThroughputBPS: t.Throughput,
 		MTU: t.MTU, Uptime: Duration(t.Uptime), QueueDepth: t.QueueDepth}
+}
+
+// controlCharged is the account's net charge for control frames at its
+// current terms, saturating rather than wrapping.
+func controlCharged(a *account.Account) int64 {
+	in := a.Ours.Prices.Charge(account.Traffic{}, a.Usage.ControlIn)
+	out := a.Theirs.Prices.Charge(account.Traffic{}, a.Usage.ControlOut)
+	clamp := func(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
+	return clamp(in) - clamp(out)
 }
 
 // ChequeFromEntry is the Cheque of a settlement entry (ledger.Ledger.Cheques).

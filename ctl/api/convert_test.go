@@ -75,3 +75,25 @@ func TestPeerFromView(t *testing.T) {
 		t.Fatalf("got  %+v\nwant %+v", p, want)
 	}
 }
+
+// The control part of a balance: what the peer's control frames cost it at
+// our prices, less what ours cost us at its prices. An idle end node
+// (no prices of its own) shows its heartbeats' cost here, with 0 B relayed.
+func TestControlCharged(t *testing.T) {
+	_, id := key(3)
+	a := account.Account{Peer: id,
+		Ours:   account.Terms{Prices: account.Prices{Packet: 64, Byte: 1, ControlPacket: 64}},
+		Theirs: account.Terms{},
+		Usage:  account.Counters{ControlIn: account.Traffic{Packets: 48, Bytes: 9000}, ControlOut: account.Traffic{Packets: 50, Bytes: 9900}},
+	}
+	a.Balance = 48 * 64
+	p := PeerFromView(ledger.View{Account: a}, "", 0)
+	if p.ControlCharged != 48*64 || p.Balance != p.ControlCharged || p.RelayedForBytes != 0 || p.ControlInBytes != 9000 || p.ControlOutBytes != 9900 {
+		t.Fatalf("%+v", p)
+	}
+	// Between two relays with the same prices heartbeats roughly cancel.
+	a.Theirs = a.Ours
+	if p := PeerFromView(ledger.View{Account: a}, "", 0); p.ControlCharged != -2*64 {
+		t.Fatalf("both priced: %d", p.ControlCharged)
+	}
+}

@@ -139,6 +139,13 @@ type Peer struct {
 	// (control_price_per_packet, control_price_per_byte).
 	ControlInBytes  uint64 `json:"control_in_bytes"`
 	ControlOutBytes uint64 `json:"control_out_bytes"`
+	// ControlCharged is the part of Balance that control frames made, in
+	// ledger units at the current terms: what the peer was charged for the
+	// control frames it sent (at our control prices) minus what we were
+	// charged for ours (at its). Relayed frames and cheques made the rest.
+	// Between two relays heartbeats roughly cancel out; an end node, which
+	// announces no prices, pays for its own.
+	ControlCharged int64 `json:"control_charged"`
 	// ChequesIn and ChequesOut are the cumulative cheque totals received
 	// from and issued to the peer.
 	ChequesIn  uint64 `json:"cheques_in"`
