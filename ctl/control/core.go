@@ -16,6 +16,13 @@
 // The operator acts through Unenroll, AddRoute and CloseRoute (static
 // routes), and SetConfig; Peers, Routes, Counters and Stats report.
 //
+// Static lab peers ([[control.static_peer]], static.go) are the
+// configuration's: traffic generators on the relay's machine with a peer
+// slot, an account and hop keys from a pre-shared key file (or, declared
+// unauthenticated, none), but no session; static ranges
+// ([[control.static_route]]) relay thousands of their hop sessions in one
+// line. New and SetConfig install them as a difference against what runs.
+//
 // # Accounting
 //
 // A relayed frame counts, for the peer that authenticated it and towards the
