@@ -58,6 +58,11 @@ type Options struct {
 	// Rand jitters cheque retries; nil seeds one from crypto/rand. Tests
 	// pass a seeded one.
 	Rand *rand.Rand
+	// MemoryJournal keeps the journal in memory (journal.OpenMemory)
+	// instead of its file: nothing journalled survives the process. Only
+	// for simulations of many ledgers in one process (package sim); the
+	// store stays on disk.
+	MemoryJournal bool
 }
 
 // Recovery reports what Open found and repaired.
@@ -176,9 +181,12 @@ func Open(o Options) (*Ledger, Recovery, error) {
 	}
 	rec.Peers = len(loaded)
 
-	l.j, rec.Journal, err = journal.Open(o.Config.JournalPath(o.DataDir), journal.Options{
-		Clock: o.Clock, Log: o.Log, Visit: func(r *journal.Record) error { return l.replay(r, &rec) },
-	})
+	jo := journal.Options{Clock: o.Clock, Log: o.Log, Visit: func(r *journal.Record) error { return l.replay(r, &rec) }}
+	if o.MemoryJournal {
+		l.j, rec.Journal, err = journal.OpenMemory(jo)
+	} else {
+		l.j, rec.Journal, err = journal.Open(o.Config.JournalPath(o.DataDir), jo)
+	}
 	if err != nil {
 		l.st.Close()
 		return nil, rec, fmt.Errorf("ledger: %w", err)

@@ -87,7 +87,7 @@ type mark struct {
 // Journal is an open journal. Its methods are safe for concurrent use.
 type Journal struct {
 	// Immutable after Open.
-	f       *os.File
+	f       backing
 	path    string
 	hdr     header
 	genesis Hash
@@ -158,7 +158,12 @@ func Open(path string, o Options) (*Journal, Recovery, error) {
 		}
 		return nil, rec, fmt.Errorf("journal: lock %s: %w", path, err)
 	}
-	j, err := load(f, path, o, &rec)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, rec, fmt.Errorf("journal: %w", err)
+	}
+	j, err := load(f, st.Size(), path, o, &rec)
 	if err != nil {
 		f.Close()
 		return nil, rec, err
@@ -166,6 +171,85 @@ func Open(path string, o Options) (*Journal, Recovery, error) {
 	go j.flusher()
 	return j, rec, nil
 }
+
+// OpenMemory returns a new, empty journal held in memory: the same chain,
+// records and group commit, with nothing durable. It is for simulations
+// that run thousands of ledgers in one process (package sim); a relay
+// never uses it.
+func OpenMemory(o Options) (*Journal, Recovery, error) {
+	rec := Recovery{Created: true}
+	if o.Clock == nil {
+		return nil, rec, errors.New("journal: Options.Clock is nil")
+	}
+	h := header{Created: o.Clock.Now().UnixNano()}
+	if _, err := rand.Read(h.ID[:]); err != nil {
+		return nil, rec, fmt.Errorf("journal: %w", err)
+	}
+	m := &memFile{b: h.encode()}
+	j, err := load(m, int64(len(m.b)), "memory", o, &rec)
+	if err != nil {
+		return nil, rec, err
+	}
+	go j.flusher()
+	return j, rec, nil
+}
+
+// backing is what a journal is kept in: its file, or memory.
+type backing interface {
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// datasync makes the data written so far durable (fdatasync on a file).
+func datasync(b backing) error {
+	if f, ok := b.(*os.File); ok {
+		return unix.Fdatasync(int(f.Fd()))
+	}
+	return b.Sync()
+}
+
+// memFile is a backing in memory.
+type memFile struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := off + int64(len(p)); end > int64(len(m.b)) {
+		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+func (m *memFile) Truncate(size int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if size < int64(len(m.b)) {
+		m.b = m.b[:size]
+	}
+	return nil
+}
+
+func (m *memFile) Sync() error  { return nil }
+func (m *memFile) Close() error { return nil }
 
 // create writes a new journal holding only the header, atomically: a crash
 // leaves either no journal or a complete header, never a partial one.
@@ -209,11 +293,7 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func load(f *os.File, path string, o Options, rec *Recovery) (*Journal, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
+func load(f backing, size int64, path string, o Options, rec *Recovery) (*Journal, error) {
 	hb := make([]byte, headerSize)
 	if _, err := f.ReadAt(hb, 0); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadHeader, path, err)
@@ -227,7 +307,7 @@ func load(f *os.File, path string, o Options, rec *Recovery) (*Journal, error) {
 	j.flushed = sync.NewCond(&j.mu)
 	start := position{Offset: int64(headerSize), Next: 1, Head: j.genesis}
 	j.sparse = append(j.sparse, mark{Index: 1, Offset: start.Offset, Prev: start.Head})
-	p, torn, err := scan(f, st.Size(), start, func(r *Record) error {
+	p, torn, err := scan(f, size, start, func(r *Record) error {
 		if r.Index%sparseEvery == 1 && r.Index > 1 {
 			j.sparse = append(j.sparse, mark{Index: r.Index, Offset: r.Offset, Prev: r.Prev})
 		}
@@ -275,7 +355,7 @@ func (j *Journal) repair(t *Torn) error {
 	if _, err := j.f.WriteAt(b, t.Offset); err != nil {
 		return fmt.Errorf("journal: repair: %w", err)
 	}
-	if err := unix.Fdatasync(int(j.f.Fd())); err != nil {
+	if err := datasync(j.f); err != nil {
 		return fmt.Errorf("journal: repair: %w", err)
 	}
 	end := t.Offset + int64(len(b))
@@ -439,7 +519,7 @@ func (j *Journal) flushLocked() {
 
 	_, err := j.f.WriteAt(buf, off)
 	if err == nil {
-		err = unix.Fdatasync(int(j.f.Fd()))
+		err = datasync(j.f)
 	}
 
 	j.mu.Lock()
@@ -495,7 +575,7 @@ func (j *Journal) cutLocked() error {
 	if err := j.f.Truncate(j.syncedEnd); err != nil {
 		return err
 	}
-	return unix.Fdatasync(int(j.f.Fd()))
+	return datasync(j.f)
 }
 
 // recoverLocked tries to leave the degraded state by writing the gap record:
@@ -515,7 +595,7 @@ func (j *Journal) recoverLocked() {
 	b := appendRecord(nil, &r)
 	_, err = j.f.WriteAt(b, j.end)
 	if err == nil {
-		err = unix.Fdatasync(int(j.f.Fd()))
+		err = datasync(j.f)
 	}
 	if err != nil {
 		if terr := j.cutLocked(); terr != nil {

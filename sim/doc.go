@@ -1,0 +1,95 @@
+// Package sim is the incentive simulation: N relays in one process, each
+// with the relay's real ledger (ledger.Ledger: accounts, terms, the credit
+// and choke policy, the generosity score and classes, signed cheques, the
+// hash-chained journal, in memory (journal.OpenMemory), and the bbolt
+// store, in a temporary directory in /dev/shm) and the real egress scheduler (sched.Scheduler) at its egress,
+// on simulated time, over a generated scale-free topology, with traffic
+// between end nodes. It checks what the POOL seed claims: relaying for
+// others earns priority, consuming without giving back earns
+// deprioritisation (never blocking), and neither can be forged.
+//
+// # Model
+//
+// Topology: a Barabási–Albert graph (each new relay links to Attach
+// existing ones, by degree), so a few hubs and many small relays, as in an
+// ISP's edge. The largest 1% are honest. Each relay's end nodes send one
+// flow to a random relay that delivers to end nodes (any relay that
+// relays: freeriders and colluders are not destinations) at 0.5 to 1.5 times
+// MeanRate frames of FrameBytes per second. A flow's source picks, among
+// the first hops of paths at most one hop longer than the shortest, the
+// neighbour where its standing is best by its own ledger (the neighbour
+// whose score it measures lowest), re-choosing every 10 s; the rest of the
+// path is a shortest path through relays that relay.
+//
+// Time advances in steps of Step (1 s), one hop per step. In a step each
+// relay takes the frames handed to it: those of a peer it has choked are
+// dropped ("debt"), the others are charged as the data plane charges them
+// (relayed for the sender and towards the next hop, before the egress
+// queue) and queued in the sender's class, the class the relay's ledger
+// published for it (major contributor: priority, heavy consumer:
+// deprioritised, else normal; end nodes' own frames: normal). Then each
+// relay's scheduler hands out one step of the relay's capacity. Every
+// relay's capacity is provisioned at 1/Overload (1.5) of the demand routed
+// through it at the start: every egress is congested. Then each relay's
+// control part runs: the counters go to Ledger.Observe, heartbeats every
+// 5 s hand each neighbour's signed counters to Ledger.CheckClaim,
+// Ledger.Tick runs (forgiveness, choke, disconnect, cheques, classes), the
+// cheques Ledger.Due hands out are delivered to the neighbour's
+// Ledger.ReceiveCheque and acknowledged with ChequeAcked, and the classes
+// and choke states come from Ledger.PeerStates. Amounts are scaled to the
+// simulated rates (DefaultConfig); every other ledger and scheduler
+// parameter is the relay's default.
+//
+// # Strategies
+//
+//   - honest: relays for others, pays its cheques.
+//   - idle_return: honest, but from IdleStart to IdleEnd sends, receives and
+//     relays nothing (its sessions stay up), then returns.
+//   - freerider_pays: relays nothing for others; its end nodes send; pays
+//     every cheque (they carry no external value, so paying costs nothing).
+//   - freerider_nopay: the same, and never pays: choked at its credit line,
+//     disconnected after the grace period, back under the same identity.
+//   - whitewasher: a freerider that never pays and, when a neighbour chokes
+//     it, drops that identity and enrolls with a fresh one RekeyDelay (5 s)
+//     later, starting a new account with a new credit line.
+//   - collude_pair: two relays next to a common honest relay H; the second
+//     pumps PumpRate frames/s through H to the first, so that H counts the
+//     first as relaying for it (the trade in issue 14); both pay; neither
+//     relays for others; the first's end nodes send a normal flow.
+//   - collude_clique: CliqueSize relays around a common honest relay, each
+//     pumping to the next through it; each also sends a normal flow.
+//   - heartbeat_liar: honest traffic, but its signed heartbeat counters
+//     claim three times what it relayed for each neighbour.
+//   - lossy_link: honest, on links that lose Loss (2%) of frames and
+//     control messages (cheques, acknowledgements) in each direction.
+//   - newcomer: honest, joins at IdleStart.
+//
+// # Figures
+//
+// Goodput of a strategy is frames delivered over frames offered by the
+// flows of its relays' end nodes after Warmup (pumps not counted); each is
+// reported relative to the honest relays' goodput. The summary line's
+// quantities:
+//
+//   - relays: N.
+//   - freerider_goodput_ratio: the largest relative goodput among
+//     freerider_pays, freerider_nopay and whitewasher.
+//   - whitewash_gain: whitewasher's relative goodput minus the larger of
+//     freerider_pays' and freerider_nopay's: what re-keying gains over the
+//     best a freerider does under one identity.
+//   - collusion_gain: the larger relative goodput of collude_pair's
+//     beneficiaries and collude_clique's members, minus freerider_pays':
+//     what the trade gains over freeriding alone.
+//   - honest_disconnects: ledger disconnects of honest, idle_return,
+//     lossy_link and newcomer relays.
+//   - idle_contributor_demoted: true if any neighbour, at any sample (every
+//     10 s) of an idle_return relay's idle phase, ranks it in a lower class
+//     than it did when the phase settled (IdleSettle after IdleStart, once
+//     its last frames have drained and a class tick has seen them).
+//   - newcomer_priority_s: the median, over newcomers that got there, of
+//     the time from joining until a neighbour first ranks it major
+//     contributor (priority); -1 if none did.
+//
+// Result has the per-strategy counts, disconnects, claim mismatches, drops
+// by cause and the class series; WriteCSV and Plot write them.
+package sim
