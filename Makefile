@@ -17,7 +17,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev libipsec-mb-dev pkg-config gcc libc6-dev i
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon gen install demo bench-sched-port bench-dataplane-sweep bench-ledger clean crash-test-daemon
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon gen install demo bench-sched-port bench-dataplane-sweep bench-ledger sim clean crash-test-daemon
 
 all: build
 
@@ -102,6 +102,11 @@ bench-control: deps
 ## bench-ledger: durable journal appends/s (group commit, 1-64 writers), ledger updates/s, cheque verifications/s and durable receipts/s.
 bench-ledger: deps
 	$(GO) test -run '^$$' -bench 'AppendDurable|Observe|ReceiveCheque|Verify$$|Sign$$' -benchtime 2000x -count 3 ./ledger/...
+
+## sim: the incentive simulation, 10,000 relays on the real ledger and scheduler (go doc ./sim); writes bench/results/sim.{csv,png} and sim_classes.csv, prints wall time and peak RSS; ends with sim: relays=... (about 6 min on 2 cores).
+sim: deps
+	$(GO) build -o $(BIN)/pool_sim ./cmd/pool_sim
+	$(BIN)/pool_sim -relays 10000
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps

@@ -55,8 +55,10 @@ type Config struct {
 	// CheckpointInterval is how often balances are written to the store.
 	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
 
-	// ScoreHalfLife is the half-life of the generosity score's averages.
-	ScoreHalfLife time.Duration `toml:"score_half_life"`
+	// ScoreHalfVolume is the traffic with a peer, in bytes both ways, over
+	// which the weight of its earlier traffic in the generosity score halves.
+	// The score ages with traffic only: an idle peer keeps its score.
+	ScoreHalfVolume uint64 `toml:"score_half_volume"`
 	// ClassTick is how often classes are re-decided.
 	ClassTick time.Duration `toml:"class_tick"`
 	// ClassHysteresisPercent is the margin past a class boundary needed to
@@ -93,7 +95,7 @@ func DefaultConfig() Config {
 		ChequeRetryMin:           time.Second,
 		ChequeRetryMax:           30 * time.Second,
 		CheckpointInterval:       time.Second,
-		ScoreHalfLife:            30 * time.Second,
+		ScoreHalfVolume:          256 << 20,
 		ClassTick:                10 * time.Second,
 		ClassHysteresisPercent:   10,
 		ScorePriorBytes:          1 << 20,
@@ -156,8 +158,8 @@ func (c Config) Validate(errs confcheck.Errors) {
 	if c.CheckpointInterval <= 0 {
 		errs.Addf("checkpoint_interval", "must be positive")
 	}
-	if c.ScoreHalfLife <= 0 {
-		errs.Addf("score_half_life", "must be positive")
+	if c.ScoreHalfVolume == 0 {
+		errs.Addf("score_half_volume", "must be positive")
 	}
 	if c.ClassTick <= 0 {
 		errs.Addf("class_tick", "must be positive")
@@ -203,7 +205,7 @@ func (c Config) policy() policy.Config {
 }
 
 func (c Config) score() score.Config {
-	return score.Config{HalfLife: c.ScoreHalfLife, Hysteresis: float64(c.ClassHysteresisPercent) / 100,
+	return score.Config{HalfVolume: float64(c.ScoreHalfVolume), Hysteresis: float64(c.ClassHysteresisPercent) / 100,
 		PriorBytes: float64(c.ScorePriorBytes), NewcomerScore: c.NewcomerScore}
 }
 

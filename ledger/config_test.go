@@ -58,7 +58,7 @@ func TestValidate(t *testing.T) {
 		{"disconnect_grace", func(c *Config) { c.DisconnectGrace = -time.Second }},
 		{"cheque_retry_max", func(c *Config) { c.ChequeRetryMax = c.ChequeRetryMin / 2 }},
 		{"checkpoint_interval", func(c *Config) { c.CheckpointInterval = 0 }},
-		{"score_half_life", func(c *Config) { c.ScoreHalfLife = 0 }},
+		{"score_half_volume", func(c *Config) { c.ScoreHalfVolume = 0 }},
 		{"class_tick", func(c *Config) { c.ClassTick = 0 }},
 		{"class_hysteresis_percent", func(c *Config) { c.ClassHysteresisPercent = 50 }},
 		{"score_prior_bytes", func(c *Config) { c.ScorePriorBytes = 0 }},

@@ -77,16 +77,18 @@ func TestSharesUnderOverload(t *testing.T) {
 		// Priority: 60% cap + half of what is left after the 10% floor;
 		// see the arithmetic in the package doc.
 		{"defaults P N D", DefaultConfig(), []Class{Priority, Normal, Deprioritised}, [4]float64{0, .75, .15, .10}},
-		// Round robin 3000:1500; the floor is below Deprioritised's share.
-		{"defaults N D", DefaultConfig(), []Class{Normal, Deprioritised}, [4]float64{0, 0, 2. / 3, 1. / 3}},
+		// Deprioritised stays out of the round robin while Normal has
+		// frames: it gets its floor.
+		{"defaults N D", DefaultConfig(), []Class{Normal, Deprioritised}, [4]float64{0, 0, .90, .10}},
 		// 60% strict, then 3000:3000 of the rest.
 		{"defaults P N", DefaultConfig(), []Class{Priority, Normal}, [4]float64{0, .80, .20, 0}},
 		// C 5% + P 60% strict, D 10% floor; the remaining 25% by quanta
-		// 3000:3000:3000:1500, of which D's part counts toward its floor:
-		// D_drr = (35-F)/7 and D_drr+F = 10 give F = 35/6.
+		// 3000:3000:3000 among C, P and N (D waits for them to be empty).
 		{"defaults C P N D", DefaultConfig(), []Class{Control, Priority, Normal, Deprioritised},
-			[4]float64{.05 + 25./6/100*2, .60 + 25./6/100*2, 25. / 6 / 100 * 2, .10}},
-		{"weighted quanta N D", withQuantum(func(c *Config) { c.Normal.QuantumBytes = 4500; c.FloorPercent = 0 }),
+			[4]float64{.05 + .25/3, .60 + .25/3, .25 / 3, .10}},
+		{"weighted quanta P N", withQuantum(func(c *Config) { c.Normal.QuantumBytes = 9000 }),
+			[]Class{Priority, Normal}, [4]float64{0, .70, .30, 0}},
+		{"floor 25 N D", withQuantum(func(c *Config) { c.FloorPercent = 25 }),
 			[]Class{Normal, Deprioritised}, [4]float64{0, 0, .75, .25}},
 	}
 	for _, tc := range cases {

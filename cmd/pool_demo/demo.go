@@ -485,7 +485,7 @@ initial_credit = 2500000
 min_payment_threshold = 1000000
 cheque_retry_min = "200ms"
 cheque_retry_max = "2s"
-score_half_life = "5s"
+score_half_volume = 4194304
 class_tick = "1s"
 score_prior_bytes = 65536
 `, r.name, dir, prefix, dev0, r.addrs[0], dev1, r.addrs[1], r.socket)

@@ -285,9 +285,15 @@ func runScore(e *env, args []string) error {
 Show the relay's own generosity score with the totals behind it, what its
 peers attest, and every peer's score and class as this relay measured them.
 A peer's score is the same ratio for the peer (bytes it relayed for us over
-bytes we relayed for it), smoothed over time with the ledger's
-score_half_life; its class is re-decided every class_tick and moves only
-class_hysteresis_percent past a class boundary.`+scoreHelp,
+bytes we relayed for it); its class is re-decided every class_tick and moves
+only class_hysteresis_percent past a class boundary.
+
+A peer's score follows its traffic with this relay, not the clock: each byte
+exchanged either way ages the earlier ones, so the score weighs roughly the
+last score_half_volume bytes (256 MiB by default). A peer that goes idle
+keeps its score and class: a contributor is not demoted for resting, a heavy
+consumer is not forgiven for waiting. A new identity starts at
+newcomer_score (0.25, a heavy consumer) and rises only by relaying.`+scoreHelp,
 		api.Backend.Score, printScore)
 }
 

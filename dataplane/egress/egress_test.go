@@ -124,9 +124,10 @@ func TestShares(t *testing.T) {
 		share [sched.NumClasses]float64
 	}{
 		{"three classes", []sched.Class{sched.Priority, sched.Normal, sched.Deprioritised}, [4]float64{0, 0.75, 0.15, 0.10}},
-		// Priority's 60% cap, then round robin with quanta 3000:1500 shares
-		// the other 40%: 60 + 26.7 and 13.3, above the 10% floor.
-		{"against priority", []sched.Class{sched.Priority, sched.Deprioritised}, [4]float64{0, 0.867, 0, 0.133}},
+		// Priority's 60% cap, then Priority alone in the round robin (the
+		// lowest class joins it only when every other class is empty): the
+		// lowest class gets its 10% floor.
+		{"against priority", []sched.Class{sched.Priority, sched.Deprioritised}, [4]float64{0, 0.90, 0, 0.10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBurst(t, 32, env.null.TxQueue(0), nil)

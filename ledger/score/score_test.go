@@ -11,7 +11,7 @@ import (
 
 var (
 	t0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cfg = Config{HalfLife: 30 * time.Second, Hysteresis: 0.1, PriorBytes: 1 << 20, NewcomerScore: 0.25}
+	cfg = Config{HalfVolume: 64 << 20, Hysteresis: 0.1, PriorBytes: 1 << 20, NewcomerScore: 0.25}
 )
 
 func TestClassBoundaries(t *testing.T) {
@@ -41,27 +41,78 @@ func TestNewcomerStartsLow(t *testing.T) {
 	}
 }
 
-func TestHalfLife(t *testing.T) {
+func TestHalfVolume(t *testing.T) {
 	tr := cfg.NewTracker(t0)
 	cfg.Add(&tr, t0, 1000, 4000)
-	cfg.Add(&tr, t0.Add(30*time.Second), 0, 0)
-	if math.Abs(tr.By-500) > 1e-9 || math.Abs(tr.For-2000) > 1e-9 {
-		t.Fatalf("after one half-life: %v %v", tr.By, tr.For)
+	// 64 MiB of traffic later (all of it relayed by us), the first bytes
+	// weigh half.
+	cfg.Add(&tr, t0.Add(time.Second), 0, 64<<20)
+	// (The first kilobytes age a little over their own volume too.)
+	if want := 1000 * 0.5; math.Abs(tr.By-want) > 0.05 {
+		t.Fatalf("after one half-volume: by %v, want %v", tr.By, want)
 	}
-	// A clock stepped back decays nothing.
+	// A clock stepped back changes nothing either.
+	by := tr.By
 	cfg.Add(&tr, t0, 0, 0)
-	if math.Abs(tr.By-500) > 1e-9 {
+	if tr.By != by {
 		t.Fatalf("stepped back: %v", tr.By)
 	}
 }
 
-// A peer relaying three times what it consumes rises to major contributor
-// within a few half-lives, and the score follows recent behaviour: when it
-// turns into a pure consumer it falls again.
-func TestScoreFollowsRecentRates(t *testing.T) {
+// How finely the counters are reported does not matter.
+func TestAddChunking(t *testing.T) {
+	one := cfg.NewTracker(t0)
+	cfg.Add(&one, t0, 3<<20, 1<<20)
+	cfg.Add(&one, t0, 100_000_000, 20_000_000)
+	many := cfg.NewTracker(t0)
+	cfg.Add(&many, t0, 3<<20, 1<<20)
+	for i := 0; i < 1000; i++ {
+		cfg.Add(&many, t0, 100_000, 20_000)
+	}
+	if d := math.Abs(cfg.Score(&one, t0) - cfg.Score(&many, t0)); d > 1e-6 {
+		t.Fatalf("one report %v, a thousand %v", cfg.Score(&one, t0), cfg.Score(&many, t0))
+	}
+}
+
+// The case seen in the field: a proven contributor that goes quiet keeps
+// its class, and so does a heavy consumer: idleness neither demotes nor
+// forgives.
+func TestIdleChangesNothing(t *testing.T) {
+	contrib := cfg.NewTracker(t0)
+	cfg.Add(&contrib, t0, 5_510_000, 1_270)
+	consumer := cfg.NewTracker(t0)
+	cfg.Add(&consumer, t0, 0, 3_340_000)
+	for _, tr := range []*Tracker{&contrib, &consumer} {
+		cfg.Decide(tr, t0)
+		cfg.Decide(tr, t0.Add(10*time.Second))
+	}
+	if contrib.Class != MajorContributor || consumer.Class != HeavyConsumer {
+		t.Fatalf("classes %v %v", contrib.Class, consumer.Class)
+	}
+	s0, s1 := cfg.Score(&contrib, t0), cfg.Score(&consumer, t0)
+	for _, idle := range []time.Duration{time.Minute, 2 * time.Minute, time.Hour, 30 * 24 * time.Hour} {
+		now := t0.Add(idle)
+		// The control core reports zero deltas while nothing flows.
+		cfg.Add(&contrib, now, 0, 0)
+		cfg.Add(&consumer, now, 0, 0)
+		cfg.Decide(&contrib, now)
+		cfg.Decide(&consumer, now)
+		if contrib.Class != MajorContributor || cfg.Score(&contrib, now) != s0 {
+			t.Fatalf("contributor after %v idle: %v %v", idle, contrib.Class, cfg.Score(&contrib, now))
+		}
+		if consumer.Class != HeavyConsumer || cfg.Score(&consumer, now) != s1 {
+			t.Fatalf("consumer after %v idle: %v %v", idle, consumer.Class, cfg.Score(&consumer, now))
+		}
+	}
+}
+
+// A peer relaying three times what it consumes rises to major contributor,
+// and the score follows its recent traffic: when it turns into a pure
+// consumer it falls again within a few half-volumes of consumption.
+func TestScoreFollowsRecentTraffic(t *testing.T) {
 	tr := cfg.NewTracker(t0)
 	now := t0
-	for i := 0; i < 12; i++ { // 2 minutes at 1 MB/s by, 333 kB/s for
+	for i := 0; i < 12; i++ {
 		now = now.Add(10 * time.Second)
 		cfg.Add(&tr, now, 10<<20, 10<<20/3)
 		cfg.Decide(&tr, now)

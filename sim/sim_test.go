@@ -1,0 +1,80 @@
+package sim
+
+import (
+	"testing"
+	"time"
+)
+
+// small is the configuration make test runs: 300 relays for 12 simulated
+// minutes, a few seconds of wall time.
+func small() Config {
+	cfg := DefaultConfig(300)
+	cfg.Duration = 12 * time.Minute
+	cfg.Warmup = 2 * time.Minute
+	cfg.IdleStart, cfg.IdleEnd = 4*time.Minute, 9*time.Minute
+	return cfg
+}
+
+// The incentive properties on the real ledger and scheduler: freeriders
+// are served worse than contributors, re-keying gains nothing, honest
+// relays (lossy ones included) are never disconnected, idle contributors
+// keep their class.
+func TestIncentives(t *testing.T) {
+	res, err := Run(small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.Line())
+	for st := Strategy(0); st < NumStrategies; st++ {
+		t.Logf("%-16s goodput %.3f (%.3f of honest) disconnects %d mismatches %d", st, res.Goodput[st], res.Ratio[st], res.Disconnects[st], res.Mismatches[st])
+	}
+	if res.Offered[Honest] == 0 || res.Goodput[Honest] == 0 {
+		t.Fatalf("honest relays offered %d frames, goodput %v: nothing was measured", res.Offered[Honest], res.Goodput[Honest])
+	}
+	if res.QueueDrops == 0 {
+		t.Fatal("no queue drops: the egresses were not congested")
+	}
+	for _, st := range []Strategy{FreeriderPays, FreeriderNoPay, Whitewasher} {
+		if res.Offered[st] == 0 || res.Ratio[st] >= 1 {
+			t.Errorf("%v: goodput %.3f of the honest relays', want below", st, res.Ratio[st])
+		}
+	}
+	if res.WhitewashGain > 0 {
+		t.Errorf("whitewash gain %.3f, want <= 0", res.WhitewashGain)
+	}
+	if res.HonestDisconnects != 0 {
+		t.Errorf("%d honest relays disconnected", res.HonestDisconnects)
+	}
+	if res.Disconnects[FreeriderNoPay] == 0 {
+		t.Error("freeriders that never pay were never disconnected")
+	}
+	if res.Mismatches[HeartbeatLiar] == 0 {
+		t.Error("the heartbeat liar's claims were never found out")
+	}
+	if res.IdleContributors == 0 {
+		t.Fatal("no idle relay was a major contributor when it went idle: the idle property was not exercised")
+	}
+	if res.IdleContributorDemoted {
+		t.Errorf("%d of %d (idle relay, neighbour) pairs demoted while idle", res.IdleDemotions, res.IdlePairs)
+	}
+	if res.NewcomersReached == 0 {
+		t.Error("no newcomer reached priority")
+	}
+}
+
+// Same seed, same run.
+func TestDeterministic(t *testing.T) {
+	cfg := DefaultConfig(60)
+	cfg.Duration, cfg.Warmup, cfg.IdleStart, cfg.IdleEnd = 3*time.Minute, 30*time.Second, time.Minute, 2*time.Minute
+	a, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Line() != b.Line() || a.Delivered != b.Delivered {
+		t.Fatalf("two runs differ:\n%s\n%s", a.Line(), b.Line())
+	}
+}
