@@ -92,4 +92,39 @@
 //
 // Result has the per-strategy counts, disconnects, claim mismatches, drops
 // by cause and the class series; WriteCSV and Plot write them.
+//
+// # What the simulation found
+//
+// Fixed in the relay's policy: the score's time decay demoted idle
+// contributors and forgave idle consumers (ledger/score now ages with
+// traffic), and the deprioritised class took a third of a congested egress
+// beside normal traffic (sched now serves it below the others, at its
+// floor and maximum wait).
+//
+// Still open, with what would close them:
+//
+//   - Freeriders keep most of an honest relay's goodput. A relay classes a
+//     frame by the peer that handed it over, so a freerider is deprioritised
+//     at its first hop only; from there on its frames ride on that relay's
+//     standing. Letting each relay mark frames it relays for a heavy
+//     consumer, and the next relay honour the mark as a downgrade only
+//     (which nobody gains by forging), would carry the penalty along the
+//     path; it needs a bit on the wire and in the data plane.
+//   - Re-keying gains about as much as paying: cheques carry no value, so
+//     a freerider that pays and one that re-keys are both heavy consumers,
+//     and the only cost of a new identity is re-enrolling (RekeyDelay).
+//     The gain is within the noise of the run (±0.02) but not below zero.
+//   - The pair trade wins: the relay counts every byte it hands a peer as
+//     that peer's contribution, including bytes it relays on behalf of a
+//     heavy consumer, so a partner's pumped frames buy standing. Counting,
+//     per peer, the bytes handed to it on behalf of deprioritised peers
+//     (the data plane knows the class when it charges a frame) and leaving
+//     them out of the score would price the trade at nothing; it needs that
+//     counter in dataplane/counters and Counters.
+//
+// The simulation also shows that a relay charges a frame to the next hop
+// before its egress queue (relay.Worker.charge), so a frame it then drops
+// for congestion is counted as relayed by the next hop, which never saw
+// it: under congestion the two ends' counters drift apart and heartbeats
+// report mismatches (claim_mismatches in sim.csv) that are not lies.
 package sim
