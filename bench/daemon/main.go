@@ -173,11 +173,13 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				return err
 			}
 			daemon[size] = append(daemon[size], s)
+			fmt.Fprintf(stderr, "bench:   relay %.3f Mpps, generator %.3f Mpps\n", s.relayMpps, s.genMpps)
 			fmt.Fprintf(stderr, "bench: round %d/%d, %d B: engine\n", round, o.rounds, size)
 			if s, err = l.engineRun(ctx, o, size, self); err != nil {
 				return err
 			}
 			engine[size] = append(engine[size], s)
+			fmt.Fprintf(stderr, "bench:   relay %.3f Mpps, generator %.3f Mpps\n", s.relayMpps, s.genMpps)
 		}
 	}
 	report(stdout, o.sizes, daemon, engine)
