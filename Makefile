@@ -17,7 +17,7 @@ DEB_PKGS := dpdk dpdk-dev libdpdk-dev libipsec-mb-dev pkg-config gcc libc6-dev i
 # Short fuzz runs per target in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon gen install demo bench-sched-port bench-dataplane-sweep bench-ledger sim clean crash-test-daemon
+.PHONY: all deps build test lint bench fuzz crash-test bench-sched bench-crypto bench-tables bench-dataplane bench-control bench-gen bench-daemon bench-pktgen gen install demo bench-sched-port bench-dataplane-sweep bench-ledger sim clean crash-test-daemon
 
 all: build
 
@@ -127,6 +127,10 @@ bench-gen: build
 ## bench-daemon: `pool_relay start` on configs/bench-vhost.toml (vhost-user pair, static lab peers, hop auth on) driven by pool_gen from the virtio-user side, 1024 sessions, 128 and 1500 B, counters read over the control socket; beside the engine alone on the same vdevs; ends daemon_relay_mpps_128=X daemon_relay_gbps_1500=Y engine_ratio=R drops=D (root; ~2 min; BENCH_DAEMON_ARGS='-rounds 1 -duration 2s' for a short run).
 bench-daemon: build
 	$(GO) run ./bench/daemon -bin $(BIN) $(BENCH_DAEMON_ARGS)
+
+## bench-pktgen: Pktgen-DPDK 23.06.1 (PKTGEN=its built source tree, see bench/pktgen/README.md) replays bench/pktgen's captures into dpdk-testpmd io and into `pool_relay start` on configs/bench-vhost-pktgen.toml over the same vhost-user pairs; rates side by side (root; ~2 min; ROUNDS, DURATION, SIZES as in bench/pktgen/run.sh).
+bench-pktgen: build
+	PKTGEN="$(PKTGEN)" POOL_RELAY=$(CURDIR)/$(BIN)/pool_relay bench/pktgen/run.sh
 
 ## install: binary, systemd unit, sysusers entry and NIC guide (root); keeps an existing /etc/pool_relay/relay.toml.
 install: build
