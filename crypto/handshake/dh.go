@@ -36,9 +36,10 @@ type x25519 struct {
 }
 
 // newSuite returns the cipher suite, Noise_*_25519_ChaChaPoly_SHA256, with d
-// as its DH. X25519 as the brief requires; ChaCha20-Poly1305 and SHA-256 as
-// the handshake's AEAD and hash (a handshake is a few short messages whose
-// cost is all in X25519, so the suite is chosen for ubiquity, not speed).
+// as its DH. X25519 because the identities' static keys are X25519 keys
+// (crypto/identity); ChaCha20-Poly1305 and SHA-256 as the handshake's AEAD
+// and hash (a handshake is a few short messages whose cost is all in
+// X25519, so the suite is chosen for ubiquity, not speed).
 func newSuite(d *x25519) noise.CipherSuite {
 	return noise.NewCipherSuite(d, noise.CipherChaChaPoly, noise.HashSHA256)
 }

@@ -102,9 +102,8 @@
 // holds them), a fresh replay window per worker and a fresh egress Sequence, so
 // a worker picks a new key up with one atomic load and never clones or
 // allocates. A new slot value brings empty windows, which is how a key
-// change resets them: no generation counter is needed (the brief suggested
-// one; a fresh value per install does the same job with no per-worker
-// state to compare).
+// change resets them: no generation counter is needed (a fresh value per
+// install does the job of one with no per-worker state to compare).
 //
 // Replay windows are per worker and per slot, written only by their worker.
 // This relies on a hop's frames (one outer 5-tuple) always reaching the same

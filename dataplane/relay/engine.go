@@ -105,7 +105,7 @@ type Engine struct {
 	mu      sync.Mutex
 	vec     *dpdk.MbufVec
 	workers []*dpdk.Worker
-	state   int // 0 opened, 1 started, 2 stopped
+	state   engineState
 
 	// statsMu guards stats, which each worker writes as it ends, and
 	// egress, which each worker fills as it starts.
@@ -297,16 +297,26 @@ func (e *Engine) Ports() []PortInfo { return e.info }
 // Workers returns the number of workers.
 func (e *Engine) Workers() int { return len(e.cores) }
 
+// engineState is where an Engine is in its life: Start moves it from
+// opened to started, Stop from either to stopped, for good.
+type engineState uint8
+
+const (
+	engineOpened engineState = iota
+	engineStarted
+	engineStopped
+)
+
 // Start starts one worker per worker core. Worker i polls RX queue i of
 // every port in turn and sends on TX queue i; its Burst drains its inject
 // rings and fills its punt ring.
 func (e *Engine) Start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state != 0 {
+	if e.state != engineOpened {
 		return ErrStarted
 	}
-	e.state = 1
+	e.state = engineStarted
 	macs := make([]wire.MAC, len(e.info))
 	for i, p := range e.info {
 		macs[i] = p.MAC
@@ -507,10 +517,10 @@ func (e *Engine) BurstStats() []dpdk.BurstStats {
 func (e *Engine) Stop() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state == 2 {
+	if e.state == engineStopped {
 		return nil
 	}
-	e.state = 2
+	e.state = engineStopped
 	err := e.stopWorkersLocked()
 	e.drainLocked()
 	err = errors.Join(err, e.closePorts())
@@ -604,7 +614,7 @@ func (e *Engine) Inject(port int, frame []byte) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state == 2 {
+	if e.state == engineStopped {
 		return dpdk.ErrClosed
 	}
 	ms := e.vec.Mbufs()[:1]
@@ -630,7 +640,7 @@ func (e *Engine) Inject(port int, frame []byte) error {
 // control core: a copy per frame is cheap at control rates.
 func (e *Engine) ReadPunted(fn func(port int, frame []byte)) int {
 	e.mu.Lock()
-	if e.state == 2 {
+	if e.state == engineStopped {
 		e.mu.Unlock()
 		return 0
 	}

@@ -47,14 +47,11 @@ func TestVethAFXDPOffloadOn(t *testing.T) {
 
 // TestVethAFXDP relays from a net_af_xdp port to a net_af_packet port, and
 // TestVethAFXDPEgress the other way round, so that AF_XDP's receive and
-// transmit paths are both under the relay. Two net_af_xdp ports in one
-// engine do not open today: the Engine gives every port the same mempool,
-// and net_af_xdp registers its pool's memory as the XDP socket's UMEM, so
-// the second port's queue setup fails ("Failed to configure xdp socket",
-// EINVAL); the PMD's shared_umem=1 is not built into Debian's DPDK 22.11
-// ("Shared UMEM feature not available"). One AF_XDP port per engine shares
-// the pool with the AF_PACKET port without trouble: frames between them are
-// copied by whichever PMD does not own the UMEM.
+// transmit paths are both under the relay next to a port of another kind:
+// the AF_XDP port has a pool of its own (net_af_xdp registers its pool's
+// memory as the XDP socket's UMEM, and Debian's DPDK 22.11 has no
+// shared_umem), so frames between the two ports are copied by whichever PMD
+// does not own the UMEM. TestVethAFXDPBoth runs two AF_XDP ports.
 func TestVethAFXDP(t *testing.T) { vethRelay(t, afXDP(62), afPacket(63)) }
 
 // TestVethAFXDPEgress: see TestVethAFXDP.

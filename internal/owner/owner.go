@@ -44,7 +44,10 @@ func (q *Queue) Do(ctx context.Context, fn func()) error {
 	}
 }
 
-// Post hands fn to the owner without waiting for it to run; if the owner
+// Post hands fn to the owner and returns once the owner has taken it,
+// without waiting for it to run. The queue is unbuffered, so Post blocks
+// while the owner is busy (a caller that must not block wants Do with a
+// context), and the owner goroutine itself must never call it. If the owner
 // has stopped, fn is dropped.
 func (q *Queue) Post(fn func()) {
 	select {
