@@ -89,10 +89,49 @@ func (e *changeError) Error() string {
 	return fmt.Sprintf("daemon: %s cannot change while the relay runs: restart it with the new file (apply changes nothing)", strings.Join(e.sections, ", "))
 }
 
+// liveSections are the configuration sections applyConfig applies to the
+// running relay; the log level is live too (restartSections masks it). Every
+// other section, including one added to configs.File later, is refused
+// while the relay runs unless it is unchanged.
+var liveSections = map[string]bool{"control": true}
+
+// restartSections names, as "[section]", the sections that next changes
+// from cur and that the running relay cannot take without a restart. It
+// walks configs.File's fields, so a new section is refused until it is made
+// live on purpose (TestApplyConfigSections checks every field).
+func restartSections(cur, next *configs.File) []string {
+	a, b := *cur, *next
+	// The log level is set live; the rest of [log] (the format) is fixed
+	// once the logger is built.
+	a.Log.Level, b.Log.Level = "", ""
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var fixed []string
+	for i := range va.NumField() {
+		name := sectionName(va.Type().Field(i))
+		if liveSections[name] {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			fixed = append(fixed, "["+name+"]")
+		}
+	}
+	return fixed
+}
+
+// sectionName is a configs.File field's TOML section name.
+func sectionName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	if name == "" {
+		return strings.ToLower(f.Name)
+	}
+	return name
+}
+
 // applyConfig is the configctl Apply function. What changes live: the log
-// level, and the control core's settings. Sections that shape DPDK memory,
-// ports, tables or the ledger's files need a restart; a configuration that
-// changes one is refused whole, so the running one stays in force.
+// level, and the control core's settings (liveSections). Sections that shape
+// DPDK memory, ports, tables or the ledger's files need a restart; a
+// configuration that changes one is refused whole, so the running one stays
+// in force.
 //
 // It runs under the configctl manager's lock, so it must not call back into
 // the manager: d.running is its own record of what runs.
@@ -101,22 +140,7 @@ func (d *Daemon) applyConfig(r *running) error {
 	defer d.runMu.Unlock()
 	cur := d.running.file
 	next := r.file
-	var fixed []string
-	check := func(name string, a, b any) {
-		if !reflect.DeepEqual(a, b) {
-			fixed = append(fixed, "["+name+"]")
-		}
-	}
-	check("node", cur.Node, next.Node)
-	check("eal", cur.EAL, next.EAL)
-	check("port", cur.Ports, next.Ports)
-	check("dataplane", cur.Dataplane, next.Dataplane)
-	check("ctl", cur.Ctl, next.Ctl)
-	check("ledger", cur.Ledger, next.Ledger)
-	check("sched", cur.Sched, next.Sched)
-	check("neigh", cur.Neigh, next.Neigh)
-	check("log", cur.Log.Format, next.Log.Format)
-	if len(fixed) > 0 {
+	if fixed := restartSections(cur, next); len(fixed) > 0 {
 		return &changeError{sections: fixed}
 	}
 	if !reflect.DeepEqual(cur.Control, next.Control) {
