@@ -95,7 +95,7 @@ bench-dataplane: deps
 bench-dataplane-sweep: deps
 	POOLRELAY_SWEEP=1 $(GO) test -run '^$$' -bench RelaySweep -benchtime 1x -timeout 20m ./bench/dataplane
 
-## bench-control: control-core costs (enrollment, stateless CHALLENGE, heartbeat sign/verify, hop MAC at 128/1500 B) and the relay with hop auth on and off at 128/1500 B on net_null; ends with handshakes_per_s=X hopauth_gbps_1500=Y hopauth_mpps_128=Z (root; ~4 min).
+## bench-control: control-core costs (enrollment, stateless CHALLENGE, heartbeat sign/verify, hop MAC at 128/1500 B in Go and through intel-ipsec-mb) and the relay with hop auth on and off at 128/1500 B on net_null; ends with handshakes_per_s=X hopauth_gbps_1500=Y hopauth_mpps_128=Z (root; ~4 min).
 bench-control: deps
 	$(GO) run ./bench/control
 

@@ -162,7 +162,7 @@ const sample128Mpps = "2.85"
 func sampleReport(t *testing.T) *report {
 	t.Helper()
 	micro := map[string]benchStats{}
-	for _, f := range []string{"gotest_control.txt", "gotest_handshake.txt", "gotest_proto.txt", "gotest_hopmac.txt"} {
+	for _, f := range []string{"gotest_control.txt", "gotest_handshake.txt", "gotest_proto.txt", "gotest_hopmac.txt", "gotest_gmac.txt"} {
 		got, err := parseGoBench(readTestdata(t, f))
 		if err != nil {
 			t.Fatal(err)
@@ -197,7 +197,7 @@ func TestReport(t *testing.T) {
 	if last := lines[len(lines)-1]; last != want {
 		t.Errorf("last line %q, want %q\n%s", last, want, out.String())
 	}
-	for _, s := range []string{"CHALLENGE, stateless", ">= 500,000/s", ">= 2,000/s", ">= 40 Gbps: NOT met", ">= 10 Mpps: NOT met", "hop MAC verify + re-sign, 1500 B"} {
+	for _, s := range []string{"CHALLENGE, stateless", ">= 500,000/s", ">= 2,000/s", ">= 40 Gbps: NOT met", ">= 10 Mpps: NOT met", "hop MAC verify + re-sign, 1500 B", "1500 B, intel-ipsec-mb (the worker's)"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, out.String())
 		}
@@ -218,6 +218,23 @@ func TestNewReportIncomplete(t *testing.T) {
 	}
 	if _, err := newReport(rep.micro, map[int]dataplaneResult{128: rep.relays[128]}); err == nil {
 		t.Error("a report without the 1500 B relay run was made")
+	}
+	// Without AES-NI intel-ipsec-mb's benchmarks skip: the report is made
+	// without their rows.
+	micro = map[string]benchStats{}
+	for k, v := range rep.micro {
+		if k != gmacBench128 && k != gmacBench1500 {
+			micro[k] = v
+		}
+	}
+	noGMAC, err := newReport(micro, rep.relays)
+	if err != nil {
+		t.Fatalf("a report without the optional intel-ipsec-mb rows: %v", err)
+	}
+	var out bytes.Buffer
+	noGMAC.print(&out, &config{count: 2, benchtime: "1s", rounds: 1, seconds: 3})
+	if strings.Contains(out.String(), "intel-ipsec-mb") {
+		t.Errorf("rows of benchmarks that did not run:\n%s", out.String())
 	}
 }
 
