@@ -3,6 +3,7 @@ package poolrelay
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
 	"go/format"
 	"go/parser"
 	"go/token"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -149,5 +151,63 @@ func TestCgoAndUnsafeConfined(t *testing.T) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("CGO_ENABLED=0 go build ./... failed: %v\n%s", err, out)
+	}
+}
+
+// Files that import unsafe say so in their name (*_unsafe.go), so a reviewer
+// finds every one of them with a glob; test files are exempt.
+func TestUnsafeFilesNamed(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if strings.HasSuffix(f, "_test.go") || strings.HasSuffix(f, "_unsafe.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == "unsafe" {
+				t.Errorf("%s imports unsafe: name it *_unsafe.go", f)
+			}
+		}
+	}
+}
+
+// calls reports the package-qualified calls (os.Rename, ...) in a parsed
+// file, by the name the file gives the package.
+func calls(af *ast.File) map[string]bool {
+	found := map[string]bool{}
+	ast.Inspect(af, func(n ast.Node) bool {
+		if c, ok := n.(*ast.CallExpr); ok {
+			if sel, ok := c.Fun.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok {
+					found[id.Name+"."+sel.Sel.Name] = true
+				}
+			}
+		}
+		return true
+	})
+	return found
+}
+
+// A file is replaced atomically and durably in one place, internal/atomicfile
+// (temporary file, fsync, rename or link, directory fsync, every error
+// returned): a second copy is how the copies came to differ in what they
+// fsync and which errors they drop.
+func TestOneAtomicFileWrite(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if strings.HasSuffix(f, "_test.go") || filepath.Dir(f) == filepath.Join("internal", "atomicfile") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := calls(af)
+		if c["os.CreateTemp"] && (c["os.Rename"] || c["os.Link"]) {
+			t.Errorf("%s writes a temporary file and renames it into place: use internal/atomicfile", f)
+		}
 	}
 }

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/poolrelay/poolrelay/ctl/api"
 	"github.com/poolrelay/poolrelay/ctl/socket"
+	"github.com/poolrelay/poolrelay/internal/atomicfile"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/journal"
@@ -182,32 +181,16 @@ func printCheques(w io.Writer, entries []cheque.Entry) {
 	t.Flush()
 }
 
-// exportCheques writes the settlement file atomically (temporary file,
-// fsync, rename), so a reader never sees half a file.
+// exportCheques writes the settlement file atomically and durably
+// (internal/atomicfile), so a reader never sees half a file.
 func exportCheques(e *env, path string, entries []cheque.Entry) error {
 	if path == "-" {
 		return cheque.WriteJSONL(e.stdout, entries)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".settlement-*")
+	err := atomicfile.Write(path, atomicfile.Options{Perm: 0o644}, func(w io.Writer) error {
+		return cheque.WriteJSONL(w, entries)
+	})
 	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := cheque.WriteJSONL(tmp, entries); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %d cheques to %s\n", len(entries), path)

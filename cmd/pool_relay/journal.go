@@ -6,13 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 
 	"github.com/poolrelay/poolrelay/ctl/api"
 
 	"github.com/poolrelay/poolrelay/configs"
+	"github.com/poolrelay/poolrelay/internal/atomicfile"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 )
 
@@ -182,33 +182,25 @@ pool_relay journal SUBCOMMAND --help shows each subcommand's flags.
 // temporary file beside it, renamed over it only once complete, so a
 // broken chain never leaves a partial export under the final name.
 func exportJournal(path, file string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".pool_relay-journal-*")
-	if err != nil {
+	err := atomicfile.Write(file, atomicfile.Options{}, func(f io.Writer) error {
+		w := bufio.NewWriter(f)
+		var werr error
+		_, err := journal.Verify(path, func(r *journal.Record) error {
+			werr = journal.WriteJSON(w, r)
+			return werr
+		})
+		if err == nil {
+			err = werr
+		}
+		if err == nil {
+			err = w.Flush()
+		}
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	var werr error
-	_, err = journal.Verify(path, func(r *journal.Record) error {
-		werr = journal.WriteJSON(w, r)
-		return werr
 	})
-	if err == nil {
-		err = werr
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return journalError(err)
 	}
-	return os.Rename(tmp.Name(), file)
+	return nil
 }
 
 func journalError(err error) error {

@@ -172,7 +172,7 @@ func TestSaveLoad(t *testing.T) {
 	if err := again.Save(path); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Save over an existing key: %v, want fs.ErrExist", err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".identity-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*")); len(left) != 0 {
 		t.Fatalf("temporary files left behind: %v", left)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/poolrelay/poolrelay/internal/atomicfile"
 )
 
 // pemType is the PEM block type of the key file: standard PKCS#8, so the
@@ -104,45 +106,11 @@ func (id *Identity) Save(path string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".identity-*.tmp")
-	if err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after the link, or after a failure
-	// CreateTemp makes the file 0600 already; Chmod states the requirement
-	// instead of relying on it.
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: writing key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: syncing key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	// Link, unlike rename, refuses to replace an existing file: a second
-	// process racing to create the identity gets fs.ErrExist and loads the
-	// winner's key instead of silently replacing it.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("identity: syncing %s: %w", dir, err)
+	// NoReplace: link, unlike rename, refuses to replace an existing file,
+	// so a second process racing to create the identity gets fs.ErrExist
+	// and loads the winner's key instead of silently replacing it.
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{Perm: 0o600, NoReplace: true}); err != nil {
+		return fmt.Errorf("identity: saving key: %w", err)
 	}
 	return nil
 }

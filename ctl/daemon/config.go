@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"github.com/poolrelay/poolrelay/configs"
 	"github.com/poolrelay/poolrelay/ctl/api"
 	"github.com/poolrelay/poolrelay/ctl/control"
+	"github.com/poolrelay/poolrelay/internal/atomicfile"
 )
 
 // ConfigShow implements api.Backend.
@@ -159,7 +159,8 @@ func (d *Daemon) applyConfig(r *running) error {
 }
 
 // persistConfig saves a configuration that became permanent where the relay
-// was started from, atomically (write, fsync, rename), so a restart runs it.
+// was started from, atomically and durably (internal/atomicfile), so a
+// restart runs it.
 func (d *Daemon) persistConfig(r *running) error {
 	path := d.opts.ConfigPath
 	if path == "" {
@@ -176,38 +177,17 @@ func (d *Daemon) persistConfig(r *running) error {
 			uid, gid = int(st.Uid), int(st.Gid)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".pool_relay-config-*")
-	if err != nil {
+	chown := func(f *os.File) error {
+		if uid >= 0 {
+			// Only root may give a file away; a daemon running as the
+			// file's owner already has the right owner, so the error is
+			// ignored.
+			_ = f.Chown(uid, gid)
+		}
+		return nil
+	}
+	if err := atomicfile.WriteFile(path, []byte(r.text), atomicfile.Options{Perm: mode, Prepare: chown}); err != nil {
 		return fmt.Errorf("daemon: save config: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	fail := func(err error) error {
-		tmp.Close()
-		return fmt.Errorf("daemon: save config: %w", err)
-	}
-	if _, err := tmp.WriteString(r.text); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if uid >= 0 {
-		// Only root may give a file away; a daemon running as the file's
-		// owner already has the right owner, so the error is ignored.
-		_ = tmp.Chown(uid, gid)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("daemon: save config: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("daemon: save config: %w", err)
-	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		dir.Sync()
-		dir.Close()
 	}
 	d.log.Info().Str("path", path).Str("mode", mode.String()).Msg("confirmed configuration saved over the start file")
 	return nil

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/identity"
 	"github.com/poolrelay/poolrelay/ctl/control"
+	"github.com/poolrelay/poolrelay/internal/atomicfile"
 	"github.com/poolrelay/poolrelay/ledger/account"
 )
 
@@ -199,33 +199,8 @@ func (s *Store) write() error {
 		return fmt.Errorf("peerstore: %w", err)
 	}
 	b = append(b, '\n')
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, b, atomicfile.Options{}); err != nil {
 		return fmt.Errorf("peerstore: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("peerstore: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("peerstore: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("peerstore: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("peerstore: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("peerstore: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("peerstore: sync %s: %w", dir, err)
 	}
 	return nil
 }
