@@ -37,6 +37,9 @@ type Result struct {
 	IdleDemotions          int
 	IdleContributors       int
 	IdlePairs              int
+	// IdleBusy counts the pairs left out because traffic still passed
+	// between them during the idle phase.
+	IdleBusy int
 	// NewcomerPriorityS is the median time from a newcomer's join until a
 	// neighbour first ranks it major contributor, in seconds (-1 when none
 	// did); NewcomersReached of Newcomers did.
@@ -85,6 +88,19 @@ type idleRef struct {
 	v, j    int32
 	base    score.Class
 	demoted bool
+	// bytes is the neighbour's count of traffic with the idle relay when
+	// the phase settled; busy is set if it moved since (a frame that sat
+	// in a deprioritised queue for longer than IdleSettle): that pair was
+	// not idle, and what its class did is not idleness's doing.
+	bytes uint64
+	busy  bool
+}
+
+// linkBytes is the neighbour's count of all traffic with v on link j.
+func (s *Sim) linkBytes(v int32, j int) uint64 {
+	lk := &s.relays[v].links[j]
+	c := &s.relays[lk.nb].links[lk.back].ctr
+	return c.RelayedFor.Bytes + c.RelayedBy.Bytes
 }
 
 func newResult(cfg Config) *Result {
@@ -109,7 +125,7 @@ func (r *Result) markIdle(s *Sim) {
 		}
 		for j := range s.relays[i].links {
 			if c, ok := s.neighbourView(int32(i), j); ok {
-				r.idleRefs = append(r.idleRefs, idleRef{v: int32(i), j: int32(j), base: c})
+				r.idleRefs = append(r.idleRefs, idleRef{v: int32(i), j: int32(j), base: c, bytes: s.linkBytes(int32(i), j)})
 				if c == score.MajorContributor {
 					r.IdleContributors++
 				}
@@ -142,7 +158,10 @@ func (r *Result) sample(s *Sim, now time.Time, idle bool) {
 	if idle {
 		for k := range r.idleRefs {
 			ref := &r.idleRefs[k]
-			if c, ok := s.neighbourView(ref.v, int(ref.j)); ok && c < ref.base {
+			if s.linkBytes(ref.v, int(ref.j)) != ref.bytes {
+				ref.busy = true
+			}
+			if c, ok := s.neighbourView(ref.v, int(ref.j)); ok && c < ref.base && !ref.busy {
 				ref.demoted = true
 			}
 		}
@@ -177,6 +196,9 @@ func (r *Result) finish(s *Sim) {
 	for _, ref := range r.idleRefs {
 		if ref.demoted {
 			r.IdleDemotions++
+		}
+		if ref.busy {
+			r.IdleBusy++
 		}
 	}
 	r.IdleContributorDemoted = r.IdleDemotions > 0

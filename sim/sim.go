@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,10 @@ type Config struct {
 	Share [NumStrategies]float64
 	// CliqueSize is the number of relays in a colluding clique.
 	CliqueSize int
+	// Swap exchanges the relays given FreeriderPays and Whitewasher, with
+	// everything else (topology, flows, keys) the same: two runs that
+	// differ only in it compare the two strategies on the same relays.
+	Swap bool
 	// Ledger and Sched are the real components' configurations.
 	Ledger ledger.Config
 	Sched  sched.Config
@@ -273,6 +278,9 @@ func newSim(cfg Config) (*Sim, error) {
 	if cfg.Step <= 0 || cfg.Duration < cfg.IdleEnd || cfg.IdleEnd <= cfg.IdleStart || cfg.IdleStart <= cfg.Warmup {
 		return nil, errors.New("sim: need 0 < warmup < idle_start < idle_end <= duration and a positive step")
 	}
+	if cfg.Swap && cfg.Share[FreeriderPays] != cfg.Share[Whitewasher] {
+		return nil, errors.New("sim: Swap needs as many freerider_pays as whitewasher relays")
+	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), clock: &simClock{}}
 	s.clock.ns.Store(epoch.UnixNano())
 	s.res = newResult(cfg)
@@ -304,20 +312,17 @@ func newSim(cfg Config) (*Sim, error) {
 func (s *Sim) assign() {
 	n := s.cfg.Relays
 	s.relays = make([]relay, n)
-	order := s.g.byDegree()
-	hubs := max(1, n/100)
-	cand := append([]int32(nil), order[hubs:]...)
-	s.rng.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
-	k := 0
-	take := func(st Strategy, count int) []int32 {
-		var out []int32
-		for ; count > 0 && k < len(cand); count-- {
-			s.relays[cand[k]].strat = st
-			out = append(out, cand[k])
-			k++
-		}
-		return out
+	// Candidates in decreasing degree, ties in random order; the largest
+	// hubs stay honest.
+	cand := make([]int32, n)
+	for i := range cand {
+		cand[i] = int32(i)
 	}
+	s.rng.Shuffle(n, func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+	sort.SliceStable(cand, func(i, j int) bool { return len(s.g.adj[cand[i]]) > len(s.g.adj[cand[j]]) })
+	cand = cand[max(1, n/100):]
+	var count [NumStrategies]int
+	rest := len(cand)
 	for st := IdleReturn; st < NumStrategies; st++ {
 		c := int(math.Round(s.cfg.Share[st] * float64(n)))
 		switch st {
@@ -326,10 +331,36 @@ func (s *Sim) assign() {
 		case ColludeClique:
 			c -= c % s.cfg.CliqueSize
 		}
-		members := take(st, c)
-		size := map[Strategy]int{ColludePair: 2, ColludeClique: s.cfg.CliqueSize}[st]
-		for i := 0; size > 0 && i+size <= len(members); i += size {
-			s.collude(members[i : i+size])
+		c = min(c, rest)
+		count[st], rest = c, rest-c
+	}
+	count[Honest] = rest
+	// Each strategy's relays are spread evenly over the degree order
+	// (stride scheduling), so the groups compared have the same mix of
+	// hubs and small relays and the differences measured are the
+	// strategies', not the placement's.
+	var given [NumStrategies]int
+	members := make([][]int32, NumStrategies)
+	for _, v := range cand {
+		best, bestAt := Honest, math.Inf(1)
+		for st := Strategy(0); st < NumStrategies; st++ {
+			if given[st] < count[st] {
+				if at := (float64(given[st]) + 0.5) / float64(count[st]); at < bestAt {
+					best, bestAt = st, at
+				}
+			}
+		}
+		given[best]++
+		if s.cfg.Swap && (best == FreeriderPays || best == Whitewasher) {
+			best = FreeriderPays + Whitewasher - best
+		}
+		s.relays[v].strat = best
+		members[best] = append(members[best], v)
+	}
+	for st, size := range map[Strategy]int{ColludePair: 2, ColludeClique: s.cfg.CliqueSize} {
+		m := members[st]
+		for i := 0; i+size <= len(m); i += size {
+			s.collude(m[i : i+size])
 		}
 	}
 	for i := range s.relays {

@@ -90,8 +90,8 @@ func main() {
 	for st := sim.Strategy(0); st < sim.NumStrategies; st++ {
 		fmt.Printf("%-16s %10d %10d %8.3f %8.3f %11d %10d\n", st, res.Offered[st], res.Delivered[st], res.Goodput[st], res.Ratio[st], res.Disconnects[st], res.Mismatches[st])
 	}
-	fmt.Printf("idle: pairs=%d contributors_at_idle_start=%d demoted=%d  newcomers: %d of %d reached priority\n",
-		res.IdlePairs, res.IdleContributors, res.IdleDemotions, res.NewcomersReached, res.Newcomers)
+	fmt.Printf("idle: pairs=%d contributors_at_idle_start=%d demoted=%d idle_busy_pairs=%d  newcomers: %d of %d reached priority\n",
+		res.IdlePairs, res.IdleContributors, res.IdleDemotions, res.IdleBusy, res.NewcomersReached, res.Newcomers)
 	fmt.Printf("drops: debt=%d queue=%d link=%d wire=%d  cheques=%d rejected=%d rekeys=%d\n",
 		res.DebtDrops, res.QueueDrops, res.LinkDrops, res.WireLoss, res.Cheques, res.ChequesRejected, res.Rekeys)
 	var ru syscall.Rusage
