@@ -74,6 +74,15 @@ type Config struct {
 	MismatchTolerancePercent float64 `toml:"mismatch_tolerance_percent"`
 	MismatchSlackBytes       uint64  `toml:"mismatch_slack_bytes"`
 	MismatchSlackPackets     uint64  `toml:"mismatch_slack_packets"`
+
+	// ReconcileMaxCharge bounds what a restart's reconciliation may adopt
+	// from a peer's signed counters, in price units, for each direction
+	// (what the peer owes us, what we owe it): traffic charged since the
+	// last checkpoint is lost on kill -9, and the peer's lifetime counters
+	// say how much. It should cover what one checkpoint_interval of the
+	// link's traffic costs; a larger difference is journalled as a
+	// MISMATCH and nothing of it is adopted. 0 adopts nothing.
+	ReconcileMaxCharge uint64 `toml:"reconcile_max_charge"`
 }
 
 // DefaultConfig returns the defaults documented in configs/default.toml.
@@ -103,6 +112,7 @@ func DefaultConfig() Config {
 		MismatchTolerancePercent: 2,
 		MismatchSlackBytes:       1 << 20,
 		MismatchSlackPackets:     1024,
+		ReconcileMaxCharge:       10_000_000,
 	}
 }
 

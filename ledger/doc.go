@@ -20,4 +20,15 @@
 // because cheque totals are cumulative. A kill -9 at any instant therefore
 // loses no acknowledged cheque; it can lose the traffic charges counted since
 // the last checkpoint, on which nothing was acknowledged.
+//
+// # Reconciliation after a restart
+//
+// Those lost charges are still in the peer's records: its heartbeats carry
+// its signed lifetime counters of the link. The first such claim after Open
+// reconciles each account (see CheckClaim): per direction, the traffic the
+// claim shows beyond our own counters is adopted and journalled (RECONCILE)
+// if it costs at most reconcile_max_charge; a larger difference is a
+// MISMATCH and nothing of it is adopted. The claim is evidence, so the bound
+// is all a lying peer can move per restart; counters and debts only grow,
+// and the score, which rests on what this relay observed, is not fed.
 package ledger

@@ -109,6 +109,11 @@ type Ledger struct {
 	own            score.Own
 	lastClassTick  int64
 	lastCheckpoint int64
+
+	// reconMu guards recon; it is taken under an entry's lock, and nothing
+	// is locked under it.
+	reconMu sync.Mutex
+	recon   Reconciliation
 }
 
 // entry is one peer's state and the bookkeeping around it.
@@ -125,6 +130,10 @@ type entry struct {
 	// so a MISMATCH entry is written on the transition only.
 	mismatch bool
 	witness  score.Witness
+	// reconcile is true from Open until the peer's first signed claim:
+	// charges counted since the last checkpoint before a restart are lost,
+	// and that claim is what reconciliation compares with.
+	reconcile bool
 }
 
 // Open opens the store and the journal, verifies the journal, replays its
@@ -196,6 +205,9 @@ func Open(o Options) (*Ledger, Recovery, error) {
 		if e.p.LastOut != nil && e.p.LastOut.Cumulative > e.p.OutAcked {
 			e.pending, e.sendAt = true, now.UnixNano()
 		}
+		// Charges counted after the last checkpoint died with the
+		// previous process (kill -9): the peer's first signed claim tells.
+		e.reconcile = true
 		// Every connection ended with the process; the peer reconnects.
 		if e.p.Account.Connected {
 			e.p.Account.Abandon()
@@ -702,7 +714,10 @@ func (l *Ledger) Checkpoint() error {
 // heartbeat (after the caller verified the signature) against our own, and
 // records them for the relay's own score. A mismatch beyond the band is
 // journalled once when it starts and returned; it does not affect the
-// peer's score, class or balance.
+// peer's score, class or balance. The first claim after Open also
+// reconciles the account (reconcileLocked): charges lost in a restart are
+// adopted within reconcile_max_charge, and a difference beyond it is the
+// mismatch returned.
 func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch, bool, error) {
 	e, err := l.lookup(p)
 	if err != nil {
@@ -713,8 +728,19 @@ func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch,
 	l.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var refused *score.Mismatch
+	if e.reconcile {
+		e.reconcile = false
+		refused = l.reconcileLocked(e, theirs)
+	}
 	ours := e.p.Account.Usage
 	m, bad := e.witness.Check(ours, theirs, l.band)
+	if refused != nil {
+		// The witness has just taken its baseline: the refused difference
+		// is the mismatch to report.
+		e.mismatch = true
+		return *refused, true, nil
+	}
 	if bad && !e.mismatch {
 		l.submit(event.Mismatch, &event.CounterMismatch{Peer: p, What: m.What, Allowed: m.Allowed, Ours: ours, Theirs: theirs})
 		l.log.Warn().Str("peer", p.Short()).Str("what", m.What).Uint64("ours", m.Ours).Uint64("theirs", m.Theirs).
@@ -722,6 +748,101 @@ func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch,
 	}
 	e.mismatch = bad
 	return m, bad, nil
+}
+
+// Reconciliation is what a restart's reconcile adopted or refused.
+type Reconciliation struct {
+	// Adopted counts peers whose lost charges were adopted, Refused those
+	// whose difference was beyond reconcile_max_charge (journalled as a
+	// MISMATCH), since Open.
+	Adopted, Refused uint64
+	// ToPeer and ToUs sum the charges adopted since Open: what the peers
+	// owe us more, what we owe them more.
+	ToPeer, ToUs uint64
+}
+
+// Reconciled returns what reconciliation did since Open.
+func (l *Ledger) Reconciled() Reconciliation {
+	l.reconMu.Lock()
+	defer l.reconMu.Unlock()
+	return l.recon
+}
+
+// reconcileLocked runs once per peer after Open, on the peer's first signed
+// claim (its lifetime counters about us, signature verified). A kill -9
+// loses the traffic charged since the last checkpoint; the peer's counters
+// still hold it. Per direction (what the peer owes us: the traffic it
+// handed us and its control frames; what we owe it: the reverse) the
+// traffic its claim shows beyond ours is adopted if its charge is within
+// reconcile_max_charge, and journalled as RECONCILE. The claim is evidence,
+// not truth, so the bound caps what a lying peer can move, and a larger
+// difference is a MISMATCH, journalled, logged and returned, with nothing of
+// it adopted. Only missing traffic is added: no counter and no debt is ever
+// lowered (reconnecting does not erase a debt), and adopted bytes do not
+// feed the score, which rests on what this relay observed itself.
+func (l *Ledger) reconcileLocked(e *entry, theirs account.Counters) *score.Mismatch {
+	a := &e.p.Account
+	ours := a.Usage
+	short := theirs.Mirror().Shortfall(ours)
+	if short.IsZero() {
+		return nil
+	}
+	peerSide := account.Counters{RelayedFor: short.RelayedFor, ControlIn: short.ControlIn}
+	usSide := account.Counters{RelayedBy: short.RelayedBy, ControlOut: short.ControlOut}
+	toPeer := a.Ours.Prices.Charge(peerSide.RelayedFor, peerSide.ControlIn)
+	toUs := a.Theirs.Prices.Charge(usSide.RelayedBy, usSide.ControlOut)
+	bound := l.cfg.ReconcileMaxCharge
+	var adopt account.Counters
+	var what []byte
+	var refused *score.Mismatch
+	refuse := func(side string, charge uint64) {
+		if refused == nil || charge > refused.Theirs {
+			refused = &score.Mismatch{What: "restart_reconcile." + side, Theirs: charge, Allowed: bound}
+		}
+	}
+	if toPeer <= bound {
+		adopt.RelayedFor, adopt.ControlIn = peerSide.RelayedFor, peerSide.ControlIn
+		what = append(what, "peer"...)
+	} else {
+		refuse("peer", toPeer)
+	}
+	if toUs <= bound {
+		adopt.RelayedBy, adopt.ControlOut = usSide.RelayedBy, usSide.ControlOut
+		if len(what) > 0 {
+			what = append(what, ',')
+		}
+		what = append(what, "us"...)
+	} else {
+		refuse("us", toUs)
+	}
+	p := a.Peer
+	if !adopt.IsZero() {
+		cp, cu := a.Adopt(adopt)
+		e.dirty = true
+		l.reconMu.Lock()
+		l.recon.Adopted++
+		l.recon.ToPeer = addSat(l.recon.ToPeer, cp)
+		l.recon.ToUs = addSat(l.recon.ToUs, cu)
+		l.reconMu.Unlock()
+		l.submit(event.Reconcile, &event.CounterMismatch{Peer: p, What: string(what), Allowed: bound, Ours: ours, Theirs: theirs})
+		l.log.Info().Str("peer", p.Short()).Uint64("charged_peer", cp).Uint64("charged_us", cu).Uint64("bound", bound).
+			Msg("ledger: charges lost in the restart adopted from the peer's signed counters")
+		if !e.p.Policy.Choked {
+			l.decideLocked(e, l.clock.Now())
+		}
+	}
+	if refused != nil {
+		// The returned Mismatch is in price units: Theirs is the charge the
+		// claim implies beyond our counters, Ours 0 (the journal entry
+		// keeps both full counter sets).
+		l.reconMu.Lock()
+		l.recon.Refused++
+		l.reconMu.Unlock()
+		l.submit(event.Mismatch, &event.CounterMismatch{Peer: p, What: refused.What, Allowed: bound, Ours: ours, Theirs: theirs})
+		l.log.Warn().Str("peer", p.Short()).Str("what", refused.What).Uint64("charge", refused.Theirs).Uint64("bound", bound).
+			Msg("ledger: peer's signed counters exceed ours after the restart by more than reconcile_max_charge; not adopted")
+	}
+	return refused
 }
 
 // Counters returns our lifetime counters about peer p, to sign into our

@@ -624,3 +624,121 @@ func TestTotalsAreSumsOverPeersAndSurviveRestart(t *testing.T) {
 	b.open()
 	want(b)
 }
+
+// crashCopy is n as kill -9 would leave it: its journal and store files
+// copied while n runs, opened by a new ledger.
+func crashCopy(t *testing.T, n *node, name string) *node {
+	t.Helper()
+	c := &node{t: t, key: n.key, id: n.id, dir: filepath.Join(t.TempDir(), name), clk: n.clk, cfg: n.cfg}
+	os.MkdirAll(c.dir, 0o700)
+	for _, f := range []string{"journal.pjr", "ledger.db"} {
+		data, err := os.ReadFile(filepath.Join(n.dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(c.dir, f), data, 0o600)
+	}
+	c.open()
+	t.Cleanup(c.close)
+	return c
+}
+
+// A relay killed between checkpoints loses the charges since the last one;
+// the peer's first signed claim after the restart restores them within
+// reconcile_max_charge, journalled, once; beyond the bound nothing of that
+// direction is adopted and a MISMATCH is journalled; nothing is lowered.
+func TestRestartReconciles(t *testing.T) {
+	clk := clock.NewFake(t0)
+	a, b := newNode(t, "a", clk, testConfig()), newNode(t, "b", clk, testConfig())
+	connect(t, a, b)
+	ctl := func(c account.Counters, in, out uint64) account.Counters {
+		c.ControlIn = account.Traffic{Packets: in, Bytes: in * 100}
+		c.ControlOut = account.Traffic{Packets: out, Bytes: out * 100}
+		return c
+	}
+	// b relays 15 kB for a and a 26 kB for b, with control frames both
+	// ways; a sees the mirror. b checkpoints two thirds of the way.
+	b.l.Observe(a.id, ctl(traffic(1, 10_000, 20_000), 3, 4))
+	if err := b.l.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	b.l.Observe(a.id, ctl(traffic(1, 15_000, 26_000), 5, 7))
+	a.l.Observe(b.id, ctl(traffic(1, 26_000, 15_000), 7, 5))
+	if got, want := b.view(a.id).Account.Balance, -a.view(b.id).Account.Balance; got != want {
+		t.Fatalf("before the crash: b has %d, a mirrors %d", got, want)
+	}
+
+	// Honest: everything lost is adopted, and the balances mirror again.
+	c := crashCopy(t, b, "honest")
+	if v := c.view(a.id); v.Account.Usage.RelayedFor.Bytes != 10_000 {
+		t.Fatalf("the crash copy has %+v: not the checkpoint", v.Account.Usage)
+	}
+	if _, err := c.l.Connect(a.id, "a", a.l.Terms(b.id)); err != nil {
+		t.Fatal(err)
+	}
+	claim, _ := a.l.Counters(b.id)
+	claim.Epoch = 1
+	if m, bad, err := c.l.CheckClaim(a.id, claim); err != nil || bad {
+		t.Fatalf("honest claim: %+v %v %v", m, bad, err)
+	}
+	v := c.view(a.id)
+	if v.Account.Usage != b.view(a.id).Account.Usage || v.Account.Balance != -a.view(b.id).Account.Balance {
+		t.Fatalf("after reconciling: usage %+v balance %d; want %+v and %d", v.Account.Usage, v.Account.Balance,
+			b.view(a.id).Account.Usage, -a.view(b.id).Account.Balance)
+	}
+	if r := c.l.Reconciled(); r.Adopted != 1 || r.Refused != 0 || r.ToPeer == 0 || r.ToUs == 0 {
+		t.Fatalf("reconciled %+v", r)
+	}
+	if rs := c.entries(event.Reconcile); len(rs) != 1 || rs[0].(*event.CounterMismatch).What != "peer,us" {
+		t.Fatalf("RECONCILE entries %+v", rs)
+	}
+	// Once: a later claim is cross-checked, not adopted.
+	more := claim
+	more.RelayedFor.Bytes += 5000
+	c.l.CheckClaim(a.id, more)
+	if c.view(a.id).Account.Balance != v.Account.Balance || c.l.Reconciled().Adopted != 1 {
+		t.Fatal("a second claim moved the balance")
+	}
+	// Survives the next restart.
+	c.close()
+	c.open()
+	if c.view(a.id).Account.Usage != v.Account.Usage {
+		t.Fatal("adopted traffic not checkpointed")
+	}
+
+	// A lying peer: it claims to have relayed 20 MB more for us than we
+	// lost. That direction is refused whole (a MISMATCH), the other adopted.
+	c = crashCopy(t, b, "liar")
+	c.l.Connect(a.id, "a", a.l.Terms(b.id))
+	before := c.view(a.id).Account
+	lie := claim
+	lie.RelayedFor.Bytes += 20_000_000
+	m, bad, err := c.l.CheckClaim(a.id, lie)
+	if err != nil || !bad || m.What != "restart_reconcile.us" || m.Allowed != testConfig().ReconcileMaxCharge {
+		t.Fatalf("lie: %+v %v %v", m, bad, err)
+	}
+	after := c.view(a.id).Account
+	if after.Usage.RelayedBy != before.Usage.RelayedBy || after.Usage.ControlOut != before.Usage.ControlOut {
+		t.Fatalf("refused direction adopted: %+v", after.Usage)
+	}
+	if after.Usage.RelayedFor != b.view(a.id).Account.Usage.RelayedFor || after.Balance <= before.Balance {
+		t.Fatalf("the peer's own debt not adopted: %+v balance %d -> %d", after.Usage, before.Balance, after.Balance)
+	}
+	if mm := c.entries(event.Mismatch); len(mm) != 1 || mm[0].(*event.CounterMismatch).What != "restart_reconcile.us" {
+		t.Fatalf("MISMATCH entries %+v", mm)
+	}
+	if r := c.l.Reconciled(); r.Adopted != 1 || r.Refused != 1 {
+		t.Fatalf("reconciled %+v", r)
+	}
+
+	// A claim below our counters lowers nothing: no debt is forgotten.
+	c = crashCopy(t, b, "low")
+	c.l.Connect(a.id, "a", a.l.Terms(b.id))
+	before = c.view(a.id).Account
+	if _, bad, _ := c.l.CheckClaim(a.id, account.Counters{Epoch: 1}); bad {
+		t.Fatal("an empty claim is a mismatch")
+	}
+	if after := c.view(a.id).Account; after.Usage != before.Usage || after.Balance != before.Balance {
+		t.Fatalf("a low claim changed the account: %+v -> %+v", before, after)
+	}
+}

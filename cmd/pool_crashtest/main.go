@@ -20,12 +20,17 @@
 //     writer);
 //   - the peers are connected again, both ends on the new session, and how
 //     long that took from the kill;
+//   - once the restarted relay accepted a heartbeat from its peer (whose
+//     signed lifetime counters reconcile the charges the kill lost since
+//     the last checkpoint: see ledger.Ledger.CheckClaim) and the end nodes
+//     stopped, the balances the two relays keep of each other mirror within
+//     one frame's price (waiting up to 15 s for cheques and frames in
+//     flight); what was adopted and the gap are printed;
 //   - cheques flow again once the end nodes resumed.
 //
-// At the end the traffic stops, the balances the two relays keep of each
-// other are compared (they mirror within one frame's price unless a crash
-// lost traffic charges not yet checkpointed: the gap is printed), both
+// At the end the traffic stops, the balances are compared once more, both
 // relays stop cleanly, and both journals must verify without a torn tail.
+// A balance that does not mirror fails the run as a loss does.
 // The last line is
 //
 //	daemon_kills=N lost=0 chain_ok=true reconnect_p99_s=X

@@ -65,6 +65,7 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		lost    int
 		chainOK = true
 		torn    int
+		mirrors []mirrorCheck
 	)
 	for i := 1; i <= o.kills; i++ {
 		// A random moment: traffic flowing, cheques in flight or not.
@@ -163,6 +164,19 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 			chainOK = false
 			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, s.name, err)
 		}
+		// The balances mirror again once the restarted relay reconciled
+		// the charges its kill lost (on the first heartbeat it accepts
+		// from its peer) and nothing is in flight: traffic stopped,
+		// pending cheques delivered.
+		m, err := l.mirror(ctx, k)
+		if err != nil {
+			return fmt.Errorf("kill %d: %w", i, err)
+		}
+		mirrors = append(mirrors, m)
+		if !m.ok {
+			fmt.Fprintf(out, "kill %d: balances do not mirror: r1 has %d, r2 has %d, off by %d, one frame's price is %d\n",
+				i, m.b1, m.b2, m.drift, m.price)
+		}
 		// The end nodes' sessions went with the killed relay's: start
 		// them again, and see cheques flow again.
 		if err := l.startTraffic(ctx); err != nil {
@@ -172,8 +186,8 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		if err != nil {
 			return fmt.Errorf("kill %d: cheques do not flow again: %w", i, err)
 		}
-		fmt.Fprintf(out, "kill %d: %s killed, reconnected in %.2fs; r1 issued %d, r2 held %d then %d\n",
-			i, k.name, d.Seconds(), iss1.ChequesOut, held1.ChequesIn, held2)
+		fmt.Fprintf(out, "kill %d: %s killed, reconnected in %.2fs; r1 issued %d, r2 held %d then %d; %s adopted %d units lost in the kill (reconciled %d, refused %d), then balances off by %d\n",
+			i, k.name, d.Seconds(), iss1.ChequesOut, held1.ChequesIn, held2, k.name, m.adopted, m.reconciled, m.refused, m.drift)
 	}
 
 	// Quiet: no traffic, a few heartbeats and cheque retries.
@@ -194,6 +208,26 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	fmt.Fprintf(out, "balances: r1 has %d with r2, r2 has %d with r1: they differ by %d, one frame's price is %d (mirror_ok=%v)\n",
 		p1.Balance, p2.Balance, drift, price, drift <= price)
+	mirrorOK := drift <= price
+	if len(mirrors) > 0 {
+		var worst, bad, recon, refused int64
+		var adopted uint64
+		drifts := make([]int64, 0, len(mirrors))
+		for _, m := range mirrors {
+			adopted += m.adopted
+			drifts = append(drifts, m.drift)
+			worst = max(worst, m.drift)
+			recon += int64(m.reconciled)
+			refused += int64(m.refused)
+			if !m.ok {
+				bad++
+				mirrorOK = false
+			}
+		}
+		slices.Sort(drifts)
+		fmt.Fprintf(out, "balances after each kill (traffic stopped, after the restarted relay reconciled): differ by median %d, max %d; over one frame's price after %d of %d kills; reconciliations %d adopted, %d refused; %d units adopted in all\n",
+			drifts[len(drifts)/2], worst, bad, len(mirrors), recon, refused, adopted)
+	}
 	fmt.Fprintf(out, "cheques: r1 issued %d to r2, r2 holds %d from r1 (equal=%v)\n", p1.ChequesOut, p2.ChequesIn, p1.ChequesOut == p2.ChequesIn)
 	if p1.ChequesOut < p2.ChequesIn {
 		lost++
@@ -221,6 +255,9 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 	fmt.Fprintf(out, "daemon_kills=%d lost=%d chain_ok=%v reconnect_p99_s=%.2f\n", len(recon), lost, chainOK, p99.Seconds())
 	if lost != 0 || !chainOK {
 		return errors.New("acknowledged cheques lost or a journal does not verify")
+	}
+	if !mirrorOK {
+		return errors.New("the relays' balances do not mirror within one frame's price")
 	}
 	return nil
 }
@@ -257,4 +294,64 @@ func framePrice(ctx context.Context, l *lab) int64 {
 		}
 	}
 	return 0
+}
+
+// mirrorCheck is one comparison of the two relays' balances of each other.
+type mirrorCheck struct {
+	b1, b2       int64
+	drift, price int64
+	ok           bool
+	// reconciled and refused are the restarted relay's reconciliations,
+	// adopted the charges they adopted (both directions, price units).
+	reconciled, refused, adopted uint64
+}
+
+// mirror waits until the restarted relay k has accepted a heartbeat from
+// its peer (its first claim reconciles the account: see ledger.CheckClaim),
+// stops the end nodes, and waits up to 15 s for the balances to mirror
+// within one frame's price (cheques in flight arrive, frames in flight are
+// counted); it returns the last comparison.
+func (l *lab) mirror(ctx context.Context, k *relay) (mirrorCheck, error) {
+	var m mirrorCheck
+	if err := retry(ctx, 30*time.Second, func() error {
+		c, err := l.control(ctx, k)
+		if err != nil {
+			return err
+		}
+		if c["heartbeats_accepted"] == 0 {
+			return fmt.Errorf("%s has accepted no heartbeat since its restart", k.name)
+		}
+		m.reconciled, m.refused = c["reconciles"], c["reconciles_refused"]
+		m.adopted = c["reconciled_units_peer"] + c["reconciled_units_us"]
+		return nil
+	}); err != nil {
+		return m, err
+	}
+	l.stopTraffic()
+	m.price = framePrice(ctx, l)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		p1, err := l.peer(ctx, l.r1, l.r2.id)
+		if err != nil {
+			return m, err
+		}
+		p2, err := l.peer(ctx, l.r2, l.r1.id)
+		if err != nil {
+			return m, err
+		}
+		m.b1, m.b2 = p1.Balance, p2.Balance
+		m.drift = p1.Balance + p2.Balance
+		if m.drift < 0 {
+			m.drift = -m.drift
+		}
+		m.ok = m.price > 0 && m.drift <= m.price
+		if m.ok || time.Now().After(deadline) {
+			return m, nil
+		}
+		select {
+		case <-ctx.Done():
+			return m, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -174,8 +174,17 @@ func (c *Core) onHeartbeat(ps *peerState, body []byte, now time.Time) {
 	// slack at any real rate (a second at 10 Gbit/s is 1.25 GB; see the
 	// package doc on accounting).
 	c.observe(ps)
+	r0 := c.o.Ledger.Reconciled()
 	if _, bad, err := c.o.Ledger.CheckClaim(ps.pid, hb.Counters); err == nil && bad {
 		c.stats.inc(HeartbeatMismatch)
+	}
+	// The first claim after a restart may have reconciled the account
+	// (see ledger.CheckClaim).
+	if r := c.o.Ledger.Reconciled(); r != r0 {
+		c.stats[Reconciles].Add(r.Adopted - r0.Adopted)
+		c.stats[ReconcilesRefused].Add(r.Refused - r0.Refused)
+		c.stats[ReconciledPeer].Add(r.ToPeer - r0.ToPeer)
+		c.stats[ReconciledUs].Add(r.ToUs - r0.ToUs)
 	}
 }
 

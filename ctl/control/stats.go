@@ -50,6 +50,16 @@ const (
 	HeartbeatSubject
 	HeartbeatHead
 	HeartbeatMismatch
+	// Reconciles counts peers whose signed counters supplied, after this
+	// relay restarted, charges lost since its last checkpoint (adopted
+	// within the ledger's reconcile_max_charge); ReconcilesRefused those
+	// whose difference was beyond it (a MISMATCH, nothing adopted);
+	// ReconciledPeer and ReconciledUs sum the charges adopted, in price
+	// units: what peers owe us more, what we owe them more.
+	Reconciles
+	ReconcilesRefused
+	ReconciledPeer
+	ReconciledUs
 
 	PeersEnrolled
 	PeersRefused
@@ -89,6 +99,7 @@ var counterNames = [numCounters]string{
 	"control_generation", "control_other",
 	"heartbeats_sent", "heartbeats_accepted", "heartbeat_signature", "heartbeat_malformed",
 	"heartbeat_replay", "heartbeat_stale", "heartbeat_subject", "heartbeat_head", "heartbeat_mismatch",
+	"reconciles", "reconciles_refused", "reconciled_units_peer", "reconciled_units_us",
 	"peers_enrolled", "peers_refused", "peers_full", "peers_timed_out", "peers_closed", "reconnects", "rekeys",
 	"routes_opened", "routes_refused", "routes_closed", "routes_expired",
 	"cheques_sent", "cheques_accepted", "cheques_rejected", "cheque_acks",

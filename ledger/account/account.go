@@ -149,6 +149,47 @@ func (a *Account) Observe(c Counters) Counters {
 	return d
 }
 
+// Mirror returns what the peer's counters c (signed about us) say in our
+// directions: what it relayed for us is what we had relayed by it, what it
+// sent us in control frames is our ControlIn, and so on. The epoch is not
+// carried over: it belongs to the peer's counter source, not to ours.
+func (c Counters) Mirror() Counters {
+	return Counters{RelayedFor: c.RelayedBy, RelayedBy: c.RelayedFor, ControlIn: c.ControlOut, ControlOut: c.ControlIn}
+}
+
+// Shortfall returns, per field, how far c exceeds u (zero where it does
+// not): what a record u lacks next to a record c of the same traffic.
+func (c Counters) Shortfall(u Counters) Counters {
+	over := func(a, b Traffic) Traffic {
+		var d Traffic
+		if a.Packets > b.Packets {
+			d.Packets = a.Packets - b.Packets
+		}
+		if a.Bytes > b.Bytes {
+			d.Bytes = a.Bytes - b.Bytes
+		}
+		return d
+	}
+	return Counters{RelayedFor: over(c.RelayedFor, u.RelayedFor), RelayedBy: over(c.RelayedBy, u.RelayedBy),
+		ControlIn: over(c.ControlIn, u.ControlIn), ControlOut: over(c.ControlOut, u.ControlOut)}
+}
+
+// Adopt adds traffic d that this relay did not count itself (charges a
+// restart lost before they were checkpointed, as reconciliation finds them)
+// to Usage and charges it as Observe would: RelayedFor and ControlIn to the
+// peer at our prices, RelayedBy and ControlOut to us at its prices. Base is
+// left alone: it tracks the data plane's counters, which d is not part of.
+// It returns the two charges.
+func (a *Account) Adopt(d Counters) (toPeer, toUs uint64) {
+	d.Epoch = 0
+	a.Usage = a.Usage.add(d)
+	toPeer = a.Ours.Prices.Charge(d.RelayedFor, d.ControlIn)
+	toUs = a.Theirs.Prices.Charge(d.RelayedBy, d.ControlOut)
+	a.chargePeer(toPeer)
+	a.chargeUs(toUs)
+	return toPeer, toUs
+}
+
 // grow returns the increase of each field of c over base and the new base
 // (the per-field maximum).
 func grow(base, c Traffic) (delta, next Traffic) {

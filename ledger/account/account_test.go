@@ -288,3 +288,35 @@ func TestReceiveWhileWeOwe(t *testing.T) {
 		t.Fatalf("%d %d %v: balance %d surplus %d", inc, sur, err, a.Balance, a.Surplus)
 	}
 }
+
+// The peer's counters mirror ours direction by direction; Shortfall is what
+// ours lack of them, never negative; Adopt charges it as Observe would,
+// without touching the data plane's base.
+func TestMirrorShortfallAdopt(t *testing.T) {
+	tr := func(p, b uint64) Traffic { return Traffic{Packets: p, Bytes: b} }
+	theirs := Counters{Epoch: 9, RelayedFor: tr(1, 100), RelayedBy: tr(2, 200), ControlIn: tr(3, 300), ControlOut: tr(4, 400)}
+	m := theirs.Mirror()
+	if want := (Counters{RelayedFor: tr(2, 200), RelayedBy: tr(1, 100), ControlIn: tr(4, 400), ControlOut: tr(3, 300)}); m != want {
+		t.Fatalf("mirror %+v", m)
+	}
+	ours := Counters{RelayedFor: tr(1, 250), RelayedBy: tr(1, 100), ControlIn: tr(5, 0), ControlOut: tr(0, 0)}
+	short := m.Shortfall(ours)
+	if want := (Counters{RelayedFor: tr(1, 0), ControlIn: tr(0, 400), ControlOut: tr(3, 300)}); short != want {
+		t.Fatalf("shortfall %+v, want %+v", short, want)
+	}
+	var a Account
+	a.Connect(t0, terms(10, 1), terms(20, 2))
+	a.Observe(Counters{Epoch: 1, RelayedFor: tr(1, 250), RelayedBy: tr(1, 100), ControlIn: tr(5, 0)})
+	base, bal := a.Base, a.Balance
+	toPeer, toUs := a.Adopt(short)
+	// Ours: 10/packet, 1/byte, 10/control packet; theirs 20, 2, 10.
+	if toPeer != 10*1+0+0*10 || toUs != 3*10 {
+		t.Fatalf("charges %d to the peer, %d to us", toPeer, toUs)
+	}
+	if a.Balance != bal+int64(toPeer)-int64(toUs) || a.Base != base {
+		t.Fatalf("balance %d (was %d), base %+v (was %+v)", a.Balance, bal, a.Base, base)
+	}
+	if a.Usage.Shortfall(m) != (Counters{RelayedFor: tr(0, 50), ControlIn: tr(1, 0)}) || m.Shortfall(a.Usage) != (Counters{}) {
+		t.Fatalf("after adopting, usage %+v still lacks %+v", a.Usage, m.Shortfall(a.Usage))
+	}
+}

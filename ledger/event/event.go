@@ -43,17 +43,25 @@ const (
 	Choke          Type = 14 // DebtLimit: a peer's debt passed its limit
 	Resume         Type = 15 // DebtLimit: a choked peer settled
 	Rollback       Type = 16 // Text: a tentative configuration was rolled back (by the operator or its timer)
+	// Reconcile: after a restart, traffic the peer's signed lifetime
+	// counters show and ours lacked (charges lost since the last
+	// checkpoint) was adopted. The body is a CounterMismatch: Ours are our
+	// counters before, Theirs the peer's claim, Allowed the bound in price
+	// units; what was adopted is, per field, how far Theirs' mirror
+	// exceeds Ours (account.Counters.Mirror, Shortfall), and What names the
+	// directions adopted ("peer", "us" or "peer,us").
+	Reconcile Type = 17
 )
 
 // MaxType is the largest defined type.
-const MaxType = Rollback
+const MaxType = Reconcile
 
 var typeNames = [...]string{
 	Connect: "CONNECT", Disconnect: "DISCONNECT", Enroll: "ENROLL", RouteOpen: "ROUTE_OPEN",
 	RouteClose: "ROUTE_CLOSE", Config: "CONFIG", Rekey: "REKEY", Error: "ERROR",
 	ChequeIssued: "CHEQUE_ISSUED", ChequeReceived: "CHEQUE_RECEIVED", ChequeRejected: "CHEQUE_REJECTED",
 	ClassChange: "CLASS_CHANGE", Mismatch: "MISMATCH", Choke: "CHOKE", Resume: "RESUME",
-	Rollback: "ROLLBACK",
+	Rollback: "ROLLBACK", Reconcile: "RECONCILE",
 }
 
 // Valid reports whether t is a defined type.
@@ -112,7 +120,7 @@ func New(t Type) Body {
 		return new(Rejected)
 	case ClassChange:
 		return new(Reclass)
-	case Mismatch:
+	case Mismatch, Reconcile:
 		return new(CounterMismatch)
 	case Choke, Resume:
 		return new(DebtLimit)

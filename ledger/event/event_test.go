@@ -38,6 +38,7 @@ func samples(t testing.TB) map[Type]Body {
 		ChequeRejected: &Rejected{Peer: a, Reason: "replay", Raw: []byte{1, 2, 3}},
 		ClassChange:    &Reclass{Peer: a, From: score.HeavyConsumer, To: score.Balanced, ScoreMilli: 1234},
 		Mismatch:       &CounterMismatch{Peer: a, What: "relayed_for.bytes", Allowed: 7, Ours: c, Theirs: c},
+		Reconcile:      &CounterMismatch{Peer: a, What: "peer,us", Allowed: 10_000_000, Ours: c, Theirs: c},
 		Choke:          &DebtLimit{Peer: a, Debt: 100, Limit: 90},
 		Resume:         &DebtLimit{Peer: a, Debt: 1, Limit: 90},
 		Rollback:       &Text{Note: "expired: not confirmed within 1m0s"},
