@@ -55,8 +55,6 @@ type Result struct {
 	// Series is the class of each strategy's relays as their neighbours
 	// see them, every 10 simulated seconds.
 	Series []ClassSample
-	// Wall is the run's wall-clock time.
-	Wall time.Duration
 
 	joinedAt  []int64
 	reachedAt []int64

@@ -190,7 +190,6 @@ type link struct {
 }
 
 type relay struct {
-	idx    int32
 	strat  Strategy
 	key    ed25519.PrivateKey
 	id     peer.ID
@@ -364,7 +363,6 @@ func (s *Sim) assign() {
 		}
 	}
 	for i := range s.relays {
-		s.relays[i].idx = int32(i)
 		if s.relays[i].strat != ColludePair && s.relays[i].strat != ColludeClique {
 			s.relays[i].hub = -1
 		}
