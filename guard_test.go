@@ -174,16 +174,15 @@ func TestUnsafeFilesNamed(t *testing.T) {
 	}
 }
 
-// calls reports the package-qualified calls (os.Rename, ...) in a parsed
-// file, by the name the file gives the package.
-func calls(af *ast.File) map[string]bool {
+// selectors reports the package-qualified names (os.Rename,
+// unix.CLOCK_THREAD_CPUTIME_ID, ...) a parsed file uses, by the name the
+// file gives the package.
+func selectors(af *ast.File) map[string]bool {
 	found := map[string]bool{}
 	ast.Inspect(af, func(n ast.Node) bool {
-		if c, ok := n.(*ast.CallExpr); ok {
-			if sel, ok := c.Fun.(*ast.SelectorExpr); ok {
-				if id, ok := sel.X.(*ast.Ident); ok {
-					found[id.Name+"."+sel.Sel.Name] = true
-				}
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok {
+				found[id.Name+"."+sel.Sel.Name] = true
 			}
 		}
 		return true
@@ -205,9 +204,28 @@ func TestOneAtomicFileWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := calls(af)
+		c := selectors(af)
 		if c["os.CreateTemp"] && (c["os.Rename"] || c["os.Link"]) {
 			t.Errorf("%s writes a temporary file and renames it into place: use internal/atomicfile", f)
+		}
+	}
+}
+
+// The calling thread's CPU time is read in one place, internal/cputime, by
+// tests and benchmarks alike.
+func TestOneThreadCPUClock(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if filepath.Dir(f) == filepath.Join("internal", "cputime") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := selectors(af)
+		if c["unix.CLOCK_THREAD_CPUTIME_ID"] || c["unix.RUSAGE_THREAD"] || c["syscall.RUSAGE_THREAD"] {
+			t.Errorf("%s reads the thread's CPU clock itself: use internal/cputime", f)
 		}
 	}
 }

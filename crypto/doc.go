@@ -151,7 +151,7 @@
 // On this machine (AMD EPYC, 2 vCPUs shared with other builds at load
 // averages of 5 to 12, Go 1.26.8). Figures are the CPU time of the
 // benchmarking thread per operation (the cpu-ns/op column, from
-// crypto/internal/cputime), median of 5 runs; wall-clock ns/op was 1.5 to 8
+// internal/cputime), median of 5 runs; wall-clock ns/op was 1.5 to 8
 // times higher depending on the load and is not a cost.
 //
 //	X25519 scalar multiplication             57-65 us

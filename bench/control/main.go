@@ -23,7 +23,7 @@
 // The micro-benchmarks are the packages' own, run with go test -bench as
 // subprocesses and parsed, so the figures here are the ones those packages
 // document. Where a benchmark reports the benchmarking thread's CPU time
-// (cpu-ns/op, crypto/internal/cputime) the rate is computed from it: on a
+// (cpu-ns/op, internal/cputime) the rate is computed from it: on a
 // machine shared with other jobs, wall time per operation includes the time
 // spent waiting for a core, and a per-core rate should not. The table says
 // which was used.

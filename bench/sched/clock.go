@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // A clock reads nanoseconds since it was started; the simulation drives the
@@ -51,12 +51,13 @@ func newClock(name string) (clock, func(), error) {
 		return func() int64 { return int64(time.Since(start)) }, func() {}, nil
 	case "cpu":
 		runtime.LockOSThread()
+		if _, ok := cputime.Thread(); !ok {
+			runtime.UnlockOSThread()
+			return nil, nil, fmt.Errorf("clock cpu: this system has no per-thread CPU clock: use mono")
+		}
 		read := func() int64 {
-			var ts unix.Timespec
-			if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-				panic(err) // Linux has had this clock since 2.6.12
-			}
-			return ts.Nano()
+			t, _ := cputime.Thread()
+			return int64(t)
 		}
 		start := read()
 		return func() int64 { return read() - start }, runtime.UnlockOSThread, nil

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/poolrelay/poolrelay/crypto/identity"
-	"github.com/poolrelay/poolrelay/crypto/internal/cputime"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
 

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/poly1305"
 
-	"github.com/poolrelay/poolrelay/crypto/internal/cputime"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // candidate MACs a frame in place, as Key.Sign does.

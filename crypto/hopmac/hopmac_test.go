@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/poolrelay/poolrelay/crypto/internal/cputime"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // testFrame builds a DATA frame of size bytes (outer header + inner payload)

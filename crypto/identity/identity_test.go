@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/poolrelay/poolrelay/crypto/internal/cputime"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // seeded returns an identity from a seed made of b repeated.

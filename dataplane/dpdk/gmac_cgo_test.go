@@ -7,15 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"testing"
-	"time"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // needGMAC skips where intel-ipsec-mb has no AES-NI path: the worker then
@@ -223,29 +220,6 @@ func TestGMACNoAllocs(t *testing.T) {
 	}
 }
 
-// threadCPU is the calling thread's CPU time (lock the goroutine to its
-// thread first): on a shared machine, the benchmarks' cost without the time
-// others held the core, as crypto's benchmarks report it.
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
-}
-
-// cpuMeter reports cpu-ns/op over the benchmark's loop.
-func cpuMeter(b *testing.B) func() {
-	runtime.LockOSThread()
-	t0 := threadCPU()
-	return func() {
-		if t1 := threadCPU(); t0 > 0 && b.N > 0 {
-			b.ReportMetric(float64(t1-t0)/float64(b.N), "cpu-ns/op")
-		}
-		runtime.UnlockOSThread()
-	}
-}
-
 // BenchmarkGMAC is the cost per frame of a verify and a sign, through a
 // burst of 32 in intel-ipsec-mb and through crypto/hopmac (Go's GCM), side
 // by side; ns/op (and cpu-ns/op, the thread's CPU time) is per frame.
@@ -269,7 +243,7 @@ func BenchmarkGMAC(b *testing.B) {
 			}
 			b.SetBytes(int64(size))
 			b.ResetTimer()
-			done := cpuMeter(b)
+			cpu := cputime.Start()
 			for i := 0; i < b.N; i += 32 {
 				for j := range ps {
 					batch.add(ps[j].p, ps[j].n, k)
@@ -282,7 +256,7 @@ func BenchmarkGMAC(b *testing.B) {
 				batch.Sign()
 				batch.Reset()
 			}
-			done()
+			cpu.Report(b)
 			for _, f := range ptrs {
 				f()
 			}
@@ -291,12 +265,12 @@ func BenchmarkGMAC(b *testing.B) {
 			k := hopmac.New(key)
 			f := make([]byte, size)
 			b.SetBytes(int64(size))
-			done := cpuMeter(b)
+			cpu := cputime.Start()
 			for range b.N {
 				k.Verify(f)
 				k.Sign(f)
 			}
-			done()
+			cpu.Report(b)
 		})
 	}
 }

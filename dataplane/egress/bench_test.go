@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -37,7 +36,7 @@ func BenchmarkEnqueueDrain(b *testing.B) {
 			frames := 0
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			cpu0 := threadCPU()
+			cpu0, _ := cputime.Thread()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -54,7 +53,8 @@ func BenchmarkEnqueueDrain(b *testing.B) {
 				p.Drain(burst, now)
 			}
 			b.StopTimer()
-			cpu := threadCPU() - cpu0
+			cpu1, _ := cputime.Thread()
+			cpu := cpu1 - cpu0
 			if frames > 0 {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/pkt")
 				b.ReportMetric(float64(cpu)/float64(frames), "cpu-ns/pkt")
@@ -89,13 +89,4 @@ func BenchmarkClock(b *testing.B) {
 		}
 		_ = sink
 	})
-}
-
-// threadCPU is the calling thread's CPU time in nanoseconds.
-func threadCPU() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		panic(err) // Linux has had this clock since 2.6.12
-	}
-	return ts.Nano()
 }

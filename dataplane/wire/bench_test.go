@@ -3,12 +3,11 @@ package wire_test
 import (
 	"bytes"
 	"encoding/binary"
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // benchFrame is a frame of the shape the data plane sees most, by name.
@@ -105,40 +104,6 @@ func check(t *testing.T, name string, f func()) {
 	}
 }
 
-// cpuClock adds a "cpu-ns/op" metric to a benchmark: the CPU time its own
-// thread spent per op. The wall clock behind ns/op also counts the time other
-// processes held the core, which on a shared build machine can be most of
-// it; the thread's CPU clock does not. It pins the goroutine to its thread
-// for the measurement.
-type cpuClock struct {
-	start, paused time.Duration
-	ok            bool
-}
-
-func startCPU() *cpuClock {
-	runtime.LockOSThread()
-	t, ok := threadCPU()
-	return &cpuClock{start: t, ok: ok}
-}
-
-// pause and resume bracket work done off the clock (b.StopTimer).
-func (c *cpuClock) pause() {
-	t, _ := threadCPU()
-	c.paused = t
-}
-
-func (c *cpuClock) resume() {
-	t, _ := threadCPU()
-	c.start += t - c.paused
-}
-
-func (c *cpuClock) report(b *testing.B) {
-	if t, _ := threadCPU(); c.ok && b.N > 0 {
-		b.ReportMetric(float64(t-c.start)/float64(b.N), "cpu-ns/op")
-	}
-	runtime.UnlockOSThread()
-}
-
 func BenchmarkClassify(b *testing.B) {
 	for _, bf := range benchFrames {
 		b.Run(bf.name, func(b *testing.B) {
@@ -146,11 +111,11 @@ func BenchmarkClassify(b *testing.B) {
 			var r wire.Result
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
-			cpu := startCPU()
+			cpu := cputime.Start()
 			for b.Loop() {
 				wire.Classify(f, testMatcher, &r)
 			}
-			cpu.report(b)
+			cpu.Report(b)
 			if r.Drop != wire.DropNone {
 				b.Fatal(r.Drop)
 			}
@@ -176,7 +141,7 @@ func BenchmarkClassifyRewrite(b *testing.B) {
 			b.SetBytes(int64(len(orig)))
 			b.ReportAllocs()
 			i, pass := 0, 0
-			cpu := startCPU()
+			cpu := cputime.Start()
 			for b.Loop() {
 				f := frames[i]
 				wire.Classify(f, testMatcher, &r)
@@ -189,18 +154,18 @@ func BenchmarkClassifyRewrite(b *testing.B) {
 						// StopTimer and StartTimer read the memory
 						// statistics, a stop-the-world: keep them off
 						// both clocks.
-						cpu.pause()
+						cpu.Pause()
 						b.StopTimer()
 						for k := range frames {
 							copy(frames[k], orig)
 						}
 						pass = 0
 						b.StartTimer()
-						cpu.resume()
+						cpu.Resume()
 					}
 				}
 			}
-			cpu.report(b)
+			cpu.Report(b)
 		})
 	}
 }
@@ -226,7 +191,7 @@ func BenchmarkPatchUDP(b *testing.B) {
 	var n uint64
 	b.ReportAllocs()
 	i := 0
-	cpu := startCPU()
+	cpu := cputime.Start()
 	for b.Loop() {
 		f, r := frames[i], &rs[i]
 		n++
@@ -235,7 +200,7 @@ func BenchmarkPatchUDP(b *testing.B) {
 		wire.PatchUDP(f, r, int(r.PoolOff)+48, mac)
 		i = (i + 1) % len(frames)
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 // BenchmarkUDPPatchSeqMAC is the relay's per-hop write as the data plane
@@ -249,7 +214,7 @@ func BenchmarkUDPPatchSeqMAC(b *testing.B) {
 	var n uint64
 	b.ReportAllocs()
 	i := 0
-	cpu := startCPU()
+	cpu := cputime.Start()
 	for b.Loop() {
 		f, r := frames[i], &rs[i]
 		n++
@@ -262,18 +227,18 @@ func BenchmarkUDPPatchSeqMAC(b *testing.B) {
 		p.End(f)
 		i = (i + 1) % len(frames)
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 func BenchmarkSessionHash(b *testing.B) {
 	var h uint64
 	s := wiretest.Session
 	b.ReportAllocs()
-	cpu := startCPU()
+	cpu := cputime.Start()
 	for b.Loop() {
 		h = s.Hash(h)
 	}
-	cpu.report(b)
+	cpu.Report(b)
 	_ = h
 }
 
@@ -286,14 +251,14 @@ func BenchmarkUDPChecksumNotReady(b *testing.B) {
 	frames, rs := patchBurst(b)
 	b.ReportAllocs()
 	i, hits := 0, 0
-	cpu := startCPU()
+	cpu := cputime.Start()
 	for b.Loop() {
 		if wire.UDPChecksumNotReady(frames[i], &rs[i]) {
 			hits++
 		}
 		i = (i + 1) % len(frames)
 	}
-	cpu.report(b)
+	cpu.Report(b)
 	if hits != 0 {
 		b.Fatalf("%d built frames taken as not ready", hits)
 	}
@@ -303,10 +268,10 @@ func BenchmarkCompleteUDPChecksum(b *testing.B) {
 	frames, rs := patchBurst(b)
 	b.ReportAllocs()
 	i := 0
-	cpu := startCPU()
+	cpu := cputime.Start()
 	for b.Loop() {
 		wire.CompleteUDPChecksum(frames[i], &rs[i])
 		i = (i + 1) % len(frames)
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }

@@ -12,7 +12,7 @@ func TestThreadTimeAdvances(t *testing.T) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	a, ok := threadTime()
+	a, ok := Thread()
 	if !ok {
 		t.Fatal("no thread CPU time")
 	}
@@ -23,14 +23,14 @@ func TestThreadTimeAdvances(t *testing.T) {
 	for time.Since(start) < 50*time.Millisecond {
 		x++
 	}
-	b, _ := threadTime()
+	b, _ := Thread()
 	if d := b - a; d <= 0 || d > time.Since(start)+10*time.Millisecond {
 		t.Fatalf("thread time advanced by %v over %v of spinning (%d)", d, time.Since(start), x)
 	}
 	// Sleeping costs no CPU.
-	c, _ := threadTime()
+	c, _ := Thread()
 	time.Sleep(30 * time.Millisecond)
-	d, _ := threadTime()
+	d, _ := Thread()
 	if d-c > 10*time.Millisecond {
 		t.Fatalf("sleeping 30 ms was charged %v of CPU", d-c)
 	}

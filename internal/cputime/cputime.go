@@ -1,5 +1,6 @@
-// Package cputime lets benchmarks report the CPU time of the benchmarking
-// thread per operation ("cpu-ns/op") beside Go's wall-clock ns/op. On a
+// Package cputime reads the calling thread's CPU time (Thread) and lets
+// benchmarks report it per operation ("cpu-ns/op") beside Go's wall-clock
+// ns/op (Meter): the one thread CPU clock of the tests and benchmarks. On a
 // machine shared with other builds, wall time per operation includes the
 // time the benchmark waited for a core; thread CPU time does not, so it is
 // the figure that stays put from run to run.
@@ -23,14 +24,14 @@ type Meter struct {
 // is the benchmark's) and starts measuring. Call Report before returning.
 func Start() *Meter {
 	runtime.LockOSThread()
-	t, ok := threadTime()
+	t, ok := Thread()
 	return &Meter{mark: t, running: true, ok: ok}
 }
 
 // Pause stops counting, around set-up work that b.StopTimer excludes.
 func (m *Meter) Pause() {
 	if m.running {
-		t, _ := threadTime()
+		t, _ := Thread()
 		m.total += t - m.mark
 		m.running = false
 	}
@@ -39,7 +40,7 @@ func (m *Meter) Pause() {
 // Resume counts again after Pause.
 func (m *Meter) Resume() {
 	if !m.running {
-		m.mark, _ = threadTime()
+		m.mark, _ = Thread()
 		m.running = true
 	}
 }
