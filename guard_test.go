@@ -229,3 +229,23 @@ func TestOneThreadCPUClock(t *testing.T) {
 		}
 	}
 }
+
+// Benchmarks reduce their runs with one median, bench/internal/stats's, so
+// that every report's "median" is the same figure.
+func TestOneMedian(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if filepath.Dir(f) == filepath.Join("bench", "internal", "stats") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && strings.EqualFold(fd.Name.Name, "median") {
+				t.Errorf("%s defines %s: use bench/internal/stats.Median", f, fd.Name.Name)
+			}
+		}
+	}
+}

@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 )
 
 // microPackage is one go test -bench run: a package, the pattern of the
@@ -77,9 +78,9 @@ type benchStats struct {
 // CPU time (true) or wall time.
 func (s benchStats) cost() (float64, bool) {
 	if len(s.cpuNsOp) > 0 {
-		return median(s.cpuNsOp), true
+		return stats.Median(s.cpuNsOp), true
 	}
-	return median(s.nsOp), false
+	return stats.Median(s.nsOp), false
 }
 
 // errNoBenchmarks means go test's output held no benchmark result line.
@@ -135,16 +136,4 @@ func parseGoBench(out []byte) (map[string]benchStats, error) {
 		return nil, errNoBenchmarks
 	}
 	return got, nil
-}
-
-// median returns the median of s (0 for none).
-func median(s []float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	s = slices.Sorted(slices.Values(s))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 )
 
 // The testdata files are captured output: go test -bench of the four
@@ -52,7 +54,7 @@ func TestParseGoBench(t *testing.T) {
 	if ns, cpu := mac["BenchmarkRelayHop/1500"].cost(); !cpu || !near(ns, (660.4+689.9)/2) {
 		t.Errorf("RelayHop/1500 cost %v (cpu %v), want 675.15", ns, cpu)
 	}
-	if s := mac["BenchmarkSign/128"]; !near(median(s.nsOp), (91.36+89.84)/2) {
+	if s := mac["BenchmarkSign/128"]; !near(stats.Median(s.nsOp), (91.36+89.84)/2) {
 		t.Errorf("Sign/128 ns/op %v", s.nsOp)
 	}
 

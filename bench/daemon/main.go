@@ -51,12 +51,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 	"github.com/poolrelay/poolrelay/ctl/api"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
@@ -314,17 +314,6 @@ func medians(ss []sample) sample {
 		m.relayed += s.relayed
 		m.dropped += s.dropped
 	}
-	m.relayMpps, m.genMpps = median(r), median(g)
+	m.relayMpps, m.genMpps = stats.Median(r), stats.Median(g)
 	return m
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	sort.Float64s(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[len(v)/2]
 }

@@ -39,6 +39,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
@@ -206,7 +207,7 @@ func runProcessors(ctx context.Context, s *session, mode string, tp []float64, r
 			return fmt.Errorf("bench: %s: %w", p.Name, err)
 		}
 		res.binding[p.Name] = append(res.binding[p.Name], b.rates...)
-		res.ratios[p.Name] = append(res.ratios[p.Name], median(b.rates)/median(tp))
+		res.ratios[p.Name] = append(res.ratios[p.Name], stats.Median(b.rates)/stats.Median(tp))
 		st := res.stats[p.Name]
 		st.Dropped += b.stats.Dropped
 		st.TxUnsent += b.stats.TxUnsent
@@ -274,28 +275,28 @@ func report(w io.Writer, c *config, mem *memory, r results, m *memifResults) {
 	for _, p := range processors {
 		if s := r.testpmd[p.Testpmd]; !shown[p.Testpmd] {
 			shown[p.Testpmd] = true
-			fmt.Fprintf(tw, "dpdk-testpmd %s\t%.2f\t[%.2f-%.2f]\t\t\t\t\n", p.Testpmd, median(s), slices.Min(s), slices.Max(s))
+			fmt.Fprintf(tw, "dpdk-testpmd %s\t%.2f\t[%.2f-%.2f]\t\t\t\t\n", p.Testpmd, stats.Median(s), slices.Min(s), slices.Max(s))
 		}
 	}
 	var summary []string
 	for _, p := range processors {
-		s, ref := r.binding[p.Name], median(r.testpmd[p.Testpmd])
+		s, ref := r.binding[p.Name], stats.Median(r.testpmd[p.Testpmd])
 		var rounds []string
 		for _, x := range r.ratios[p.Name] {
 			rounds = append(rounds, fmt.Sprintf("%.2f", x))
 		}
 		st := r.stats[p.Name]
-		fmt.Fprintf(tw, "%s\t%.2f\t[%.2f-%.2f]\t%.2fx testpmd %s\t%s\t%d\t%d\n", p.Name, median(s), slices.Min(s), slices.Max(s),
-			median(s)/ref, p.Testpmd, strings.Join(rounds, " "), st.Dropped, st.TxUnsent)
+		fmt.Fprintf(tw, "%s\t%.2f\t[%.2f-%.2f]\t%.2fx testpmd %s\t%s\t%d\t%d\n", p.Name, stats.Median(s), slices.Min(s), slices.Max(s),
+			stats.Median(s)/ref, p.Testpmd, strings.Join(rounds, " "), st.Dropped, st.TxUnsent)
 		summary = append(summary, fmt.Sprintf("%s_mpps=%.2f testpmd_%s_mpps=%.2f ratio=%.2f",
-			strings.ReplaceAll(p.Name, " ", "_"), median(s), p.Testpmd, ref, median(s)/ref))
+			strings.ReplaceAll(p.Name, " ", "_"), stats.Median(s), p.Testpmd, ref, stats.Median(s)/ref))
 	}
 	tw.Flush()
 	reportRelay(w, r)
 	if rl, tp := r.big.relay, r.big.testpmd; len(rl) > 0 && len(tp) > 0 {
-		g, tg := gbps(median(rl), bigSize), gbps(median(tp), bigSize)
+		g, tg := gbps(stats.Median(rl), bigSize), gbps(stats.Median(tp), bigSize)
 		fmt.Fprintf(w, "relay with hop auth at %d B (through egress): %.2f Mpps = %.2f Gbps [%.2f-%.2f]; testpmd macswap at %d B: %.2f Gbps; %.2fx\n",
-			bigSize, median(rl), g, gbps(slices.Min(rl), bigSize), gbps(slices.Max(rl), bigSize), bigSize, tg, g/tg)
+			bigSize, stats.Median(rl), g, gbps(slices.Min(rl), bigSize), gbps(slices.Max(rl), bigSize), bigSize, tg, g/tg)
 		// Before the rows' lines, so that relay_mpps= stays last.
 		summary = append([]string{fmt.Sprintf("relay_auth_1500_gbps=%.2f testpmd_macswap_1500_gbps=%.2f ratio=%.2f", g, tg, g/tg)}, summary...)
 	}
@@ -306,15 +307,4 @@ func report(w io.Writer, c *config, mem *memory, r results, m *memifResults) {
 	for _, s := range summary {
 		fmt.Fprintln(w, s)
 	}
-}
-
-func median(s []float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	s = slices.Sorted(slices.Values(s))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -82,17 +82,6 @@ func TestTestpmdOutput(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, c := range []struct {
-		in   []float64
-		want float64
-	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
-		}
-	}
-}
-
 func TestPickCores(t *testing.T) {
 	if m, w, err := pickCores("2,5"); err != nil || m != 2 || w != 5 {
 		t.Errorf("pickCores(2,5) = %d, %d, %v", m, w, err)

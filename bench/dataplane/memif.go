@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
@@ -457,7 +458,7 @@ func medianSample(ss []memifSample) memifSample {
 		for i, s := range ss {
 			v[i] = f(s)
 		}
-		return median(v)
+		return stats.Median(v)
 	}
 	return memifSample{
 		tx:      pick(func(s memifSample) float64 { return s.tx }),

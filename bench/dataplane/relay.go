@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
@@ -282,7 +283,7 @@ func reportRelay(w io.Writer, r results) {
 	// The egress path's cost: per frame, the relay through the class
 	// queues against the relay straight to the TX buffers, both without
 	// hop authentication, same rounds.
-	if d, q := median(r.binding[relayDirect.name]), median(r.binding[relayNoAuth.name]); d > 0 && q > 0 {
+	if d, q := stats.Median(r.binding[relayDirect.name]), stats.Median(r.binding[relayNoAuth.name]); d > 0 && q > 0 {
 		fmt.Fprintf(w, "egress scheduling: %.1f ns/frame (relay noauth %.1f ns/frame through the class queues, %.1f direct)\n",
 			1e3/q-1e3/d, 1e3/q, 1e3/d)
 	}
@@ -349,7 +350,7 @@ func relaySweep(ctx context.Context, s *session, routes, sizes []int, log io.Wri
 			if err != nil {
 				return cells, err
 			}
-			cell := sweepCell{routes: n, size: size, mpps: median(res.rates), bytesPerRoute: rb.t.Routes().Stats().BytesPerRoute()}
+			cell := sweepCell{routes: n, size: size, mpps: stats.Median(res.rates), bytesPerRoute: rb.t.Routes().Stats().BytesPerRoute()}
 			for _, d := range rb.set.AllDrops(nil) {
 				cell.drops += d
 			}

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"slices"
 	"testing"
 
+	"github.com/poolrelay/poolrelay/bench/internal/stats"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -21,9 +21,7 @@ func measureCost(cfg sched.Config, runs int) (unshaped, shaped cost) {
 		for i := range w {
 			w[i], c[i] = costOnce(cfg, shape)
 		}
-		slices.Sort(w)
-		slices.Sort(c)
-		return cost{w[len(w)/2], c[len(c)/2]}
+		return cost{stats.Median(w), stats.Median(c)}
 	}
 	return med(false), med(true)
 }
