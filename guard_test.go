@@ -249,3 +249,55 @@ func TestOneMedian(t *testing.T) {
 		}
 	}
 }
+
+// Time is injected through one interface, internal/clock's Clock, and read
+// for real through one clock, clock.System: no other interface declares
+// Now, and no other method Now returns time.Now() (fakes in tests aside).
+// An interface that needs more than the time embeds clock.Clock.
+func TestOneClock(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if filepath.Dir(f) == filepath.Join("internal", "clock") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.InterfaceType:
+				for _, m := range n.Methods.List {
+					for _, name := range m.Names {
+						if name.Name == "Now" {
+							t.Errorf("%s: an interface declares Now: use (or embed) internal/clock.Clock", fset.Position(name.Pos()))
+						}
+					}
+				}
+			case *ast.FuncDecl:
+				if n.Recv == nil || n.Name.Name != "Now" || n.Body == nil || strings.HasSuffix(f, "_test.go") {
+					break
+				}
+				if len(n.Body.List) == 1 {
+					if r, ok := n.Body.List[0].(*ast.ReturnStmt); ok && len(r.Results) == 1 {
+						if c, ok := r.Results[0].(*ast.CallExpr); ok && len(c.Args) == 0 && selectorName(c.Fun) == "time.Now" {
+							t.Errorf("%s: another real clock: use internal/clock.System", fset.Position(n.Pos()))
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+}
+
+// selectorName is "pkg.Name" for a package-qualified expression, "" for any
+// other.
+func selectorName(e ast.Expr) string {
+	if sel, ok := e.(*ast.SelectorExpr); ok {
+		if id, ok := sel.X.(*ast.Ident); ok {
+			return id.Name + "." + sel.Sel.Name
+		}
+	}
+	return ""
+}

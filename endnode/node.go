@@ -35,12 +35,10 @@ import (
 	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger/account"
 )
-
-// Clock tells the time.
-type Clock interface{ Now() time.Time }
 
 // Config configures a Node. Fields are required unless marked optional.
 type Config struct {
@@ -52,7 +50,7 @@ type Config struct {
 	Relay        netip.AddrPort
 	RelayAddress address.Address
 	Transport    transport.Transport
-	Clock        Clock
+	Clock        clock.Clock
 	Rand         io.Reader
 	Log          zerolog.Logger
 	// Ticks drives heartbeats and retransmissions; optional (a 1 s

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 )
 
 // side is one relay's data plane truth about its link to the other: what it

@@ -17,10 +17,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 	"github.com/poolrelay/poolrelay/ledger/peer"

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 	"github.com/poolrelay/poolrelay/ledger/score"

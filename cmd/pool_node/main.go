@@ -34,6 +34,7 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/identity"
 	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/endnode"
+	"github.com/poolrelay/poolrelay/internal/clock"
 )
 
 type options struct {
@@ -101,7 +102,7 @@ func run(o options, out io.Writer) error {
 	var last atomic.Int64
 	node, err := endnode.New(endnode.Config{
 		Identity: id, Network: uint32(o.network), Relay: relay, RelayAddress: relayAddr, Transport: udp,
-		Clock: wallClock{}, Rand: rand.Reader, Log: log, Echo: o.peer == "" && !o.sink,
+		Clock: clock.System{}, Rand: rand.Reader, Log: log, Echo: o.peer == "" && !o.sink,
 		OnData: func(_ [16]byte, p []byte) {
 			got.Add(1)
 			gotBytes.Add(uint64(len(p)))
@@ -194,7 +195,3 @@ func run(o options, out io.Writer) error {
 	fmt.Fprintf(out, "sent=%d received=%d lost=%d mbps=%.1f\n", sent, received, sent-int(received), mbps)
 	return nil
 }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }

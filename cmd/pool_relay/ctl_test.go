@@ -18,9 +18,9 @@ import (
 
 	"github.com/poolrelay/poolrelay/ctl/api"
 	"github.com/poolrelay/poolrelay/ctl/socket"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 	"github.com/poolrelay/poolrelay/ledger/peer"

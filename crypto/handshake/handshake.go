@@ -116,13 +116,6 @@ var (
 	ErrClosed = errors.New("handshake: session closed")
 )
 
-// Clock tells the time. Handshake decisions that depend on time (cookie
-// buckets, secret rotation, the INIT rate, rekey timing) read it, so tests
-// run on a fake clock.
-type Clock interface {
-	Now() time.Time
-}
-
 // Policy decides whether an identity may enroll. The Responder asks it for
 // every INIT (before issuing a cookie, so it must be cheap: a map lookup) and
 // again after authenticating the RESPONSE, where the answer is final.

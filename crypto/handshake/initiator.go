@@ -11,6 +11,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/address"
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 )
 
 // InitiatorConfig configures one handshake attempt.
@@ -33,7 +34,7 @@ type InitiatorConfig struct {
 	// at most MaxPayload bytes.
 	Payload []byte
 	// Clock and Rand are injected as for the Responder.
-	Clock Clock
+	Clock clock.Clock
 	Rand  io.Reader
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 )
 
 // DefaultCookieBucket is the default cookie time bucket: a cookie lives one
@@ -38,7 +39,7 @@ type ResponderConfig struct {
 	Payload []byte
 	// Clock and Rand are injected: time.Now and crypto/rand.Reader in
 	// production, fakes in tests.
-	Clock Clock
+	Clock clock.Clock
 	Rand  io.Reader
 	// Log receives rare events (difficulty changes); never per message.
 	Log zerolog.Logger
@@ -52,7 +53,7 @@ type Responder struct {
 	id       *identity.Identity
 	network  uint32
 	policy   Policy
-	clock    Clock
+	clock    clock.Clock
 	rand     io.Reader
 	log      zerolog.Logger
 	payload  []byte

@@ -15,6 +15,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 )
 
 // Role is a session end's part in the handshake that created it.
@@ -130,7 +131,7 @@ type Session struct {
 	peerStatic   [32]byte
 	peerPayload  []byte
 	initiatorEph [32]byte
-	clock        Clock
+	clock        clock.Clock
 	rand         io.Reader
 	established  time.Time
 
@@ -155,7 +156,7 @@ type sessionParams struct {
 	peerStatic   []byte
 	peerPayload  []byte
 	initiatorEph [32]byte
-	clock        Clock
+	clock        clock.Clock
 	rand         io.Reader
 }
 

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/poolrelay/poolrelay/internal/clock"
 )
 
 // Sentinel errors.
@@ -94,9 +96,10 @@ type Journal interface {
 	Record(s Step, note string) error
 }
 
-// Clock is the time source and the timer of the confirmation deadline.
+// Clock is the time source and the timer of the confirmation deadline: the
+// project's clock.Clock with timers.
 type Clock interface {
-	Now() time.Time
+	clock.Clock
 	// AfterFunc calls f on its own goroutine after d.
 	AfterFunc(d time.Duration, f func()) Timer
 }
@@ -107,11 +110,8 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
+// SystemClock is the real clock, clock.System with time.AfterFunc.
+type SystemClock struct{ clock.System }
 
 // AfterFunc is time.AfterFunc.
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }

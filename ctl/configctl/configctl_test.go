@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 )

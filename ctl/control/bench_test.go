@@ -9,9 +9,9 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/handshake"
 	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ctl/transport"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 )
 
 // lastFrame is a transport that keeps the last frame sent.

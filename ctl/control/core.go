@@ -62,6 +62,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger"
@@ -103,9 +104,6 @@ type sentCounter interface {
 	Sent(slot uint32) uint64
 }
 
-// Clock tells the time.
-type Clock interface{ Now() time.Time }
-
 // Options configure New. Every field is required unless marked optional.
 type Options struct {
 	Config   Config
@@ -119,7 +117,7 @@ type Options struct {
 	// every route carries the shared slot 0 and RouteInfo no traffic.
 	RouteCounters RouteCounters
 	Ledger        *ledger.Ledger
-	Clock         Clock
+	Clock         clock.Clock
 	// Rand is crypto/rand.Reader in production.
 	Rand io.Reader
 	Log  zerolog.Logger

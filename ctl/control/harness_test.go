@@ -15,10 +15,10 @@ import (
 	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/endnode"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/account"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 )
 
 const network = 5

@@ -44,9 +44,9 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/dataplane/relay"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 )
 

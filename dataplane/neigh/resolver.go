@@ -13,13 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 )
-
-// Clock gives the resolver the time; tests pass a fake one.
-type Clock interface {
-	Now() time.Time
-}
 
 // Probe is an ARP request (IPv4 Target) or a neighbour solicitation (IPv6
 // Target) to send on Port: broadcast for ARP, to Target's solicited-node
@@ -104,7 +100,7 @@ type Resolver struct {
 	cfg   Config
 	ports []Port
 	addrs *Addrs
-	clock Clock
+	clock clock.Clock
 	log   zerolog.Logger
 	pub   *Published
 
@@ -115,20 +111,20 @@ type Resolver struct {
 
 // New returns a resolver for ports (index i is port i) with the static
 // neighbours of the configuration already published to pub.
-func New(cfg Config, ports []Port, static []dataplane.Neighbor, clock Clock, log zerolog.Logger, pub *Published) (*Resolver, error) {
+func New(cfg Config, ports []Port, static []dataplane.Neighbor, clk clock.Clock, log zerolog.Logger, pub *Published) (*Resolver, error) {
 	errs := confcheck.New("neigh")
 	cfg.Validate(errs)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	if clock == nil || pub == nil {
+	if clk == nil || pub == nil {
 		return nil, errors.New("neigh: New needs a clock and a Published")
 	}
 	r := &Resolver{
 		cfg:     cfg,
 		ports:   slices.Clone(ports),
 		addrs:   NewAddrs(ports),
-		clock:   clock,
+		clock:   clk,
 		log:     log,
 		pub:     pub,
 		entries: map[key]*entry{},

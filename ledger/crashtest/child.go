@@ -9,11 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 )

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/internal/syncbuf"
 	"github.com/poolrelay/poolrelay/internal/tmpfs"
-	"github.com/poolrelay/poolrelay/ledger/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 
 	"github.com/rs/zerolog"

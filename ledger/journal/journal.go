@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poolrelay/poolrelay/internal/atomicfile"
-	"github.com/poolrelay/poolrelay/ledger/clock"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/ledger/event"
 )
 

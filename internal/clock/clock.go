@@ -1,7 +1,9 @@
-// Package clock is the injected source of time for the ledger: every
-// decision that depends on time (forgiveness, choke grace, score decay, class
-// ticks, cheque dates and retries) reads a Clock, so tests run on fake time
-// and never sleep.
+// Package clock is the injected source of time, the one Clock of the
+// project: every decision that depends on time (the ledger's forgiveness,
+// choke grace, score decay, class ticks, cheque dates and retries; the
+// handshake's cookies and rekeys; the control core's and the end node's
+// timers; neighbour resolution; configuration confirmation deadlines) reads
+// a Clock, so tests run on fake time and never sleep.
 package clock
 
 import (
