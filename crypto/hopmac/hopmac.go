@@ -75,20 +75,23 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/poolrelay/poolrelay/dataplane/wire"
 )
 
 const (
 	// KeySize is the size of a hop key (AES-256).
 	KeySize = 32
-	// HeaderSize is the size of the POOL header.
-	HeaderSize = 80
-	// MACOffset and MACSize locate the MAC field in the POOL header.
-	MACOffset = 48
-	MACSize   = 32
+	// HeaderSize is the size of the POOL header, and MACOffset and MACSize
+	// locate its MAC field: dataplane/wire's layout, which owns it, under
+	// the names this package's callers use.
+	HeaderSize = wire.HeaderLen
+	MACOffset  = wire.MACOffset
+	MACSize    = wire.MACLen
 	// TagSize is the size of the GMAC tag stored at the start of the MAC field.
 	TagSize = 16
 
-	seqOffset = 4
+	seqOffset = wire.SeqOffset
 	// nonceSize is GCM's standard nonce size: header bytes 0..12, which end
 	// with the 8-byte seq.
 	nonceSize = 12

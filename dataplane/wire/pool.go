@@ -14,8 +14,14 @@ const (
 	HeaderLen = 80
 	// Version is the only POOL version this codec accepts and writes.
 	Version = 1
-	// MACLen is the length of the MAC field at the end of the header.
-	MACLen = 32
+	// MACLen is the length of the MAC field at the end of the header, and
+	// MACOffset where it starts: the hop MAC (crypto/hopmac) signs the
+	// header and payload with this field zeroed and stores its tag here.
+	MACLen    = 32
+	MACOffset = offMAC
+	// SeqOffset is where the 8-byte sequence number starts; the hop MAC's
+	// nonce is the header's first 12 bytes, which end with it.
+	SeqOffset = offSeq
 	// MaxPayloadLen is the largest payload the 16-bit length field can
 	// announce.
 	MaxPayloadLen = 0xffff
