@@ -26,13 +26,18 @@ func BenchmarkEnqueueDrain(b *testing.B) {
 		name   string
 		egress bool
 		rate   int
-	}{{"direct", false, 0}, {"egress", true, 0}, {"egress_shaped", true, 1000}} {
+		burst  bool // EnqueueBurst, not Enqueue per frame
+	}{{"direct", false, 0, false}, {"egress", true, 0, false}, {"egress_burst", true, 0, true}, {"egress_shaped", true, 1000, false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			burst := newBurst(b, 32, env.null.TxQueue(0), nil)
 			cfg := testConfig(tc.rate)
 			cfg.TicksPerSecond = env.EAL.TSCHz()
 			p := newPort(b, burst, cfg)
 			rxq := env.null.RxQueue(0)
+			cs, queued := make([]sched.Class, 32), make([]bool, 32)
+			for j := range cs {
+				cs[j] = classes[j&3]
+			}
 			frames := 0
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
@@ -47,8 +52,12 @@ func BenchmarkEnqueueDrain(b *testing.B) {
 					continue
 				}
 				now := int64(burst.TSC())
-				for j, m := range ms {
-					p.Enqueue(m, classes[j&3], now)
+				if tc.burst {
+					p.EnqueueBurst(ms, cs, now, queued)
+				} else {
+					for j, m := range ms {
+						p.Enqueue(m, classes[j&3], now)
+					}
 				}
 				p.Drain(burst, now)
 			}

@@ -152,6 +152,31 @@ func (p *Port) Enqueue(m *dpdk.Mbuf, c sched.Class, now int64) bool {
 	return false
 }
 
+// EnqueueBurst is Enqueue for a burst's frames towards this Port, in
+// order: ms[i] in class cs[i] (valid classes; len(cs) >= len(ms)) at time
+// now. It sets queued[i] (len(queued) >= len(ms)) to whether ms[i] was
+// queued, and returns how many were. A refused frame goes to the Burst's
+// Drop as with Enqueue; either way no frame of ms is the caller's any
+// more. One call per burst and port: the last Drain is settled once, not
+// checked per frame.
+func (p *Port) EnqueueBurst(ms []*dpdk.Mbuf, cs []sched.Class, now int64, queued []bool) int {
+	if p.inflight != 0 {
+		p.settle()
+	}
+	cs, queued = cs[:len(ms)], queued[:len(ms)]
+	n := 0
+	for i, m := range ms {
+		ok := p.s.Enqueue(now, cs[i], sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead)
+		queued[i] = ok
+		if ok {
+			n++
+		} else {
+			p.b.Drop(m)
+		}
+	}
+	return n
+}
+
 // Drain hands the TX buffer what the scheduler releases now: first it
 // takes back what the last flush refused (at the head of its class queue,
 // as if never sent), then queues the control core's frames from the inject

@@ -502,3 +502,70 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("New on a Burst without KeepRefused and CollectInject = %v", err)
 	}
 }
+
+// TestEnqueueBurst queues bursts past the class queues' bounds with
+// EnqueueBurst: what it reports queued is what Enqueue would have, the
+// refused frames are dropped and freed through the Burst, the queued ones
+// leave in order, and nothing leaks or allocates.
+func TestEnqueueBurst(t *testing.T) {
+	needDPDK(t)
+	b := newBurst(t, 32, env.null.TxQueue(0), nil)
+	cfg := testConfig(1000)
+	cfg.Sched.Normal.QueueFrames = 16
+	cfg.Sched.Deprioritised.QueueFrames = 20
+	p := newPort(t, b, cfg)
+	inUse := env.pool.InUse()
+	ms := frames(t, 30, 100, 0)
+	cs := make([]sched.Class, len(ms))
+	for i := range cs {
+		cs[i] = sched.Normal
+		if i%2 == 1 {
+			cs[i] = sched.Deprioritised
+		}
+	}
+	queued := make([]bool, len(ms))
+	if n := p.EnqueueBurst(ms, cs, 0, queued); n != 30 {
+		t.Fatalf("queued %d of 30 frames, want all", n)
+	}
+	ms = frames(t, 10, 100, 30)
+	for i := range ms {
+		cs[i] = sched.Deprioritised
+	}
+	if n := p.EnqueueBurst(ms, cs[:10], 0, queued); n != 5 {
+		t.Fatalf("queued %d of 10 frames past the bound, want 5", n)
+	}
+	for i, q := range queued[:10] {
+		if q != (i < 5) {
+			t.Fatalf("frame %d queued=%v", 30+i, q)
+		}
+	}
+	p.Publish()
+	st := p.Stats()
+	if n, d := st.Class[sched.Normal], st.Class[sched.Deprioritised]; n.Depth != 15 || d.DroppedPkts != 5 ||
+		d.Depth != 20 || d.DroppedBytes != 5*(100+WireOverhead) {
+		t.Fatalf("normal %+v, deprioritised %+v; want 15 queued, and 20 queued with 5 dropped", n, d)
+	}
+	b.Flush()
+	if got := b.Stats().Dropped; got != 5 {
+		t.Errorf("the Burst freed %d dropped frames, want 5", got)
+	}
+	for now := int64(0); p.Backlog() > 0; now += 100 * us {
+		p.Drain(b, now)
+		b.Flush()
+	}
+	if got := env.pool.InUse(); got != inUse {
+		t.Errorf("%d mbufs in use, %d before: frames leaked", got, inUse)
+	}
+	one := frames(t, 1, 64, 0)
+	if a := testing.AllocsPerRun(50, func() {
+		p.EnqueueBurst(one, cs[:1], 0, queued)
+		p.Drain(b, 0)
+		b.Flush()
+		if err := env.pool.AllocBulk(one); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per burst", a)
+	}
+	dpdk.FreeBulk(one)
+}

@@ -142,12 +142,13 @@ type hopState struct {
 	dst     wire.MAC
 	pass    uint8
 	inOpen  bool
-	// notReady: the frame came with a UDP checksum left to offload
-	// (wire.UDPChecksumNotReady), completed once its bytes are final.
-	notReady bool
-	peer     uint32
-	oldSum   uint64
-	seq      uint64
+	peer    uint32
+	oldSum  uint64
+	seq     uint64
+	// udp is the frame's UDP checksum update, held from its rewrite
+	// (wire.RewriteHeld) to its last change, and stored once: a checksum
+	// left to offload is completed there, over the final bytes.
+	udp wire.UDPHeld
 }
 
 // The passes of decide a lookup waits for; 0: done or dropped.
@@ -601,7 +602,7 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	for j := range hops {
 		i := int(which[j])
 		h := &hops[j]
-		h.pass, h.notReady = 0, false
+		h.pass = 0
 		if !found[j] {
 			verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
 			continue
@@ -643,33 +644,30 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		h.pass = 0
 		i := int(which[j])
 		f, r := frames[i], &res[i]
-		// The UDP checksum from the sums of the values at hand
-		// (wire.UpdateUDP over the span from the seq to the tag; the
-		// bytes between do not change). An unauthenticated peer's frame
-		// also had its MAC field's second half cleared (rewrite): the
-		// span then covers it, its old sum is in oldSum, its new one 0.
-		span := hopmac.MACOffset + hopmac.TagSize - 4
-		if h.inOpen {
-			span = hopmac.MACOffset + hopmac.MACSize - 4
+		// The UDP checksum, once for the frame: the rewrite's held
+		// update plus the sums of the values at hand over the span from
+		// the seq to the tag (the bytes between do not change). An
+		// unauthenticated peer's frame also had its MAC field's second
+		// half cleared (rewrite): its old sum is in oldSum, its new one
+		// 0. A checksum left to offload is completed instead.
+		if !h.udp.NotReady() {
+			tag := int(r.PoolOff) + hopmac.MACOffset
+			h.udp.Add(int(r.PoolOff)+4, h.oldSum, seqSum(h.seq)+wire.Sum(f[tag:tag+hopmac.TagSize]))
 		}
-		if h.notReady {
-			completeChecksum(w, f, r, h)
-			continue
-		}
-		tag := int(r.PoolOff) + hopmac.MACOffset
-		newSum := seqSum(h.seq) + wire.Sum(f[tag:tag+hopmac.TagSize])
-		wire.UpdateUDP(f, r, int(r.PoolOff)+4, span, h.oldSum, newSum)
+		applyChecksum(w, f, r, h)
 	}
 }
 
-// completeChecksum computes the UDP checksum of a frame that came with one
-// left to offload, over its final bytes (after the rewrite and the new
-// seq and MAC; an incremental update would have kept the partial sum
-// partial), and counts it.
-func completeChecksum(w *Worker, f []byte, r *wire.Result, h *hopState) {
-	h.notReady = false
-	wire.CompleteUDPChecksum(f, r)
-	w.c.Event(int(EventChecksumCompleted))
+// applyChecksum stores the frame's UDP checksum once its bytes are final
+// (after the rewrite, and the new seq and MAC when it gets them): one
+// incremental update, or for a checksum left to offload (an incremental
+// update would have kept the partial sum partial) the whole checksum,
+// counted.
+func applyChecksum(w *Worker, f []byte, r *wire.Result, h *hopState) {
+	if h.udp.NotReady() {
+		w.c.Event(int(EventChecksumCompleted))
+	}
+	h.udp.Apply(f, r)
 }
 
 // verify checks the hop MACs of the lookups waiting for it (passVerify),
@@ -863,10 +861,9 @@ func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 		w.nh = nh
 		*k = nextHopKey{src: rt.SrcIP, dst: rt.DstIP, srcMAC: rt.SrcMAC, dstMAC: dst, srcPort: rt.SrcPort, dstPort: rt.DstPort, family: rt.Family}
 	}
-	// A checksum the sender left to offload (see wire.UDPChecksumNotReady)
-	// is recognised before Rewrite changes the pseudo-header it holds.
-	notReady := wire.UDPChecksumNotReady(f, r)
-	if d := wire.Rewrite(f, r, &w.nh); d != wire.DropNone {
+	// The UDP checksum's update is held (and a checksum the sender left
+	// to offload recognised) until the frame's bytes are final.
+	if d := wire.RewriteHeld(f, r, &w.nh, &h.udp); d != wire.DropNone {
 		v.reason = reason8(d)
 		return
 	}
@@ -907,13 +904,10 @@ func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 		}
 		h.pass = passSign
 	}
-	if notReady {
-		// Completed once the frame's bytes are final: after signing when
-		// it gets a MAC (decide's last pass), else now.
-		h.notReady = true
-		if h.pass != passSign {
-			completeChecksum(w, f, r, h)
-		}
+	if h.pass != passSign {
+		// Final now; with a MAC to write, after signing (decide's last
+		// pass).
+		applyChecksum(w, f, r, h)
 	}
 	// Charged bytes are the outer POOL frame (header and payload), not the
 	// Ethernet frame: the unit both ends of a hop can count whatever the

@@ -75,6 +75,76 @@ func (nh *NextHop) addr(a [16]byte) netip.Addr {
 // DropAddrFamily if the frame is not POOL or the next hop is of the other IP
 // family; the frame is then untouched.
 func Rewrite(frame []byte, r *Result, nh *NextHop) DropReason {
+	return rewrite(frame, r, nh, nil)
+}
+
+// RewriteHeld is Rewrite that leaves the UDP checksum field alone and holds
+// its update in u instead, for a caller that changes more UDP-covered bytes
+// afterwards (a relay's new seq and MAC): it adds their sums (UDPHeld.Add)
+// and stores the checksum once (UDPHeld.Apply), where Rewrite and a second
+// incremental update would read, fold and store it twice. It also tells,
+// from the address sums it computes anyway, whether the checksum the frame
+// came with was left to offload (UDPChecksumNotReady, on the frame as
+// received), in which case Apply completes it over the final bytes. u is
+// reset first; after a drop it holds nothing to apply.
+func RewriteHeld(frame []byte, r *Result, nh *NextHop, u *UDPHeld) DropReason {
+	*u = UDPHeld{}
+	return rewrite(frame, r, nh, u)
+}
+
+// UDPHeld is a UDP checksum update held back by RewriteHeld: the sums of
+// the words replaced and of their replacements, and the offset of the
+// field. Keep it in the caller's per-frame state; its methods work in
+// place.
+type UDPHeld struct {
+	// csum is the offset of the checksum field, 0 when there is none to
+	// update (POOL over IP, UDP over IPv4 without a checksum, a drop).
+	csum     int
+	old, new uint64
+	notReady bool
+}
+
+// Add folds the change of UDP-covered bytes starting at frame offset off
+// into the held update: old and new are the sums (Sum) of the bytes before
+// and after, as UpdateUDP takes them. Nothing is read or written.
+func (u *UDPHeld) Add(off int, old, new uint64) {
+	if u.csum == 0 {
+		return
+	}
+	if (u.csum-6-off)&1 != 0 {
+		old, new = uint64(bits.ReverseBytes16(fold(old))), uint64(bits.ReverseBytes16(fold(new)))
+	}
+	u.old += old
+	u.new += new
+}
+
+// NotReady reports whether the frame came with a UDP checksum left to
+// offload (see UDPChecksumNotReady), which Apply completes.
+func (u *UDPHeld) NotReady() bool { return u.notReady }
+
+// Apply stores the held update in frame's UDP checksum: one incremental
+// update (RFC 1624) for all the changes, or, for a checksum left to
+// offload, the full checksum over the datagram's final bytes
+// (CompleteUDPChecksum). Call it once, after the last change.
+func (u *UDPHeld) Apply(frame []byte, r *Result) {
+	switch {
+	case u.csum == 0:
+	case u.notReady:
+		CompleteUDPChecksum(frame, r)
+	default:
+		f := frame[u.csum : u.csum+2]
+		c := update(binary.BigEndian.Uint16(f), u.old, u.new)
+		if c == 0 {
+			c = 0xffff // zero would mean "no checksum"
+		}
+		binary.BigEndian.PutUint16(f, c)
+	}
+	u.csum = 0
+}
+
+// rewrite is Rewrite, holding the UDP checksum's update in held when it is
+// not nil.
+func rewrite(frame []byte, r *Result, nh *NextHop, held *UDPHeld) DropReason {
 	k := r.Kind
 	if !k.IsPool() || k.IsIPv6() != nh.v6 {
 		return DropAddrFamily
@@ -110,9 +180,18 @@ func Rewrite(frame []byte, r *Result, nh *NextHop) DropReason {
 	}
 	if k.IsUDP() {
 		u := (*[UDPLen]byte)(frame[r.L4Off:])
+		addrs := old
 		old += uint64(binary.BigEndian.Uint16(u[0:])) + uint64(binary.BigEndian.Uint16(u[2:]))
 		binary.BigEndian.PutUint32(u[0:], uint32(nh.srcPort)<<16|uint32(nh.dstPort))
-		if c := binary.BigEndian.Uint16(u[6:]); c != 0 {
+		if held != nil {
+			if c := binary.BigEndian.Uint16(u[6:]); c != 0 {
+				// What UDPChecksumNotReady tests, from the old addresses'
+				// sum at hand: the field holds the pseudo-header's sum.
+				n := uint64(r.L4Len)
+				held.notReady = fold(addrs+ProtoUDP+n&0xffff+n>>16) == c
+				held.csum, held.old, held.new = int(r.L4Off)+6, old, nh.addrSum+nh.portSum
+			}
+		} else if c := binary.BigEndian.Uint16(u[6:]); c != 0 {
 			// Zero means "no checksum" over IPv4 and is illegal over IPv6
 			// (Classify drops it): a computed zero goes out as 0xffff.
 			if c = update(c, old, nh.addrSum+nh.portSum); c == 0 {
