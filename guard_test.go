@@ -301,3 +301,38 @@ func selectorName(e ast.Expr) string {
 	}
 	return ""
 }
+
+// Padding against false sharing is written one way, internal/cacheline's Pad
+// (and Isolated): a blank array field elsewhere is a second way, with its own
+// idea of a line's size. dataplane/dpdk is exempt: its blank fields mirror C
+// structs' layouts, not padding.
+func TestOneCacheLinePad(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		dir := filepath.Dir(f)
+		if dir == filepath.Join("internal", "cacheline") || dir == filepath.Join("dataplane", "dpdk") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			st, ok := n.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			for _, fld := range st.Fields.List {
+				if _, isArray := fld.Type.(*ast.ArrayType); !isArray {
+					continue
+				}
+				for _, name := range fld.Names {
+					if name.Name == "_" {
+						t.Errorf("%s: a blank array field pads by hand: use cacheline.Pad", fset.Position(name.Pos()))
+					}
+				}
+			}
+			return true
+		})
+	}
+}

@@ -30,15 +30,10 @@ package counters
 
 import (
 	"fmt"
-	"reflect"
 	"sync/atomic"
-)
 
-// cacheLine is the padding between memory written by different cores: 128
-// bytes, not 64, because Intel's spatial prefetcher fetches lines in
-// aligned pairs, so two cores writing neighbouring 64-byte lines still
-// contend (sync.Pool pads the same way for the same reason).
-const cacheLine = 128
+	"github.com/poolrelay/poolrelay/internal/cacheline"
+)
 
 // Limits on the sizes given to New, generous for any machine the relay runs
 // on and small enough that a mistake fails at New rather than exhausting
@@ -248,7 +243,7 @@ func resize[T any](dst []T, n int) []T {
 // a larger one panics, as it can only come from a bug in whoever filled the
 // route table or the codec.
 type Core struct {
-	_ [cacheLine]byte
+	_ cacheline.Pad
 
 	relayedFor     pairs
 	relayedTowards pairs
@@ -256,7 +251,7 @@ type Core struct {
 	drops          singles
 	events         singles
 
-	_ [cacheLine]byte
+	_ cacheline.Pad
 }
 
 // Relayed counts one frame of bytes bytes relayed for peer ingress (which
@@ -331,7 +326,7 @@ type pairPub struct {
 }
 
 func newPairs(n int) pairs {
-	return pairs{acc: padded[pairAcc](n), pub: padded[pairPub](n), dirty: padded[uint32](n)[:0]}
+	return pairs{acc: cacheline.Isolated[pairAcc](n), pub: cacheline.Isolated[pairPub](n), dirty: cacheline.Isolated[uint32](n)[:0]}
 }
 
 func (g *pairs) add(row uint32, packets, bytes uint64) {
@@ -369,7 +364,7 @@ type singleAcc struct {
 }
 
 func newSingles(n int) singles {
-	return singles{acc: padded[singleAcc](n), pub: padded[atomic.Uint64](n), dirty: padded[uint32](n)[:0]}
+	return singles{acc: cacheline.Isolated[singleAcc](n), pub: cacheline.Isolated[atomic.Uint64](n), dirty: cacheline.Isolated[uint32](n)[:0]}
 }
 
 func (g *singles) add(row uint32, n uint64) {
@@ -388,16 +383,4 @@ func (g *singles) publish() {
 		g.pub[row].Store(a.n)
 	}
 	g.dirty = g.dirty[:0]
-}
-
-// padded returns n zero elements in an allocation with at least cacheLine
-// bytes of unused memory before and after them, so no other allocation, such
-// as another core's counters, can share a cache line with them. The result's
-// capacity is n: appending beyond it reallocates rather than running into
-// the padding.
-func padded[T any](n int) []T {
-	size := int(reflect.TypeFor[T]().Size())
-	pad := (cacheLine + size - 1) / size
-	s := make([]T, pad+n+pad)
-	return s[pad : pad+n : pad+n]
 }

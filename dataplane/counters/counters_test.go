@@ -100,22 +100,6 @@ func TestOutOfRangePanics(t *testing.T) {
 	}
 }
 
-func TestPadded(t *testing.T) {
-	p := padded[pairAcc](10)
-	if len(p) != 10 || cap(p) != 10 {
-		t.Fatalf("len %d cap %d", len(p), cap(p))
-	}
-	// Appending past the capacity must reallocate, never write the padding.
-	d := padded[uint32](3)[:0]
-	for i := range uint32(3) {
-		d = append(d, i)
-	}
-	before := &d[0]
-	if d = append(d, 3); &d[0] == before {
-		t.Fatal("append past the capacity wrote into the padding")
-	}
-}
-
 // TestConcurrentReaders runs one writer goroutine per core, counting bursts
 // and publishing after each, while readers sum all cores. Under -race this
 // proves the write and read paths share memory only through atomics;

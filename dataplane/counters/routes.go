@@ -1,6 +1,10 @@
 package counters
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/poolrelay/poolrelay/internal/cacheline"
+)
 
 // MaxRouteSlots bounds the route counter slots given to NewRoutes: one per
 // direction of the largest route table ([dataplane] max_routes, 1<<24) and
@@ -55,9 +59,9 @@ func NewRoutes(cores, slots int) (*Routes, error) {
 	r := &Routes{slots: slots, cores: make([]*RouteCore, cores), views: make([][]pairPub, cores)}
 	for i := range r.cores {
 		c := &RouteCore{
-			acc:   padded[routeAcc](slots),
-			pub:   padded[pairPub](slots),
-			dirty: padded[uint32](routeDirty)[:0],
+			acc:   cacheline.Isolated[routeAcc](slots),
+			pub:   cacheline.Isolated[pairPub](slots),
+			dirty: cacheline.Isolated[uint32](routeDirty)[:0],
 		}
 		r.cores[i], r.views[i] = c, c.pub
 	}
@@ -129,13 +133,13 @@ type routeAcc struct {
 // A slot at or beyond Slots panics (it can only come from a bug in whoever
 // filled the route table; the relay worker checks before counting).
 type RouteCore struct {
-	_ [cacheLine]byte
+	_ cacheline.Pad
 
 	acc   []routeAcc
 	pub   []pairPub
 	dirty []uint32
 
-	_ [cacheLine]byte
+	_ cacheline.Pad
 }
 
 // Add counts packets frames totalling bytes bytes relayed under slot.

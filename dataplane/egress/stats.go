@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync/atomic"
 
+	"github.com/poolrelay/poolrelay/internal/cacheline"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -33,7 +34,7 @@ const (
 type published struct {
 	seq atomic.Uint64
 	w   [nWords]atomic.Uint64
-	_   [64]byte // keep the next Port's hot fields off this line
+	_   cacheline.Pad // keep the next Port's hot fields off these lines
 }
 
 // Publish copies the counters to where Stats reads them. Drain does so

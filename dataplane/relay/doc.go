@@ -126,7 +126,7 @@
 // core, 32 MB x cores at worst; the daemon's rate sampler adds 32 bytes per
 // route direction in use. Per peer slot: 4 bytes of class and choke
 // state here and 88 bytes of counters per worker core. Per key slot: 8 bytes
-// of pointer, and once installed about 2 x workers hopmac clones, a 320-byte
+// of pointer, and once installed about 2 x workers hopmac clones, a 392-byte
 // padded replay window per worker and a Sequence. Per worker: the per-burst
 // scratch, about 186 bytes x dpdk.MaxBurst (95 KB), allocated once, and
 // its egress Ports (the class queues of package sched, sized by [sched]).

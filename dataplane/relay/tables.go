@@ -9,6 +9,7 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/internal/cacheline"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -86,7 +87,7 @@ type hopSlot struct {
 // windows of one slot are allocated together and written by different cores.
 type paddedWindow struct {
 	w hopmac.Window
-	_ [64 - (8+32*8)%64]byte
+	_ cacheline.Pad
 }
 
 // NewTables returns empty tables over routes for workers workers, peers peer
