@@ -281,3 +281,77 @@ func benchHopAuth(b *testing.B, pool *dpdk.Mempool, size int, mode string) {
 		b.Fatalf("%d frames dropped", d)
 	}
 }
+
+// TestBurstEgressFull relays a burst of 32 frames towards a class queue
+// with room for 16: the worker hands them to the egress in one batch, the
+// 16 it takes are sent and charged, the other 16 are dropped with reason
+// egress_full and charged to nobody, and no mbuf leaks.
+func TestBurstEgressFull(t *testing.T) {
+	eal := env.Need(t)
+	pools := eal.NewPools("egfull", 1023, 0, 0)
+	pc := dataplane.DefaultPortConfig()
+	pc.Name, pc.Device = "egfull", "net_null_egfull,size=128"
+	port, err := eal.OpenPort(pc, 1, pools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer port.Close()
+	pool, err := pools.For(port.Socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1,
+		KeepRefused: true, CollectInject: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	vec, err := dpdk.NewMbufVec(32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vec.Close()
+	f := newFixture(t, true)
+	cfg := sched.DefaultConfig()
+	cfg.Priority.QueueFrames = 16
+	var eg []*egress.Port
+	for p := range 2 {
+		e, err := egress.New(b, p, egress.Config{Sched: cfg, TxQueues: 1, TicksPerSecond: eal.TSCHz()},
+			int64(b.TSC()), zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eg = append(eg, e)
+	}
+	if err := f.w.AttachEgress(eg); err != nil {
+		t.Fatal(err)
+	}
+	inUse := pool.InUse()
+	ms := vec.Mbufs()
+	if err := pool.AllocBulk(ms); err != nil {
+		t.Fatal(err)
+	}
+	for i, fr := range burst(t, 32, hopmac.New(rxKey), 1) {
+		if err := ms[i].CopyFrom(fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.w.Burst(b, 0, ms)
+	if got := f.w.Backlog(); got != 16 {
+		t.Errorf("backlog %d, want 16", got)
+	}
+	if got := f.set.Drops(int(ReasonEgressFull)); got != 16 {
+		t.Errorf("%d frames dropped egress_full, want 16", got)
+	}
+	if got := f.set.Peer(peerIn).ForPackets; got != 16 {
+		t.Errorf("ingress peer charged for %d frames, want the 16 queued", got)
+	}
+	f.w.CloseEgress(b)
+	b.Flush()
+	if got := pool.InUse(); got != inUse {
+		t.Errorf("%d mbufs in use, %d before: frames leaked", got, inUse)
+	}
+	if st := b.Stats(); st.Tx != 16 {
+		t.Errorf("sent %d frames, want 16 (%+v)", st.Tx, st)
+	}
+}

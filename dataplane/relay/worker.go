@@ -81,6 +81,11 @@ type Worker struct {
 	// the current burst, the class queues' clock.
 	eg  []*egress.Port
 	now int64
+	// egq[p] is the burst's frames for eg[p], handed to it in one
+	// egress.Port.EnqueueBurst at the end of the burst; lens[i] is frame
+	// i's length on send, counted once its egress took it.
+	egq  []egBatch
+	lens [dpdk.MaxBurst]int32
 	// touch keeps the prefetching loads of decide from being optimised
 	// away.
 	touch byte
@@ -130,6 +135,22 @@ type Worker struct {
 	// a full class queue refused.
 	charges [dpdk.MaxBurst]charge
 	run     chargeRun
+}
+
+// The masks by dpdk.MaxBurst-1 (sent, enqueue) keep the index checks out
+// of the loops; they need MaxBurst to be a power of two, which fails to
+// compile otherwise.
+var _ = [1]struct{}{}[dpdk.MaxBurst&(dpdk.MaxBurst-1)]
+
+// egBatch is a burst's frames for one egress port, in order: the mbufs,
+// their classes, their places in the burst, and whether the egress took
+// each.
+type egBatch struct {
+	n      int
+	ms     [dpdk.MaxBurst]*dpdk.Mbuf
+	cs     [dpdk.MaxBurst]sched.Class
+	at     [dpdk.MaxBurst]uint16
+	queued [dpdk.MaxBurst]bool
 }
 
 // hopState is what a lookup's frame carries from one pass of decide to
@@ -289,9 +310,7 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 					break
 				}
 			}
-			if w.send(b, int(v.tx), v.class, m, n) && v.act == actRelay {
-				w.charge(&w.charges[i])
-			}
+			w.send(b, i, int(v.tx), v.class, m, n)
 		case actPunt:
 			b.Punt(m)
 		case actAnswerND:
@@ -301,7 +320,7 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 			full := m.SetLen(n + m.Tailroom())
 			if l, ok := wire.AnswerND(full[:n], &w.res[i], w.macs[port]); ok {
 				m.SetLen(l)
-				w.send(b, port, sched.Control, m, l)
+				w.send(b, i, port, sched.Control, m, l)
 			} else {
 				m.SetLen(n)
 				w.c.Dropped(int(wire.DropBadND))
@@ -313,6 +332,7 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 		}
 		frames[i] = nil // no reference into an mbuf outlives the burst
 	}
+	w.enqueue()
 	w.flushCharge()
 	w.publish()
 }
@@ -378,23 +398,56 @@ func retag(m *dpdk.Mbuf, v *verdict) int {
 	return len(m.Adj(n))
 }
 
-// send is the egress step: it hands m, n bytes long, to port index tx
-// with the frame's scheduler class: to the port's class queues when the
-// worker has an egress (AttachEgress), else straight to TX buffer tx. It
-// reports whether the frame was taken; a full class queue drops it (the
-// egress counts it in its class, and the worker under ReasonEgressFull).
-func (w *Worker) send(b *dpdk.Burst, tx int, class sched.Class, m *dpdk.Mbuf, n int) bool {
+// send is the egress step for frame i of the burst: it hands m, n bytes
+// long, to port index tx with the frame's scheduler class: to the port's
+// batch for its class queues when the worker has an egress
+// (AttachEgress), queued at the end of the burst (enqueue), else straight
+// to TX buffer tx.
+func (w *Worker) send(b *dpdk.Burst, i, tx int, class sched.Class, m *dpdk.Mbuf, n int) {
 	if w.eg != nil {
-		if !w.eg[tx].Enqueue(m, class, w.now) {
-			w.c.Dropped(int(ReasonEgressFull))
-			return false
-		}
-	} else {
-		b.Send(tx, m)
+		q := &w.egq[tx]
+		k := q.n
+		q.ms[k], q.cs[k], q.at[k] = m, class, uint16(i)
+		q.n++
+		w.lens[i] = int32(n)
+		return
 	}
+	b.Send(tx, m)
+	w.sent(i, tx, n)
+}
+
+// enqueue hands each egress port the burst's frames for it, one
+// egress.Port.EnqueueBurst per port. A full class queue drops a frame (the
+// egress counts it in its class, and the worker under ReasonEgressFull).
+func (w *Worker) enqueue() {
+	for tx := range w.egq {
+		q := &w.egq[tx]
+		n := q.n
+		if n == 0 {
+			continue
+		}
+		q.n = 0
+		w.eg[tx].EnqueueBurst(q.ms[:n], q.cs[:n], w.now, q.queued[:n])
+		for k, ok := range q.queued[:n] {
+			i := int(q.at[k])
+			if ok {
+				w.sent(i, tx, int(w.lens[i&(dpdk.MaxBurst-1)]))
+			} else {
+				w.c.Dropped(int(ReasonEgressFull))
+			}
+		}
+	}
+}
+
+// sent counts frame i, n bytes, as taken for port index tx, and charges
+// its peers if it was relayed: not before, so that nobody pays for a
+// frame a full class queue refused.
+func (w *Worker) sent(i, tx, n int) {
 	w.txPkts[tx]++
 	w.txBytes[tx] += n
-	return true
+	if i &= dpdk.MaxBurst - 1; w.verdicts[i].act == actRelay {
+		w.charge(&w.charges[i])
+	}
 }
 
 // ErrEgress wraps an AttachEgress the worker refuses.
@@ -418,6 +471,7 @@ func (w *Worker) AttachEgress(eg []*egress.Port) error {
 		}
 	}
 	w.eg = eg
+	w.egq = make([]egBatch, len(eg))
 	return nil
 }
 
