@@ -336,3 +336,29 @@ func TestOneCacheLinePad(t *testing.T) {
 		})
 	}
 }
+
+// A package whose tests run on a plain dpdk.Init EAL takes its TestMain from
+// dpdktest/testmain instead of writing the start function again; only the
+// binding's own tests (which testmain would import) and packages that start
+// their EAL with devices of their own (a named start function) call
+// dpdktest.Run themselves.
+func TestOneDPDKTestMain(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if !strings.HasSuffix(f, "_test.go") || filepath.Dir(f) == filepath.Join("dataplane", "dpdk") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CallExpr); ok && selectorName(c.Fun) == "dpdktest.Run" && len(c.Args) == 4 {
+				if _, lit := c.Args[3].(*ast.FuncLit); lit {
+					t.Errorf("%s: TestMain writes the EAL start again: use dpdktest/testmain.Run", fset.Position(c.Pos()))
+				}
+			}
+			return true
+		})
+	}
+}

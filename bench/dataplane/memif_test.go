@@ -8,13 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
-	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest/testmain"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/logging"
@@ -26,10 +24,8 @@ var env dpdktest.Env[*dpdk.EAL]
 
 func TestMain(m *testing.M) {
 	o := dpdktest.Options{Name: "bench/dataplane", Prefix: "poolrelay_benchdp_test_", MemoryMB: 384, LogLevel: 4,
-		NotRoot: "not root: DPDK needs root", Distinct: true, Unavailable: dpdk.ErrNoDPDK}
-	os.Exit(dpdktest.Run(m, &env, o, func(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
-		return dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	}))
+		NotRoot: "not root: DPDK needs root", Distinct: true}
+	os.Exit(testmain.Run(m, &env, o))
 }
 
 // TestMemifRelaySetup checks the frames the generator sends against the

@@ -15,9 +15,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
-	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest/testmain"
 	"github.com/poolrelay/poolrelay/internal/netns"
 )
 
@@ -27,10 +27,8 @@ var env dpdktest.Env[*dpdk.EAL]
 
 func TestMain(m *testing.M) {
 	o := dpdktest.Options{Name: "pool_gen", Prefix: "poolgen_test_", MemoryMB: 256, LogLevel: 4,
-		NotRoot: "not root: DPDK needs root", Unavailable: dpdk.ErrNoDPDK}
-	os.Exit(dpdktest.Run(m, &env, o, func(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
-		return dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	}))
+		NotRoot: "not root: DPDK needs root"}
+	os.Exit(testmain.Run(m, &env, o))
 }
 
 var testKey = bytes.Repeat([]byte{0x5a}, 32)

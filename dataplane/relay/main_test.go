@@ -5,11 +5,10 @@ import (
 	"os"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest/testmain"
 	"github.com/poolrelay/poolrelay/dataplane/egress"
 )
 
@@ -24,10 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(engineChild())
 	}
 	o := dpdktest.Options{Name: "relay", Prefix: "poolrelay_relaytest_", MemoryMB: 384, LogLevel: 4,
-		Distinct: true, Unavailable: dpdk.ErrNoDPDK}
-	os.Exit(dpdktest.Run(m, &env, o, func(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
-		return dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	}))
+		Distinct: true}
+	os.Exit(testmain.Run(m, &env, o))
 }
 
 // testConfig is an engine on the given port devices, sized for tests.

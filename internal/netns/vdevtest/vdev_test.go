@@ -16,6 +16,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest/testmain"
 	"github.com/poolrelay/poolrelay/internal/netns"
 )
 
@@ -25,10 +26,8 @@ var env dpdktest.Env[*dpdk.EAL]
 
 func TestMain(m *testing.M) {
 	o := dpdktest.Options{Name: "vdevtest", Prefix: "poolrelay_vdev_", MemoryMB: 256, LogLevel: 5,
-		NotRoot: "not root: DPDK and network namespaces need root", Unavailable: dpdk.ErrNoDPDK}
-	os.Exit(dpdktest.Run(m, &env, o, func(cfg dataplane.EALConfig) (*dpdk.EAL, error) {
-		return dpdk.Init(cfg, nil, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	}))
+		NotRoot: "not root: DPDK and network namespaces need root"}
+	os.Exit(testmain.Run(m, &env, o))
 }
 
 func TestAFPacket(t *testing.T) {
