@@ -14,18 +14,18 @@ import (
 	"time"
 
 	"github.com/poolrelay/poolrelay/bench/internal/stats"
-	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/relay"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/internal/traffic"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
 // The memif section (-memif): the project's generator (package
-// cmd/pool_gen/traffic's frames, sent by a worker on the main core) feeds a
+// internal/traffic's frames, sent by a worker on the main core) feeds a
 // net_memif pair, and whatever forwards on the other end sends the frames
 // back; the generator counts what comes back, and that rate is the figure.
 // Two kinds of other end, each on the worker core, in the same rounds:
@@ -470,7 +470,7 @@ func medianSample(ss []memifSample) memifSample {
 // reportMemif prints the memif table, the relay runs' drops and the line
 // memif: relay_mpps=X testpmd_macswap_mpps=Y ratio=Z.
 func reportMemif(w io.Writer, c *config, r memifResults) {
-	fmt.Fprintf(w, "\nmemif: generator (cmd/pool_gen/traffic frames, %d B, one session) on core %d -> net_memif -> other end on core %d -> back\n",
+	fmt.Fprintf(w, "\nmemif: generator (internal/traffic frames, %d B, one session) on core %d -> net_memif -> other end on core %d -> back\n",
 		c.size, c.mainCore, c.workCore)
 	fmt.Fprintln(w, "Mpps: gen tx = accepted by the memif, refused = ring full, rx = come back (the figure); medians of per-second samples")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

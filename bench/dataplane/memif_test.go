@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
@@ -16,6 +15,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/logging"
+	"github.com/poolrelay/poolrelay/internal/traffic"
 )
 
 // One EAL per test process, on ordinary pages, for the memif test; the

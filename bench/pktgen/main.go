@@ -10,7 +10,7 @@
 //	    non-DATA POOL type, relay-control DATA on channel 2, and ARP
 //	    requests for the relay's address
 //
-// The frames come from package cmd/pool_gen/traffic, the same builder the
+// The frames come from package internal/traffic, the same builder the
 // project's own generator sends, with the addresses below. Output is
 // deterministic (fixed timestamps, no randomness), so the committed files
 // are checked against a fresh run by the package's test. Regenerate with
@@ -33,9 +33,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/pcapfile"
+	"github.com/poolrelay/poolrelay/internal/traffic"
 )
 
 // TestKeyHex is the hop key the DATA captures are MACed under: the bytes 0

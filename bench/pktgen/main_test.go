@@ -12,9 +12,9 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/internal/traffic"
 )
 
 var captures = []string{"pool_data_128.pcap", "pool_data_512.pcap", "pool_data_1500.pcap", "pool_control.pcap"}

@@ -52,12 +52,12 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/logging"
+	"github.com/poolrelay/poolrelay/internal/traffic"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 )

@@ -14,11 +14,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/poolrelay/poolrelay/cmd/pool_gen/traffic"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/dpdktest/testmain"
 	"github.com/poolrelay/poolrelay/internal/netns"
+	"github.com/poolrelay/poolrelay/internal/traffic"
 )
 
 // One EAL per test process, on ordinary pages, under a file prefix that
