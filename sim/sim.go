@@ -847,6 +847,10 @@ func (s *Sim) control(v int32, heartbeat bool) error {
 	}
 	r.disc = append(r.disc, rep.Disconnect...)
 	r.due = r.l.Due(r.due)
+	// The ledger visits its peers in map order; the simulation's random
+	// draws (loss on the way) must not depend on it.
+	sort.Slice(r.disc, func(a, b int) bool { return string(r.disc[a][:]) < string(r.disc[b][:]) })
+	sort.Slice(r.due, func(a, b int) bool { return string(r.due[a].Peer[:]) < string(r.due[b].Peer[:]) })
 	return nil
 }
 

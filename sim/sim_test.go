@@ -83,8 +83,8 @@ func TestIncentives(t *testing.T) {
 
 // Same seed, same run.
 func TestDeterministic(t *testing.T) {
-	cfg := DefaultConfig(60)
-	cfg.Duration, cfg.Warmup, cfg.IdleStart, cfg.IdleEnd = 3*time.Minute, 30*time.Second, time.Minute, 2*time.Minute
+	cfg := DefaultConfig(150)
+	cfg.Duration, cfg.Warmup, cfg.IdleStart, cfg.IdleEnd = 5*time.Minute, 30*time.Second, time.Minute, 2*time.Minute
 	a, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
