@@ -110,7 +110,7 @@ sim: deps
 
 ## crash-test: SIGKILL a ledger/journal writer 200 times; ends with kills=N lost=0 chain_ok=true.
 crash-test: deps
-	$(GO) run ./ledger/crashtest -kills 200
+	$(GO) run ./cmd/pool_ledger_crashtest -kills 200
 
 ## crash-test-daemon: two relays and two end nodes in namespaces (DPDK net_af_packet on veths), cheques flowing; a relay SIGKILLed at random moments 100 times and restarted with no operator action; ends with daemon_kills=N lost=0 chain_ok=true reconnect_p99_s=X (root; ~10 min).
 crash-test-daemon: build

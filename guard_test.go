@@ -362,3 +362,28 @@ func TestOneDPDKTestMain(t *testing.T) {
 		})
 	}
 }
+
+// Commands live under cmd/ (and benchmark drivers under bench/), and nothing
+// under cmd/ is a library: a package main elsewhere hides a program among
+// the libraries, and a library under cmd/ is one that other trees import
+// from a command's folder.
+func TestCommandsUnderCmd(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range goFiles(t) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.PackageClauseOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		top, _, _ := strings.Cut(filepath.ToSlash(f), "/")
+		isMain := af.Name.Name == "main"
+		switch {
+		case isMain && top != "cmd" && top != "bench":
+			t.Errorf("%s: package main outside cmd/ and bench/", f)
+		case !isMain && top == "cmd":
+			t.Errorf("%s: a library (package %s) under cmd/: move it beside what it serves", f, af.Name.Name)
+		}
+	}
+}

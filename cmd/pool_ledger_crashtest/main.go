@@ -1,6 +1,7 @@
-// Command crashtest is the ledger's crash test: it runs a child process that
-// writes to the ledger and the journal as fast as it can, acknowledging each
-// write to the parent over a pipe only once the write is durable, SIGKILLs
+// Command pool_ledger_crashtest is the ledger's crash test: it runs a child
+// process that writes to the ledger and the journal as fast as it can,
+// acknowledging each write to the parent over a pipe only once the write is
+// durable, SIGKILLs
 // it at random instants, reopens the ledger (verifying the journal chain,
 // repairing a torn tail, replaying cheques) and checks that everything the
 // child acknowledged is still there. It repeats this -kills times and ends
