@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
@@ -57,6 +58,26 @@ func main() {
 	}
 	// Each relay's ledger holds its store open (its journal is in memory).
 	raiseFileLimit(uint64(*n + 256))
+	// The stores go to a directory of ours, removed at the end and on
+	// SIGINT or SIGTERM, so an interrupted run leaves nothing in /dev/shm.
+	tmp := ""
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		tmp = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(tmp, "pool_sim-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pool_sim:", err)
+		os.Exit(1)
+	}
+	cfg.Dir = dir
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		os.RemoveAll(dir)
+		fmt.Fprintf(os.Stderr, "pool_sim: %v: stopped, %s removed\n", s, dir)
+		os.Exit(130)
+	}()
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err == nil {
@@ -73,6 +94,7 @@ func main() {
 	debug.SetGCPercent(400)
 	start := time.Now()
 	res, err := sim.Run(cfg)
+	os.RemoveAll(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
