@@ -13,26 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
 )
-
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var (
 	mac0 = MAC{0x02, 0, 0, 0, 0, 0x10}
@@ -56,13 +39,13 @@ func testPorts(t *testing.T) []Port {
 type fixture struct {
 	r     *Resolver
 	pub   *Published
-	clock *fakeClock
+	clock *clock.Fake
 	logs  *bytes.Buffer
 }
 
 func newFixture(t *testing.T, static ...dataplane.Neighbor) *fixture {
 	t.Helper()
-	f := &fixture{pub: &Published{}, clock: &fakeClock{t: time.Unix(1_700_000_000, 0)}, logs: &bytes.Buffer{}}
+	f := &fixture{pub: &Published{}, clock: clock.NewFake(time.Unix(1_700_000_000, 0)), logs: &bytes.Buffer{}}
 	var err error
 	f.r, err = New(DefaultConfig(), testPorts(t), static, f.clock, zerolog.New(f.logs).Level(zerolog.DebugLevel), f.pub)
 	if err != nil {
@@ -497,7 +480,7 @@ func TestConfigValidate(t *testing.T) {
 		if l := errs.List(); len(l) != 1 || l[0].Key != c.key {
 			t.Errorf("%s: got %v", c.key, errs.Err())
 		}
-		if _, err := New(cfg, nil, nil, &fakeClock{}, zerolog.Nop(), &Published{}); err == nil {
+		if _, err := New(cfg, nil, nil, clock.NewFake(time.Time{}), zerolog.Nop(), &Published{}); err == nil {
 			t.Errorf("%s: New accepted the config", c.key)
 		}
 	}
