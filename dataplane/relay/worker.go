@@ -620,8 +620,10 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			case r.Channel != wire.ChannelData:
 				v.reason = reason8(ReasonBadChannel)
 			default:
-				w.ids[lookups] = route.SessionID(r.Session)
-				w.which[lookups] = uint16(i)
+				// lookups <= i < MaxBurst: the mask changes nothing
+				// but spares the bounds checks.
+				w.ids[lookups&(dpdk.MaxBurst-1)] = route.SessionID(r.Session)
+				w.which[lookups&(dpdk.MaxBurst-1)] = uint16(i)
 				lookups++
 				v.act = actLookup
 			}
@@ -648,13 +650,14 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	if rx == nil {
 		batch = nil
 	}
-	// Views of the scratch at the burst's lengths: indexing them by j (or
-	// by i, a frame's place, checked once against the burst) needs no
-	// further bounds check in the loops.
+	// Views of the scratch at the lookups' length: indexing them by j
+	// needs no further bounds check in the loops. A frame's place i
+	// (< len(frames) <= MaxBurst) indexes the per-frame arrays masked by
+	// MaxBurst-1, which changes nothing but spares their bounds checks.
 	which, hops, routes, found := w.which[:lookups], w.hops[:lookups], w.routes[:lookups], w.found[:lookups]
-	res, verdicts := w.res[:len(frames)], w.verdicts[:len(frames)]
+	res, verdicts := &w.res, &w.verdicts
 	for j := range hops {
-		i := int(which[j])
+		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		h := &hops[j]
 		h.pass = 0
 		if !found[j] {
@@ -674,7 +677,7 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		if h.pass != passRewrite {
 			continue
 		}
-		i := int(which[j])
+		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		r := &res[i]
 		w.left = lookups - j
 		w.rewrite(i, frames[i], r, &routes[j], &verdicts[i], h)
@@ -696,7 +699,7 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			continue
 		}
 		h.pass = 0
-		i := int(which[j])
+		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		f, r := frames[i], &res[i]
 		// The UDP checksum, once for the frame: the rewrite's held
 		// update plus the sums of the values at hand over the span from
@@ -968,7 +971,7 @@ func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 	// encapsulation (a peer on a UDP socket never sees its L2 or IP bytes,
 	// and VLAN tags or IPv6 would otherwise make honest counts disagree by
 	// more than the ledger's band).
-	w.charges[i] = charge{in: rt.IngressPeer, out: rt.EgressPeer, route: rt.Counter, bytes: len(pool)}
+	w.charges[i&(dpdk.MaxBurst-1)] = charge{in: rt.IngressPeer, out: rt.EgressPeer, route: rt.Counter, bytes: len(pool)}
 	// Field by field, not *v = verdict{...}: the compiler builds a
 	// composite on the stack with narrow stores and copies it with one
 	// 8-byte load, which the CPU cannot forward from them; the stall was
