@@ -161,142 +161,28 @@ func TestCgoAndUnsafeConfined(t *testing.T) {
 	}
 }
 
-// Files that import unsafe say so in their name (*_unsafe.go), so a reviewer
-// finds every one of them with a glob; test files are exempt.
-func TestUnsafeFilesNamed(t *testing.T) {
+// eachGoFile parses, in mode, every .go file of the repository that keep
+// accepts, and calls check with it.
+func eachGoFile(t *testing.T, mode parser.Mode, keep func(path string) bool, check func(fset *token.FileSet, path string, af *ast.File)) {
+	t.Helper()
 	fset := token.NewFileSet()
 	for _, f := range goFiles(t) {
-		if strings.HasSuffix(f, "_test.go") || strings.HasSuffix(f, "_unsafe.go") {
+		if !keep(f) {
 			continue
 		}
-		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		af, err := parser.ParseFile(fset, f, nil, mode)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, imp := range af.Imports {
-			if p, _ := strconv.Unquote(imp.Path.Value); p == "unsafe" {
-				t.Errorf("%s imports unsafe: name it *_unsafe.go", f)
-			}
-		}
+		check(fset, f, af)
 	}
 }
 
-// selectors reports the package-qualified names (os.Rename,
-// unix.CLOCK_THREAD_CPUTIME_ID, ...) a parsed file uses, by the name the
-// file gives the package.
-func selectors(af *ast.File) map[string]bool {
-	found := map[string]bool{}
-	ast.Inspect(af, func(n ast.Node) bool {
-		if sel, ok := n.(*ast.SelectorExpr); ok {
-			if id, ok := sel.X.(*ast.Ident); ok {
-				found[id.Name+"."+sel.Sel.Name] = true
-			}
-		}
-		return true
-	})
-	return found
-}
+// isTest reports whether path is a test file.
+func isTest(path string) bool { return strings.HasSuffix(path, "_test.go") }
 
-// A file is replaced atomically and durably in one place, internal/atomicfile
-// (temporary file, fsync, rename or link, directory fsync, every error
-// returned): a second copy is how the copies came to differ in what they
-// fsync and which errors they drop.
-func TestOneAtomicFileWrite(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		if strings.HasSuffix(f, "_test.go") || filepath.Dir(f) == filepath.Join("internal", "atomicfile") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := selectors(af)
-		if c["os.CreateTemp"] && (c["os.Rename"] || c["os.Link"]) {
-			t.Errorf("%s writes a temporary file and renames it into place: use internal/atomicfile", f)
-		}
-	}
-}
-
-// The calling thread's CPU time is read in one place, internal/cputime, by
-// tests and benchmarks alike.
-func TestOneThreadCPUClock(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		if filepath.Dir(f) == filepath.Join("internal", "cputime") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := selectors(af)
-		if c["unix.CLOCK_THREAD_CPUTIME_ID"] || c["unix.RUSAGE_THREAD"] || c["syscall.RUSAGE_THREAD"] {
-			t.Errorf("%s reads the thread's CPU clock itself: use internal/cputime", f)
-		}
-	}
-}
-
-// Benchmarks reduce their runs with one median, bench/internal/stats's, so
-// that every report's "median" is the same figure.
-func TestOneMedian(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		if filepath.Dir(f) == filepath.Join("bench", "internal", "stats") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range af.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && strings.EqualFold(fd.Name.Name, "median") {
-				t.Errorf("%s defines %s: use bench/internal/stats.Median", f, fd.Name.Name)
-			}
-		}
-	}
-}
-
-// Time is injected through one interface, internal/clock's Clock, and read
-// for real through one clock, clock.System: no other interface declares
-// Now, and no other method Now returns time.Now() (fakes in tests aside).
-// An interface that needs more than the time embeds clock.Clock.
-func TestOneClock(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		if filepath.Dir(f) == filepath.Join("internal", "clock") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(af, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.InterfaceType:
-				for _, m := range n.Methods.List {
-					for _, name := range m.Names {
-						if name.Name == "Now" {
-							t.Errorf("%s: an interface declares Now: use (or embed) internal/clock.Clock", fset.Position(name.Pos()))
-						}
-					}
-				}
-			case *ast.FuncDecl:
-				if n.Recv == nil || n.Name.Name != "Now" || n.Body == nil || strings.HasSuffix(f, "_test.go") {
-					break
-				}
-				if len(n.Body.List) == 1 {
-					if r, ok := n.Body.List[0].(*ast.ReturnStmt); ok && len(r.Results) == 1 {
-						if c, ok := r.Results[0].(*ast.CallExpr); ok && len(c.Args) == 0 && selectorName(c.Fun) == "time.Now" {
-							t.Errorf("%s: another real clock: use internal/clock.System", fset.Position(n.Pos()))
-						}
-					}
-				}
-			}
-			return true
-		})
-	}
-}
+// in reports whether path's file is in the folder dir (slash-separated).
+func in(path, dir string) bool { return filepath.ToSlash(filepath.Dir(path)) == dir }
 
 // selectorName is "pkg.Name" for a package-qualified expression, "" for any
 // other.
@@ -309,39 +195,124 @@ func selectorName(e ast.Expr) string {
 	return ""
 }
 
-// Padding against false sharing is written one way, internal/cacheline's Pad
-// (and Isolated): a blank array field elsewhere is a second way, with its own
-// idea of a line's size. dataplane/dpdk is exempt: its blank fields mirror C
-// structs' layouts, not padding.
-func TestOneCacheLinePad(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		dir := filepath.Dir(f)
-		if dir == filepath.Join("internal", "cacheline") || dir == filepath.Join("dataplane", "dpdk") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(af, func(n ast.Node) bool {
-			st, ok := n.(*ast.StructType)
-			if !ok {
-				return true
+// selectors reports the package-qualified names (os.Rename,
+// unix.CLOCK_THREAD_CPUTIME_ID, ...) a parsed file uses, by the name the
+// file gives the package.
+func selectors(af *ast.File) map[string]bool {
+	found := map[string]bool{}
+	ast.Inspect(af, func(n ast.Node) bool {
+		if e, ok := n.(ast.Expr); ok {
+			if name := selectorName(e); name != "" {
+				found[name] = true
 			}
-			for _, fld := range st.Fields.List {
-				if _, isArray := fld.Type.(*ast.ArrayType); !isArray {
-					continue
+		}
+		return true
+	})
+	return found
+}
+
+// Files that import unsafe say so in their name (*_unsafe.go), so a reviewer
+// finds every one of them with a glob; test files are exempt.
+func TestUnsafeFilesNamed(t *testing.T) {
+	keep := func(f string) bool { return !isTest(f) && !strings.HasSuffix(f, "_unsafe.go") }
+	eachGoFile(t, parser.ImportsOnly, keep, func(_ *token.FileSet, f string, af *ast.File) {
+		for _, imp := range af.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == "unsafe" {
+				t.Errorf("%s imports unsafe: name it *_unsafe.go", f)
+			}
+		}
+	})
+}
+
+// A file is replaced atomically and durably in one place, internal/atomicfile
+// (temporary file, fsync, rename or link, directory fsync, every error
+// returned): a second copy is how the copies came to differ in what they
+// fsync and which errors they drop.
+func TestOneAtomicFileWrite(t *testing.T) {
+	keep := func(f string) bool { return !isTest(f) && !in(f, "internal/atomicfile") }
+	eachGoFile(t, 0, keep, func(_ *token.FileSet, f string, af *ast.File) {
+		c := selectors(af)
+		if c["os.CreateTemp"] && (c["os.Rename"] || c["os.Link"]) {
+			t.Errorf("%s writes a temporary file and renames it into place: use internal/atomicfile", f)
+		}
+	})
+}
+
+// The calling thread's CPU time is read in one place, internal/cputime, by
+// tests and benchmarks alike.
+func TestOneThreadCPUClock(t *testing.T) {
+	keep := func(f string) bool { return !in(f, "internal/cputime") }
+	eachGoFile(t, 0, keep, func(_ *token.FileSet, f string, af *ast.File) {
+		c := selectors(af)
+		if c["unix.CLOCK_THREAD_CPUTIME_ID"] || c["unix.RUSAGE_THREAD"] || c["syscall.RUSAGE_THREAD"] {
+			t.Errorf("%s reads the thread's CPU clock itself: use internal/cputime", f)
+		}
+	})
+}
+
+// Benchmarks reduce their runs with one median, bench/internal/stats's, so
+// that every report's "median" is the same figure.
+func TestOneMedian(t *testing.T) {
+	keep := func(f string) bool { return !in(f, "bench/internal/stats") }
+	eachGoFile(t, 0, keep, func(_ *token.FileSet, f string, af *ast.File) {
+		for _, d := range af.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && strings.EqualFold(fd.Name.Name, "median") {
+				t.Errorf("%s defines %s: use bench/internal/stats.Median", f, fd.Name.Name)
+			}
+		}
+	})
+}
+
+// Time is injected through one interface, internal/clock's Clock, and read
+// for real through one clock, clock.System: no other interface declares
+// Now, and no other method Now returns time.Now() (fakes in tests aside).
+// An interface that needs more than the time embeds clock.Clock.
+func TestOneClock(t *testing.T) {
+	keep := func(f string) bool { return !in(f, "internal/clock") }
+	eachGoFile(t, 0, keep, func(fset *token.FileSet, f string, af *ast.File) {
+		ast.Inspect(af, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.InterfaceType:
+				for _, m := range n.Methods.List {
+					for _, name := range m.Names {
+						if name.Name == "Now" {
+							t.Errorf("%s: an interface declares Now: use (or embed) internal/clock.Clock", fset.Position(name.Pos()))
+						}
+					}
 				}
-				for _, name := range fld.Names {
-					if name.Name == "_" {
-						t.Errorf("%s: a blank array field pads by hand: use cacheline.Pad", fset.Position(name.Pos()))
+			case *ast.FuncDecl:
+				if n.Recv == nil || n.Name.Name != "Now" || n.Body == nil || isTest(f) || len(n.Body.List) != 1 {
+					break
+				}
+				if r, ok := n.Body.List[0].(*ast.ReturnStmt); ok && len(r.Results) == 1 {
+					if c, ok := r.Results[0].(*ast.CallExpr); ok && len(c.Args) == 0 && selectorName(c.Fun) == "time.Now" {
+						t.Errorf("%s: another real clock: use internal/clock.System", fset.Position(n.Pos()))
 					}
 				}
 			}
 			return true
 		})
-	}
+	})
+}
+
+// Padding against false sharing is written one way, internal/cacheline's Pad
+// (and Isolated): a blank array field elsewhere is a second way, with its own
+// idea of a line's size. dataplane/dpdk is exempt: its blank fields mirror C
+// structs' layouts, not padding.
+func TestOneCacheLinePad(t *testing.T) {
+	keep := func(f string) bool { return !in(f, "internal/cacheline") && !in(f, "dataplane/dpdk") }
+	eachGoFile(t, 0, keep, func(fset *token.FileSet, f string, af *ast.File) {
+		ast.Inspect(af, func(n ast.Node) bool {
+			if st, ok := n.(*ast.StructType); ok {
+				for _, fld := range st.Fields.List {
+					if _, isArray := fld.Type.(*ast.ArrayType); isArray && len(fld.Names) == 1 && fld.Names[0].Name == "_" {
+						t.Errorf("%s: a blank array field pads by hand: use cacheline.Pad", fset.Position(fld.Pos()))
+					}
+				}
+			}
+			return true
+		})
+	})
 }
 
 // A package whose tests run on a plain dpdk.Init EAL takes its TestMain from
@@ -350,15 +321,8 @@ func TestOneCacheLinePad(t *testing.T) {
 // their EAL with devices of their own (a named start function) call
 // dpdktest.Run themselves.
 func TestOneDPDKTestMain(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		if !strings.HasSuffix(f, "_test.go") || filepath.Dir(f) == filepath.Join("dataplane", "dpdk") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	keep := func(f string) bool { return isTest(f) && !in(f, "dataplane/dpdk") }
+	eachGoFile(t, 0, keep, func(fset *token.FileSet, f string, af *ast.File) {
 		ast.Inspect(af, func(n ast.Node) bool {
 			if c, ok := n.(*ast.CallExpr); ok && selectorName(c.Fun) == "dpdktest.Run" && len(c.Args) == 4 {
 				if _, lit := c.Args[3].(*ast.FuncLit); lit {
@@ -367,7 +331,7 @@ func TestOneDPDKTestMain(t *testing.T) {
 			}
 			return true
 		})
-	}
+	})
 }
 
 // Commands live under cmd/ (and benchmark drivers under bench/), and nothing
@@ -375,15 +339,8 @@ func TestOneDPDKTestMain(t *testing.T) {
 // the libraries, and a library under cmd/ is one that other trees import
 // from a command's folder.
 func TestCommandsUnderCmd(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, f := range goFiles(t) {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, parser.PackageClauseOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
+	keep := func(f string) bool { return !isTest(f) }
+	eachGoFile(t, parser.PackageClauseOnly, keep, func(_ *token.FileSet, f string, af *ast.File) {
 		top, _, _ := strings.Cut(filepath.ToSlash(f), "/")
 		isMain := af.Name.Name == "main"
 		switch {
@@ -392,5 +349,5 @@ func TestCommandsUnderCmd(t *testing.T) {
 		case !isMain && top == "cmd":
 			t.Errorf("%s: a library (package %s) under cmd/: move it beside what it serves", f, af.Name.Name)
 		}
-	}
+	})
 }
