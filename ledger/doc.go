@@ -30,5 +30,9 @@
 // if it costs at most reconcile_max_charge; a larger difference is a
 // MISMATCH and nothing of it is adopted. The claim is evidence, so the bound
 // is all a lying peer can move per restart; counters and debts only grow,
-// and the score, which rests on what this relay observed, is not fed.
+// and the score, which rests on what this relay observed, is not fed. Until
+// the claim comes (at most 30 s after the peer reconnects), an account whose
+// issued cheques were replayed is not forgiven: those cheques paid charges
+// the checkpoint lacks, so its balance shows a debt of the peer that does not
+// exist, and forgiving it would make us pay the same traffic twice.
 package ledger

@@ -134,6 +134,11 @@ type entry struct {
 	// charges counted since the last checkpoint before a restart are lost,
 	// and that claim is what reconciliation compares with.
 	reconcile bool
+	// paidLost is true when Open replayed a cheque we issued after the last
+	// checkpoint: it paid for charges that the checkpoint does not hold, so
+	// until reconciliation restores them the balance overstates what the
+	// peer owes us, and forgiving that phantom debt would lose it for good.
+	paidLost bool
 }
 
 // Open opens the store and the journal, verifies the journal, replays its
@@ -245,6 +250,7 @@ func (l *Ledger) replay(r *journal.Record, rec *Recovery) error {
 		e := l.entryFor(s.Beneficiary, time.Unix(0, r.Time))
 		if e.p.Account.Pay(&s.Cheque) > 0 {
 			e.p.LastOut, e.dirty = &s, true
+			e.paidLost = true
 			rec.ReplayedIssued++
 		}
 		return nil
@@ -598,8 +604,18 @@ func (l *Ledger) Tick() (TickReport, error) {
 	for _, e := range l.entries() {
 		e.mu.Lock()
 		a := &e.p.Account
-		if by, to := a.Forgive(now); by != 0 || to != 0 {
-			e.dirty = true
+		if e.reconcile && a.Connected && now.UnixNano()-a.ConnectedAt > int64(reconcileWait) {
+			e.reconcile = false
+			l.log.Warn().Str("peer", a.Peer.Short()).Dur("waited", reconcileWait).
+				Msg("ledger: no signed counters from the peer since the restart; charges lost in it not reconciled")
+		}
+		// Forgiveness waits for reconciliation where the balance is known to
+		// overstate the peer's debt (see entry.paidLost); the time is not
+		// lost, ForgivenUntil stays where it is.
+		if !(e.reconcile && e.paidLost) {
+			if by, to := a.Forgive(now); by != 0 || to != 0 {
+				e.dirty = true
+			}
 		}
 		if l.decideLocked(e, now) == policy.Disconnect && a.Connected {
 			rep.Disconnect = append(rep.Disconnect, a.Peer)
@@ -749,6 +765,11 @@ func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch,
 	e.mismatch = bad
 	return m, bad, nil
 }
+
+// reconcileWait is how long after a peer reconnects its first signed claim
+// may come and still reconcile the restart: heartbeats come every few
+// seconds, and an account must not wait for ever (forgiveness may wait on it).
+const reconcileWait = 30 * time.Second
 
 // Reconciliation is what a restart's reconcile adopted or refused.
 type Reconciliation struct {

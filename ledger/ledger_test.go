@@ -742,3 +742,47 @@ func TestRestartReconciles(t *testing.T) {
 		t.Fatalf("a low claim changed the account: %+v -> %+v", before, after)
 	}
 }
+
+// A cheque issued after the last checkpoint paid charges the checkpoint
+// lacks: replayed at Open it makes the payee look indebted to us until
+// reconciliation restores them. Forgiveness must wait for that, or it
+// forgives a debt that does not exist and the balances never mirror again.
+func TestRestartDefersForgivenessOfPhantomDebt(t *testing.T) {
+	clk := clock.NewFake(t0)
+	cfg := testConfig()
+	cfg.ForgivePerSecond = 4_000_000
+	a, b := newNode(t, "a", clk, cfg), newNode(t, "b", clk, testConfig())
+	connect(t, a, b)
+	a.l.Observe(b.id, traffic(1, 0, 100_000))
+	if err := a.l.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	a.l.Observe(b.id, traffic(1, 0, 500_000))
+	b.l.Observe(a.id, traffic(1, 500_000, 0))
+	if rep, _ := a.l.Tick(); rep.Issued != 1 {
+		t.Fatal("no cheque issued")
+	}
+	out := a.l.Due(nil)
+	if _, err := b.l.ReceiveCheque(a.id, out[0].Cheque[:]); err != nil {
+		t.Fatal(err)
+	}
+	c := crashCopy(t, a, "crashed")
+	if v := c.view(b.id); v.Account.Balance <= 0 {
+		t.Fatalf("no phantom debt after the replay: balance %d", v.Account.Balance)
+	}
+	c.l.Connect(b.id, "b", b.l.Terms(a.id))
+	clk.Advance(time.Second)
+	c.l.Tick()
+	claim, _ := b.l.Counters(a.id)
+	claim.Epoch = 1
+	c.l.CheckClaim(b.id, claim)
+	if got, want := c.view(b.id).Account.Balance, -b.view(a.id).Account.Balance; got != want {
+		t.Fatalf("after reconciling: a has %d, b mirrors %d (forgiven %d)", got, want, c.view(b.id).Account.Forgiven)
+	}
+	// Nothing is owed, so nothing is paid twice.
+	sent := c.view(b.id).Account.SentTotal
+	clk.Advance(time.Second)
+	if rep, _ := c.l.Tick(); rep.Issued != 0 || c.view(b.id).Account.SentTotal != sent {
+		t.Fatalf("the traffic is paid again: %+v", rep)
+	}
+}
