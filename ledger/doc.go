@@ -24,11 +24,13 @@
 // # Reconciliation after a restart
 //
 // Those lost charges are still in the peer's records: its heartbeats carry
-// its signed lifetime counters of the link. The first such claim after Open
-// reconciles each account (see CheckClaim): per direction, the traffic the
-// claim shows beyond our own counters is adopted and journalled (RECONCILE)
-// if it costs at most reconcile_max_charge; a larger difference is a
-// MISMATCH and nothing of it is adopted. The claim is evidence, so the bound
+// its signed lifetime counters of the link. The first three such claims
+// after Open reconcile each account (see CheckClaim): per direction, the
+// traffic a claim shows beyond our own counters is adopted and journalled
+// (RECONCILE) while all the adoptions of the restart cost at most
+// reconcile_max_charge; a larger difference is a MISMATCH and nothing of it
+// is adopted. (Three, because traffic flowing while a heartbeat travels
+// makes one claim fall short: the next take up the rest.) The claim is evidence, so the bound
 // is all a lying peer can move per restart; counters and debts only grow,
 // and the score, which rests on what this relay observed, is not fed. Until
 // the claim comes (at most 30 s after the peer reconnects), an account whose

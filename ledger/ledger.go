@@ -130,10 +130,13 @@ type entry struct {
 	// so a MISMATCH entry is written on the transition only.
 	mismatch bool
 	witness  score.Witness
-	// reconcile is true from Open until the peer's first signed claim:
-	// charges counted since the last checkpoint before a restart are lost,
-	// and that claim is what reconciliation compares with.
-	reconcile bool
+	// reconcileLeft is the number of the peer's signed claims still to
+	// reconcile after Open: charges counted since the last checkpoint before
+	// a restart are lost, and the claims are what reconciliation compares
+	// with. reconciled is what those claims adopted so far per direction
+	// (peer, us), all within one bound.
+	reconcileLeft int
+	reconciled    [2]uint64
 	// paidLost is true when Open replayed a cheque we issued after the last
 	// checkpoint: it paid for charges that the checkpoint does not hold, so
 	// until reconciliation restores them the balance overstates what the
@@ -212,7 +215,7 @@ func Open(o Options) (*Ledger, Recovery, error) {
 		}
 		// Charges counted after the last checkpoint died with the
 		// previous process (kill -9): the peer's first signed claim tells.
-		e.reconcile = true
+		e.reconcileLeft = reconcileClaims
 		// Every connection ended with the process; the peer reconnects.
 		if e.p.Account.Connected {
 			e.p.Account.Abandon()
@@ -604,15 +607,15 @@ func (l *Ledger) Tick() (TickReport, error) {
 	for _, e := range l.entries() {
 		e.mu.Lock()
 		a := &e.p.Account
-		if e.reconcile && a.Connected && now.UnixNano()-a.ConnectedAt > int64(reconcileWait) {
-			e.reconcile = false
+		if e.reconcileLeft > 0 && a.Connected && now.UnixNano()-a.ConnectedAt > int64(reconcileWait) {
+			e.reconcileLeft = 0
 			l.log.Warn().Str("peer", a.Peer.Short()).Dur("waited", reconcileWait).
-				Msg("ledger: no signed counters from the peer since the restart; charges lost in it not reconciled")
+				Msg("ledger: reconciliation of the restart closed: the peer sent too few signed counters in time")
 		}
 		// Forgiveness waits for reconciliation where the balance is known to
 		// overstate the peer's debt (see entry.paidLost); the time is not
 		// lost, ForgivenUntil stays where it is.
-		if !(e.reconcile && e.paidLost) {
+		if e.reconcileLeft == 0 || !e.paidLost {
 			if by, to := a.Forgive(now); by != 0 || to != 0 {
 				e.dirty = true
 			}
@@ -730,8 +733,8 @@ func (l *Ledger) Checkpoint() error {
 // heartbeat (after the caller verified the signature) against our own, and
 // records them for the relay's own score. A mismatch beyond the band is
 // journalled once when it starts and returned; it does not affect the
-// peer's score, class or balance. The first claim after Open also
-// reconciles the account (reconcileLocked): charges lost in a restart are
+// peer's score, class or balance. The first claims after Open also
+// reconcile the account (reconcileLocked): charges lost in a restart are
 // adopted within reconcile_max_charge, and a difference beyond it is the
 // mismatch returned.
 func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch, bool, error) {
@@ -745,8 +748,8 @@ func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch,
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var refused *score.Mismatch
-	if e.reconcile {
-		e.reconcile = false
+	if e.reconcileLeft > 0 {
+		e.reconcileLeft--
 		refused = l.reconcileLocked(e, theirs)
 	}
 	ours := e.p.Account.Usage
@@ -766,16 +769,24 @@ func (l *Ledger) CheckClaim(p peer.ID, theirs account.Counters) (score.Mismatch,
 	return m, bad, nil
 }
 
-// reconcileWait is how long after a peer reconnects its first signed claim
-// may come and still reconcile the restart: heartbeats come every few
+// reconcileWait is how long after a peer reconnects its signed claims may
+// come and still reconcile the restart: heartbeats come every few
 // seconds, and an account must not wait for ever (forgiveness may wait on it).
 const reconcileWait = 30 * time.Second
 
+// reconcileClaims is how many of a peer's first signed claims after Open
+// reconcile. A claim is the peer's counters as it signed them, compared with
+// ours when it arrives: traffic that flowed in between is in ours and not in
+// the claim, so one claim taken while traffic flows falls short of what was
+// lost by that much; the next ones take up what it left (within the same
+// bound), and once the claims match ours, nothing more is adopted.
+const reconcileClaims = 3
+
 // Reconciliation is what a restart's reconcile adopted or refused.
 type Reconciliation struct {
-	// Adopted counts peers whose lost charges were adopted, Refused those
-	// whose difference was beyond reconcile_max_charge (journalled as a
-	// MISMATCH), since Open.
+	// Adopted counts adoptions of lost charges (RECONCILE entries; up to
+	// reconcileClaims per peer), Refused the peers whose difference was
+	// beyond reconcile_max_charge (journalled as a MISMATCH), since Open.
 	Adopted, Refused uint64
 	// ToPeer and ToUs sum the charges adopted since Open: what the peers
 	// owe us more, what we owe them more.
@@ -789,8 +800,9 @@ func (l *Ledger) Reconciled() Reconciliation {
 	return l.recon
 }
 
-// reconcileLocked runs once per peer after Open, on the peer's first signed
-// claim (its lifetime counters about us, signature verified). A kill -9
+// reconcileLocked runs on each of the peer's first reconcileClaims signed
+// claims after Open (its lifetime counters about us, signature verified),
+// all of them together within one bound per direction. A kill -9
 // loses the traffic charged since the last checkpoint; the peer's counters
 // still hold it. Per direction (what the peer owes us: the traffic it
 // handed us and its control frames; what we owe it: the reverse) the
@@ -813,6 +825,8 @@ func (l *Ledger) reconcileLocked(e *entry, theirs account.Counters) *score.Misma
 	toPeer := a.Ours.Prices.Charge(peerSide.RelayedFor, peerSide.ControlIn)
 	toUs := a.Theirs.Prices.Charge(usSide.RelayedBy, usSide.ControlOut)
 	bound := l.cfg.ReconcileMaxCharge
+	// One bound per direction for all the claims of one restart.
+	left := [2]uint64{bound - min(bound, e.reconciled[0]), bound - min(bound, e.reconciled[1])}
 	var adopt account.Counters
 	var what []byte
 	var refused *score.Mismatch
@@ -821,13 +835,13 @@ func (l *Ledger) reconcileLocked(e *entry, theirs account.Counters) *score.Misma
 			refused = &score.Mismatch{What: "restart_reconcile." + side, Theirs: charge, Allowed: bound}
 		}
 	}
-	if toPeer <= bound {
+	if toPeer <= left[0] {
 		adopt.RelayedFor, adopt.ControlIn = peerSide.RelayedFor, peerSide.ControlIn
 		what = append(what, "peer"...)
 	} else {
 		refuse("peer", toPeer)
 	}
-	if toUs <= bound {
+	if toUs <= left[1] {
 		adopt.RelayedBy, adopt.ControlOut = usSide.RelayedBy, usSide.ControlOut
 		if len(what) > 0 {
 			what = append(what, ',')
@@ -839,6 +853,9 @@ func (l *Ledger) reconcileLocked(e *entry, theirs account.Counters) *score.Misma
 	p := a.Peer
 	if !adopt.IsZero() {
 		cp, cu := a.Adopt(adopt)
+		e.reconciled[0], e.reconciled[1] = addSat(e.reconciled[0], cp), addSat(e.reconciled[1], cu)
+		// Our counters moved: the cross-check starts a new baseline.
+		e.witness = score.Witness{}
 		e.dirty = true
 		l.reconMu.Lock()
 		l.recon.Adopted++
@@ -853,6 +870,7 @@ func (l *Ledger) reconcileLocked(e *entry, theirs account.Counters) *score.Misma
 		}
 	}
 	if refused != nil {
+		e.reconcileLeft = 0
 		// The returned Mismatch is in price units: Theirs is the charge the
 		// claim implies beyond our counters, Ours 0 (the journal entry
 		// keeps both full counter sets).

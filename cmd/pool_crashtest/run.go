@@ -186,7 +186,7 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		if err != nil {
 			return fmt.Errorf("kill %d: cheques do not flow again: %w", i, err)
 		}
-		fmt.Fprintf(out, "kill %d: %s killed, reconnected in %.2fs; r1 issued %d, r2 held %d then %d; %s adopted %d units lost in the kill (reconciled %d, refused %d), then balances off by %d\n",
+		fmt.Fprintf(out, "kill %d: %s killed, reconnected in %.2fs; r1 issued %d, r2 held %d then %d; %s adopted %d units lost in the kill (adoptions %d, refused %d), then balances off by %d\n",
 			i, k.name, d.Seconds(), iss1.ChequesOut, held1.ChequesIn, held2, k.name, m.adopted, m.reconciled, m.refused, m.drift)
 	}
 
@@ -346,6 +346,12 @@ func (l *lab) mirror(ctx context.Context, k *relay) (mirrorCheck, error) {
 		}
 		m.ok = m.price > 0 && m.drift <= m.price
 		if m.ok || time.Now().After(deadline) {
+			// The next heartbeats may have reconciled more (see
+			// ledger.CheckClaim): report them all.
+			if c, err := l.control(ctx, k); err == nil {
+				m.reconciled, m.refused = c["reconciles"], c["reconciles_refused"]
+				m.adopted = c["reconciled_units_peer"] + c["reconciled_units_us"]
+			}
 			return m, nil
 		}
 		select {

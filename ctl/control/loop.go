@@ -214,6 +214,10 @@ func (c *Core) onCheque(ps *peerState, body []byte) {
 
 // sendHeartbeat signs and sends a heartbeat to ps.
 func (c *Core) sendHeartbeat(ps *peerState, now time.Time, head journal.SignedHead, hasHead bool) {
+	// Sign the counters as of now, not of the last tick: a restarted peer
+	// reconciles the charges it lost against them, and a tick-old claim
+	// falls short by a tick of traffic.
+	c.observe(ps)
 	ctrs, err := c.o.Ledger.Counters(ps.pid)
 	if err != nil {
 		return
