@@ -656,6 +656,27 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	// MaxBurst-1, which changes nothing but spares their bounds checks.
 	which, hops, routes, found := w.which[:lookups], w.hops[:lookups], w.routes[:lookups], w.found[:lookups]
 	res, verdicts := &w.res, &w.verdicts
+	if !w.keepAuth {
+		// Without hop auth no frame waits for a MAC (check leaves each at
+		// passRewrite or dropped, rewrite gives none a seq): one pass,
+		// check then rewrite while the frame and its route are still in
+		// registers and L1, instead of the three below.
+		for j := range hops {
+			i := int(which[j]) & (dpdk.MaxBurst - 1)
+			h := &hops[j]
+			h.pass = 0
+			if !found[j] {
+				verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
+				continue
+			}
+			r, rt, v := &res[i], &routes[j], &verdicts[i]
+			w.check(frames[i], r, rt, nt, v, h)
+			if h.pass == passRewrite {
+				w.rewrite(i, frames[i], r, rt, v, h)
+			}
+		}
+		return
+	}
 	for j := range hops {
 		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		h := &hops[j]

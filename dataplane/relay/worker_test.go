@@ -307,6 +307,35 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
+// TestNoAllocsNoAuth is TestNoAllocs without hop authentication, the
+// single pass decide takes then (check and rewrite together).
+func TestNoAllocsNoAuth(t *testing.T) {
+	f := newFixture(t, false)
+	rx := hopmac.New(rxKey)
+	m := wiretest.Matcher()
+	fs := burst(t, 32, rx, 1)
+	seq := uint64(1000)
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, fr := range fs {
+			restamp(fr, m, rx, seq)
+			seq++
+		}
+		f.w.decide(0, nil, fs)
+		f.w.account(fs)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per burst, want 0", allocs)
+	}
+	for i := range fs {
+		if v := f.w.verdicts[i]; v.act != actRelay {
+			t.Fatalf("frame %d: %+v, want every frame relayed", i, v)
+		}
+	}
+	if got := f.set.Peer(peerIn).ForPackets; got != 101*32 {
+		t.Errorf("relayed %d, want %d", got, 101*32)
+	}
+}
+
 // BenchmarkWorker measures the worker's decisions on bursts of 32 relayed
 // frames (classify, lookup, authenticate, rewrite, re-sign, count), with hop
 // authentication on and off, bursts of one route and of 32 distinct routes,
