@@ -134,6 +134,26 @@ func TestDataplaneImports(t *testing.T) {
 	}
 }
 
+// The crypto core is a leaf tree of the relay: it reaches no data plane,
+// control, ledger or operator package, not even transitively. What it needs
+// of the POOL header's layout it takes from internal/poolhdr, which the
+// data plane's codec reads too.
+func TestCryptoImports(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not on PATH: cannot list package dependencies")
+	}
+	above := []string{"dataplane", "ctl", "ledger", "endnode", "sim", "sched", "cmd", "bench"}
+	for _, p := range goList(t, nil, "./crypto/...") {
+		for _, d := range p.Deps {
+			for _, a := range above {
+				if d == module+"/"+a || strings.HasPrefix(d, module+"/"+a+"/") {
+					t.Errorf("%s depends on %s", p.ImportPath, d)
+				}
+			}
+		}
+	}
+}
+
 // cgo and unsafe stay in the DPDK binding's leaf package; everything else
 // builds with CGO_ENABLED=0.
 func TestCgoAndUnsafeConfined(t *testing.T) {

@@ -6,40 +6,44 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/poolrelay/poolrelay/internal/poolhdr"
 )
 
 // POOL header geometry (POOL spec v1, pool_proto.h): 80 bytes, big-endian.
+// The layout is internal/poolhdr's, which crypto/hopmac reads too; these are
+// its names for this package's callers.
 const (
 	// HeaderLen is the length of the POOL header.
-	HeaderLen = 80
+	HeaderLen = poolhdr.Len
 	// Version is the only POOL version this codec accepts and writes.
 	Version = 1
 	// MACLen is the length of the MAC field at the end of the header, and
 	// MACOffset where it starts: the hop MAC (crypto/hopmac) signs the
 	// header and payload with this field zeroed and stores its tag here.
-	MACLen    = 32
-	MACOffset = offMAC
+	MACLen    = poolhdr.MACLen
+	MACOffset = poolhdr.MAC
 	// SeqOffset is where the 8-byte sequence number starts; the hop MAC's
 	// nonce is the header's first 12 bytes, which end with it.
-	SeqOffset = offSeq
+	SeqOffset = poolhdr.Seq
 	// MaxPayloadLen is the largest payload the 16-bit length field can
 	// announce.
 	MaxPayloadLen = 0xffff
 )
 
-// Offsets of the POOL header fields.
+// Offsets of the POOL header fields (see internal/poolhdr).
 const (
-	offVerType   = 0  // version<<4 | type
-	offReserved1 = 1  // must be zero
-	offFlags     = 2  // u16
-	offSeq       = 4  // u64
-	offAck       = 12 // u64
-	offSession   = 20 // 16 bytes
-	offTimestamp = 36 // u64, ns
-	offPayLen    = 44 // u16
-	offChannel   = 46 // u8
-	offReserved2 = 47 // must be zero
-	offMAC       = 48 // 32 bytes
+	offVerType   = poolhdr.VerType
+	offReserved1 = poolhdr.Reserved1
+	offFlags     = poolhdr.Flags
+	offSeq       = poolhdr.Seq
+	offAck       = poolhdr.Ack
+	offSession   = poolhdr.Session
+	offTimestamp = poolhdr.Timestamp
+	offPayLen    = poolhdr.PayLen
+	offChannel   = poolhdr.Channel
+	offReserved2 = poolhdr.Reserved2
+	offMAC       = poolhdr.MAC
 )
 
 // Type is the POOL packet type, the low nibble of the header's first byte.
