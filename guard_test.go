@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,11 +84,13 @@ func TestPackageDocs(t *testing.T) {
 }
 
 type listedPackage struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
-	CgoFiles   []string
-	GoFiles    []string
+	ImportPath   string
+	Imports      []string
+	Deps         []string
+	TestImports  []string
+	XTestImports []string
+	CgoFiles     []string
+	GoFiles      []string
 }
 
 func goList(t *testing.T, env []string, patterns ...string) []listedPackage {
@@ -112,37 +115,109 @@ func goList(t *testing.T, env []string, patterns ...string) []listedPackage {
 
 const module = "github.com/poolrelay/poolrelay"
 
-// The data plane must not reach the control socket or an HTTP stack, not even
-// transitively: a worker that could block on either is a worker that stalls.
-// Nor does it reach the ledger, the end node, the simulator or a command:
-// they sit above it, and its time comes from internal/clock.
-func TestDataplaneImports(t *testing.T) {
+// A layering rule: no package of the trees in from (those in except aside)
+// depends on a package of the trees in forbidden (those in allowed aside) or
+// on a standard package in std: not in its own code, even transitively, and
+// not in its tests' direct imports. A tree is a module-relative folder and
+// everything below it; "" is the whole module.
+type layerRule struct {
+	from, except, forbidden, allowed, std []string
+	why                                   string
+}
+
+// layering is the shape of the repository (the README's layout map): each
+// tree has one job, and imports run one way, from the commands down.
+var layering = []layerRule{
+	{
+		from:      []string{"dataplane"},
+		forbidden: []string{"ctl", "control", "pool", "daemon", "configs", "ledger", "endnode", "sim", "cmd", "bench"},
+		std:       []string{"net/http"},
+		why: "the data plane imports no control, operator, ledger or assembly package, nor an HTTP stack: " +
+			"a worker that could block on any of them is a worker that stalls (its time comes from internal/clock)",
+	},
+	{
+		from:      []string{"endnode", "pool"},
+		forbidden: []string{"control", "daemon", "ctl", "configs", "dataplane", "sched", "sim", "cmd", "bench"},
+		allowed:   []string{"dataplane/wire"},
+		why: "the end node, and the control protocol it shares with relays, use nothing of the relay's: " +
+			"not its control core, process, operator surface, configuration, data plane engine or scheduler " +
+			"(dataplane/wire, the POOL frame codec, is both ends')",
+	},
+	{
+		from:      []string{"configs"},
+		forbidden: []string{"ctl", "daemon", "cmd", "bench", "endnode", "sim"},
+		why: "the configuration format composes the sections of the subsystems below the assembly; " +
+			"the operator surface and the assembly read it, not the other way round",
+	},
+	{
+		from:      []string{"ctl"},
+		forbidden: []string{"daemon", "cmd", "bench"},
+		why:       "the operator surface serves the relay through api.Backend; the assembly implements it",
+	},
+	{
+		from:      []string{"control"},
+		forbidden: []string{"ctl", "daemon", "configs", "cmd", "bench"},
+		why:       "the control core speaks to peers; the operator surface and the assembly sit above it",
+	},
+	{
+		from:      []string{""},
+		except:    []string{"cmd", "bench", "daemon"},
+		forbidden: []string{"daemon"},
+		why:       "the process assembly is the composition root: only commands import it",
+	},
+}
+
+// inTree reports whether the import path pkg is in one of the module-relative
+// trees.
+func inTree(pkg string, trees []string) bool {
+	for _, tree := range trees {
+		root := module
+		if tree != "" {
+			root += "/" + tree
+		}
+		if pkg == root || strings.HasPrefix(pkg, root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLayering(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go command not on PATH: cannot list package dependencies")
 	}
-	above := []string{"ctl", "ledger", "endnode", "sim", "cmd"}
-	for _, p := range goList(t, nil, "./dataplane/...") {
-		for _, d := range p.Deps {
-			bad := d == "net/http"
-			for _, a := range above {
-				bad = bad || d == module+"/"+a || strings.HasPrefix(d, module+"/"+a+"/")
+	pkgs := goList(t, nil, "./...")
+	for _, r := range layering {
+		bad := func(d string) bool {
+			return inTree(d, r.forbidden) && !inTree(d, r.allowed) || slices.Contains(r.std, d)
+		}
+		for _, p := range pkgs {
+			if !inTree(p.ImportPath, r.from) || inTree(p.ImportPath, r.except) {
+				continue
 			}
-			if bad {
-				t.Errorf("%s depends on %s", p.ImportPath, d)
+			for _, d := range p.Deps {
+				if bad(d) {
+					t.Errorf("%s depends on %s: %s", p.ImportPath, d, r.why)
+				}
+			}
+			for _, d := range append(p.TestImports, p.XTestImports...) {
+				if bad(d) {
+					t.Errorf("a test of %s imports %s: %s", p.ImportPath, d, r.why)
+				}
 			}
 		}
 	}
 }
 
 // The crypto core is a leaf tree of the relay: it reaches no data plane,
-// control, ledger or operator package, not even transitively. What it needs
-// of the POOL header's layout it takes from internal/poolhdr, which the
-// data plane's codec reads too.
+// control, protocol, ledger, operator or assembly package, not even
+// transitively. What it needs of the POOL header's layout it takes from
+// internal/poolhdr, which the data plane's codec reads too.
 func TestCryptoImports(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go command not on PATH: cannot list package dependencies")
 	}
-	above := []string{"dataplane", "ctl", "ledger", "endnode", "sim", "sched", "cmd", "bench"}
+	above := []string{"dataplane", "ctl", "control", "pool", "daemon", "configs", "ledger", "endnode", "sim", "sched", "cmd", "bench"}
 	for _, p := range goList(t, nil, "./crypto/...") {
 		for _, d := range p.Deps {
 			for _, a := range above {
@@ -154,8 +229,8 @@ func TestCryptoImports(t *testing.T) {
 	}
 }
 
-// cgo and unsafe stay in the DPDK binding's leaf package; everything else
-// builds with CGO_ENABLED=0.
+// cgo and unsafe stay in the DPDK binding's leaf package, its tests
+// included; everything else, tests too, builds with CGO_ENABLED=0.
 func TestCgoAndUnsafeConfined(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go command not on PATH: cannot list packages")
@@ -171,6 +246,11 @@ func TestCgoAndUnsafeConfined(t *testing.T) {
 		for _, imp := range p.Imports {
 			if imp == "unsafe" || imp == "C" {
 				t.Errorf("%s imports %s", p.ImportPath, imp)
+			}
+		}
+		for _, imp := range append(p.TestImports, p.XTestImports...) {
+			if imp == "unsafe" || imp == "C" {
+				t.Errorf("a test of %s imports %s", p.ImportPath, imp)
 			}
 		}
 	}

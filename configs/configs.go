@@ -21,8 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/poolrelay/poolrelay/ctl"
-	"github.com/poolrelay/poolrelay/ctl/control"
+	"github.com/poolrelay/poolrelay/control"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/internal/confcheck"
@@ -54,7 +53,7 @@ type File struct {
 	EAL       dataplane.EALConfig    `toml:"eal"`
 	Ports     []dataplane.PortConfig `toml:"port"`
 	Dataplane dataplane.Config       `toml:"dataplane"`
-	Ctl       ctl.Config             `toml:"ctl"`
+	Ctl       CtlConfig              `toml:"ctl"`
 	Ledger    ledger.Config          `toml:"ledger"`
 	Sched     sched.Config           `toml:"sched"`
 	Neigh     neigh.Config           `toml:"neigh"`
@@ -68,7 +67,7 @@ func Defaults() File {
 		Node:      NodeConfig{DataDir: "/var/lib/pool_relay", NetworkID: 1},
 		EAL:       dataplane.DefaultEALConfig(),
 		Dataplane: dataplane.DefaultConfig(),
-		Ctl:       ctl.DefaultConfig(),
+		Ctl:       DefaultCtlConfig(),
 		Ledger:    ledger.DefaultConfig(),
 		Sched:     sched.DefaultConfig(),
 		Neigh:     neigh.DefaultConfig(),

@@ -14,9 +14,9 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/address"
 	"github.com/poolrelay/poolrelay/crypto/handshake"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
-	"github.com/poolrelay/poolrelay/ctl/proto"
-	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
+	"github.com/poolrelay/poolrelay/pool/proto"
+	"github.com/poolrelay/poolrelay/pool/transport"
 )
 
 // hopSender authenticates outer frames for the hop to the relay. The data

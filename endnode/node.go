@@ -32,12 +32,12 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/address"
 	"github.com/poolrelay/poolrelay/crypto/handshake"
 	"github.com/poolrelay/poolrelay/crypto/identity"
-	"github.com/poolrelay/poolrelay/ctl/proto"
-	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/owner"
 	"github.com/poolrelay/poolrelay/ledger/account"
+	"github.com/poolrelay/poolrelay/pool/proto"
+	"github.com/poolrelay/poolrelay/pool/transport"
 )
 
 // Config configures a Node. Fields are required unless marked optional.

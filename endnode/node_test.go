@@ -9,8 +9,8 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/handshake"
 	"github.com/poolrelay/poolrelay/crypto/identity"
-	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/internal/logging"
+	"github.com/poolrelay/poolrelay/pool/transport"
 )
 
 type fixed struct{ t time.Time }

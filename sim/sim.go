@@ -713,7 +713,7 @@ func (s *Sim) refresh(v int32) {
 }
 
 // schedClass is the relay's mapping of a generosity class to an egress
-// queue (ctl/control publishes the same).
+// queue (package control publishes the same).
 func schedClass(c score.Class) sched.Class {
 	switch c {
 	case score.MajorContributor:

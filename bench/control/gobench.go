@@ -29,10 +29,10 @@ type microPackage struct {
 // such a pattern runs no benchmark that has none: BenchmarkAccept (only its
 // new-peer case) has a run of its own.
 var microPackages = []microPackage{
-	{pkg: "./ctl/control", pattern: "^BenchmarkEnroll$", want: []string{enrollBench}},
+	{pkg: "./control", pattern: "^BenchmarkEnroll$", want: []string{enrollBench}},
 	{pkg: "./crypto/handshake", pattern: "^BenchmarkAccept$/^new-peer$", want: []string{"BenchmarkAccept/new-peer"}},
 	{pkg: "./crypto/handshake", pattern: "^Benchmark(Challenge|X25519)$", want: []string{"BenchmarkChallenge", "BenchmarkX25519"}},
-	{pkg: "./ctl/proto", pattern: "^BenchmarkHeartbeat(Sign|Verify)$", want: []string{"BenchmarkHeartbeatSign", "BenchmarkHeartbeatVerify"}},
+	{pkg: "./pool/proto", pattern: "^BenchmarkHeartbeat(Sign|Verify)$", want: []string{"BenchmarkHeartbeatSign", "BenchmarkHeartbeatVerify"}},
 	{pkg: "./crypto/hopmac", pattern: "^Benchmark(RelayHop|Sign|Verify)$", want: []string{
 		"BenchmarkRelayHop/128", "BenchmarkRelayHop/1500", "BenchmarkSign/128", "BenchmarkSign/1500",
 		"BenchmarkVerify/128", "BenchmarkVerify/1500"}},

@@ -2,7 +2,7 @@
 // bench-control). In one invocation it measures, per core:
 //
 //   - enrollments per second: the relay's whole cost of enrolling a peer
-//     (ctl/control's BenchmarkEnroll: CHALLENGE, RESPONSE checked, Noise
+//     (control's BenchmarkEnroll: CHALLENGE, RESPONSE checked, Noise
 //     completed, ledger Connect journalled, hop keys installed, ACK and
 //     TERMS sent; the benchmark enrolls one client again and again, so its
 //     binding and static-static DH are cached), beside the handshake alone
@@ -10,7 +10,7 @@
 //     does that work too) and X25519, the unit both are bounded by;
 //   - stateless CHALLENGE answers per second, the INIT-flood path
 //     (handshake.Responder.Challenge, BenchmarkChallenge);
-//   - heartbeat signatures and verifications per second (ctl/proto);
+//   - heartbeat signatures and verifications per second (pool/proto);
 //   - the hop MAC's cost per frame at 128 B and 1500 B: verify and re-sign,
 //     as a relay does (crypto/hopmac's BenchmarkRelayHop), and each half;
 //     and the same pair through intel-ipsec-mb, 32 frames a cgo call, as

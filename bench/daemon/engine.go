@@ -12,13 +12,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/configs"
+	"github.com/poolrelay/poolrelay/control"
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
-	"github.com/poolrelay/poolrelay/ctl/control"
-	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/relay"
 	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/pool/proto"
 	"github.com/poolrelay/poolrelay/sched"
 )
 

@@ -32,9 +32,9 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/address"
 	"github.com/poolrelay/poolrelay/crypto/identity"
-	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/endnode"
 	"github.com/poolrelay/poolrelay/internal/clock"
+	"github.com/poolrelay/poolrelay/pool/transport"
 )
 
 type options struct {

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolrelay/poolrelay/control"
+	"github.com/poolrelay/poolrelay/control/controltest"
 	"github.com/poolrelay/poolrelay/crypto/address"
 	"github.com/poolrelay/poolrelay/crypto/identity"
-	"github.com/poolrelay/poolrelay/ctl/control"
-	"github.com/poolrelay/poolrelay/ctl/control/controltest"
-	"github.com/poolrelay/poolrelay/ctl/transport"
 	"github.com/poolrelay/poolrelay/endnode"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
+	"github.com/poolrelay/poolrelay/pool/transport"
 )
 
 // TestSendThroughRelay runs a relay (the control core over UDP with the

@@ -10,7 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/poolrelay/poolrelay/configs"
-	"github.com/poolrelay/poolrelay/ctl/daemon"
+	"github.com/poolrelay/poolrelay/daemon"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
 

@@ -6,10 +6,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/poolrelay/poolrelay/ctl/proto"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/account"
 	"github.com/poolrelay/poolrelay/ledger/cheque"
+	"github.com/poolrelay/poolrelay/pool/proto"
 )
 
 // PeerFromView is the Peer the daemon reports for the ledger's view of a
