@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/poolrelay/poolrelay/internal/lab"
 	"github.com/poolrelay/poolrelay/internal/tmpfs"
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/journal"
@@ -21,8 +22,8 @@ import (
 const tmpfsSize = 8 << 20
 
 // journalState reads r2's status --json journal section.
-func (l *lab) journalState(ctx context.Context, r *relay) (state, reason string, err error) {
-	js, err := cli(ctx, l.relayBin, "status", "--json", "--socket", r.socket)
+func (g *rig) journalState(ctx context.Context, r *lab.Relay) (state, reason string, err error) {
+	js, err := g.CLI(ctx, "status", "--json", "--socket", r.Socket)
 	if err != nil {
 		return "", "", err
 	}
@@ -39,14 +40,14 @@ func (l *lab) journalState(ctx context.Context, r *relay) (state, reason string,
 }
 
 // waitJournal waits until r's journal shows state.
-func (l *lab) waitJournal(ctx context.Context, r *relay, state string, d time.Duration) error {
-	return retry(ctx, d, func() error {
-		s, why, err := l.journalState(ctx, r)
+func (g *rig) waitJournal(ctx context.Context, r *lab.Relay, state string, d time.Duration) error {
+	return g.Retry(ctx, d, func() error {
+		s, why, err := g.journalState(ctx, r)
 		if err != nil {
 			return err
 		}
 		if s != state {
-			return fmt.Errorf("%s's journal is %q (%s), not %q", r.name, s, why, state)
+			return fmt.Errorf("%s's journal is %q (%s), not %q", r.Name, s, why, state)
 		}
 		return nil
 	})
@@ -69,18 +70,15 @@ func runDiskFull(ctx context.Context, o options, out io.Writer) (err error) {
 		os.Remove(mnt)
 	}()
 	fmt.Fprintf(out, "==> r2's data directory on a %d MiB tmpfs at %s\n", tmpfsSize>>20, mnt)
-	l, err := newLab(ctx, o, out, mnt)
+	g, err := newRig(ctx, o, out, mnt)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := l.close(); cerr != nil && err == nil {
+		if cerr := g.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("cleanup: %w", cerr)
 		}
 	}()
-	if _, err := l.waitCheques(ctx, 0, 30*time.Second); err != nil {
-		return fmt.Errorf("no cheque before the disk filled: %w", err)
-	}
 
 	fmt.Fprintln(out, "==> filling r2's disk during cheque traffic")
 	filler, err := tmpfs.Fill(mnt, "filler", 0)
@@ -88,11 +86,11 @@ func runDiskFull(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	t0 := time.Now()
-	if err := l.waitJournal(ctx, l.r2, "degraded", 30*time.Second); err != nil {
+	if err := g.waitJournal(ctx, g.r2, "degraded", 30*time.Second); err != nil {
 		return err
 	}
 	degraded := time.Since(t0)
-	st, _ := cli(ctx, l.relayBin, "status", "--socket", l.r2.socket)
+	st, _ := g.CLI(ctx, "status", "--socket", g.r2.Socket)
 	for _, line := range strings.Split(st, "\n") {
 		if strings.HasPrefix(line, "Journal") {
 			fmt.Fprintf(out, "    r2 status: %s\n", line)
@@ -100,12 +98,12 @@ func runDiskFull(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	// Cheques refused with a reason, counted at both ends; none
 	// acknowledged meanwhile.
-	if err := retry(ctx, 30*time.Second, func() error {
-		c2, err := l.control(ctx, l.r2)
+	if err := g.Retry(ctx, 30*time.Second, func() error {
+		c2, err := g.control(ctx, g.r2)
 		if err != nil {
 			return err
 		}
-		c1, err := l.control(ctx, l.r1)
+		c1, err := g.control(ctx, g.r1)
 		if err != nil {
 			return err
 		}
@@ -119,12 +117,12 @@ func runDiskFull(ctx context.Context, o options, out io.Writer) (err error) {
 	}); err != nil {
 		return err
 	}
-	h0, err := l.peer(ctx, l.r2, l.r1.id)
+	h0, err := g.Peer(ctx, g.r2, g.r1.ID)
 	if err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)
-	h1, err := l.peer(ctx, l.r2, l.r1.id)
+	h1, err := g.Peer(ctx, g.r2, g.r1.ID)
 	if err != nil {
 		return err
 	}
@@ -137,16 +135,16 @@ func runDiskFull(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	t1 := time.Now()
-	if err := l.waitJournal(ctx, l.r2, "ok", 30*time.Second); err != nil {
+	if err := g.waitJournal(ctx, g.r2, "ok", 30*time.Second); err != nil {
 		return err
 	}
 	resumed := time.Since(t1)
-	held, err := l.waitCheques(ctx, h1.ChequesIn, 30*time.Second)
+	held, err := g.waitCheques(ctx, h1.ChequesIn, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("cheques do not flow after space returned: %w", err)
 	}
 	fmt.Fprintf(out, "    r2 writes again after %.2fs; it holds %d from r1 in cheques (was %d)\n", resumed.Seconds(), held, h1.ChequesIn)
-	if n := strings.Count(l.r2.proc.output(), "journal: cannot write"); n != 1 {
+	if n := strings.Count(g.r2.Proc.Output(), "journal: cannot write"); n != 1 {
 		return fmt.Errorf("r2 logged the failure %d times, want once", n)
 	}
 
@@ -155,15 +153,15 @@ func runDiskFull(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := l.waitJournal(ctx, l.r2, "degraded", 30*time.Second); err != nil {
+	if err := g.waitJournal(ctx, g.r2, "degraded", 30*time.Second); err != nil {
 		return err
 	}
-	l.stopTraffic()
-	if err := l.r2.proc.stop(20 * time.Second); err != nil {
-		return fmt.Errorf("r2 did not stop cleanly: %w\n%s", err, l.r2.proc.tail())
+	g.stopTraffic()
+	if err := g.r2.Proc.Stop(20 * time.Second); err != nil {
+		return fmt.Errorf("r2 did not stop cleanly: %w\n%s", err, g.r2.Proc.Tail())
 	}
 	var gaps int
-	sum, err := journal.Verify(journalPath(l.r2), func(r *journal.Record) error {
+	sum, err := journal.Verify(journalPath(g.r2), func(r *journal.Record) error {
 		if r.Type != event.Error {
 			return nil
 		}

@@ -45,13 +45,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/poolrelay/poolrelay/internal/lab"
 )
 
 func main() {
@@ -67,16 +67,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pool_crashtest: --scenario must be kill or diskfull")
 		os.Exit(2)
 	}
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "pool_crashtest:", err)
-		if errors.Is(err, context.Canceled) {
-			os.Exit(130)
-		}
-		os.Exit(1)
-	}
+	lab.Main("pool_crashtest", o.timeout, func(ctx context.Context, out io.Writer) error { return run(ctx, o, out) })
 }

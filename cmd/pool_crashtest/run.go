@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/poolrelay/poolrelay/internal/lab"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 )
@@ -22,13 +23,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 }
 
 // journalPath is a relay's journal (the default name in its data directory).
-func journalPath(r *relay) string { return ledger.DefaultConfig().JournalPath(r.dir) }
+func journalPath(r *lab.Relay) string { return ledger.DefaultConfig().JournalPath(r.Dir) }
 
 // waitCheques waits until r2 holds more than held from r1 in cheques.
-func (l *lab) waitCheques(ctx context.Context, held uint64, d time.Duration) (uint64, error) {
+func (g *rig) waitCheques(ctx context.Context, held uint64, d time.Duration) (uint64, error) {
 	var now uint64
-	err := retry(ctx, d, func() error {
-		p, err := l.peer(ctx, l.r2, l.r1.id)
+	err := g.Retry(ctx, d, func() error {
+		p, err := g.Peer(ctx, g.r2, g.r1.ID)
 		if err != nil {
 			return err
 		}
@@ -48,18 +49,15 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	fmt.Fprintf(out, "==> %d kills, seed %d\n", o.kills, seed)
-	l, err := newLab(ctx, o, out, "")
+	g, err := newRig(ctx, o, out, "")
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := l.close(); cerr != nil && err == nil {
+		if cerr := g.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("cleanup: %w", cerr)
 		}
 	}()
-	if _, err := l.waitCheques(ctx, 0, 30*time.Second); err != nil {
-		return fmt.Errorf("no cheque before the first kill: %w", err)
-	}
 	var (
 		recon   []time.Duration
 		lost    int
@@ -74,72 +72,72 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 			return ctx.Err()
 		case <-time.After(200*time.Millisecond + time.Duration(rng.Int64N(int64(2300*time.Millisecond)))):
 		}
-		k, s := l.r1, l.r2
+		k, s := g.r1, g.r2
 		if rng.IntN(2) == 1 {
-			k, s = l.r2, l.r1
+			k, s = g.r2, g.r1
 		}
-		iss0, err := l.peer(ctx, l.r1, l.r2.id)
+		iss0, err := g.Peer(ctx, g.r1, g.r2.ID)
 		if err != nil {
 			return err
 		}
-		held0, err := l.peer(ctx, l.r2, l.r1.id)
+		held0, err := g.Peer(ctx, g.r2, g.r1.ID)
 		if err != nil {
 			return err
 		}
-		cs, err := l.control(ctx, s)
+		cs, err := g.control(ctx, s)
 		if err != nil {
 			return err
 		}
 		enrolled0 := cs["peers_enrolled"]
 
 		t0 := time.Now()
-		k.proc.kill()
+		k.Proc.Kill()
 		// The killed journal as the kill left it: a torn tail (a batch
 		// not yet synced) is allowed and repaired at start; a broken
 		// chain is not.
 		sum, verr := journal.Verify(journalPath(k), nil)
 		if verr != nil {
 			chainOK = false
-			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, k.name, verr)
+			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, k.Name, verr)
 		}
 		if sum.Torn != nil {
 			torn++
 		}
-		if err := l.startRelay(ctx, k); err != nil {
+		if err := g.startRelay(ctx, k); err != nil {
 			return fmt.Errorf("kill %d: %w", i, err)
 		}
 		// Back on a new session at both ends, with no enroll command.
-		var pk, ps peerView
-		if err := retry(ctx, 90*time.Second, func() error {
+		var pk, ps lab.Peer
+		if err := g.Retry(ctx, 90*time.Second, func() error {
 			var err error
-			if pk, err = l.peer(ctx, k, s.id); err != nil {
+			if pk, err = g.Peer(ctx, k, s.ID); err != nil {
 				return err
 			} else if !pk.Connected {
-				return fmt.Errorf("%s does not see %s connected (reconnecting=%v)", k.name, s.name, pk.Reconnecting)
+				return fmt.Errorf("%s does not see %s connected (reconnecting=%v)", k.Name, s.Name, pk.Reconnecting)
 			}
-			c, err := l.control(ctx, s)
+			c, err := g.control(ctx, s)
 			if err != nil {
 				return err
 			} else if c["peers_enrolled"] <= enrolled0 {
-				return fmt.Errorf("%s has no new session with %s yet", s.name, k.name)
+				return fmt.Errorf("%s has no new session with %s yet", s.Name, k.Name)
 			}
-			if ps, err = l.peer(ctx, s, k.id); err != nil {
+			if ps, err = g.Peer(ctx, s, k.ID); err != nil {
 				return err
 			} else if !ps.Connected {
-				return fmt.Errorf("%s does not see %s connected", s.name, k.name)
+				return fmt.Errorf("%s does not see %s connected", s.Name, k.Name)
 			}
 			return nil
 		}); err != nil {
-			return fmt.Errorf("kill %d: %s and %s not reconnected: %w\n%s", i, k.name, s.name, err, k.proc.tail())
+			return fmt.Errorf("kill %d: %s and %s not reconnected: %w\n%s", i, k.Name, s.Name, err, k.Proc.Tail())
 		}
 		d := time.Since(t0)
 		recon = append(recon, d)
 
-		iss1, err := l.peer(ctx, l.r1, l.r2.id)
+		iss1, err := g.Peer(ctx, g.r1, g.r2.ID)
 		if err != nil {
 			return err
 		}
-		held1, err := l.peer(ctx, l.r2, l.r1.id)
+		held1, err := g.Peer(ctx, g.r2, g.r1.ID)
 		if err != nil {
 			return err
 		}
@@ -162,13 +160,13 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		}
 		if _, err := journal.Verify(journalPath(s), nil); err != nil {
 			chainOK = false
-			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, s.name, err)
+			fmt.Fprintf(out, "kill %d: %s's journal does not verify: %v\n", i, s.Name, err)
 		}
 		// The balances mirror again once the restarted relay reconciled
 		// the charges its kill lost (on the first heartbeat it accepts
 		// from its peer) and nothing is in flight: traffic stopped,
 		// pending cheques delivered.
-		m, err := l.mirror(ctx, k)
+		m, err := g.mirror(ctx, k)
 		if err != nil {
 			return fmt.Errorf("kill %d: %w", i, err)
 		}
@@ -179,29 +177,29 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		}
 		// The end nodes' sessions went with the killed relay's: start
 		// them again, and see cheques flow again.
-		if err := l.startTraffic(ctx); err != nil {
+		if err := g.startTraffic(ctx); err != nil {
 			return fmt.Errorf("kill %d: %w", i, err)
 		}
-		held2, err := l.waitCheques(ctx, held1.ChequesIn, 60*time.Second)
+		held2, err := g.waitCheques(ctx, held1.ChequesIn, 60*time.Second)
 		if err != nil {
 			return fmt.Errorf("kill %d: cheques do not flow again: %w", i, err)
 		}
 		fmt.Fprintf(out, "kill %d: %s killed, reconnected in %.2fs; r1 issued %d, r2 held %d then %d; %s adopted %d units lost in the kill (adoptions %d, refused %d), then balances off by %d\n",
-			i, k.name, d.Seconds(), iss1.ChequesOut, held1.ChequesIn, held2, k.name, m.adopted, m.reconciled, m.refused, m.drift)
+			i, k.Name, d.Seconds(), iss1.ChequesOut, held1.ChequesIn, held2, k.Name, m.adopted, m.reconciled, m.refused, m.drift)
 	}
 
 	// Quiet: no traffic, a few heartbeats and cheque retries.
-	l.stopTraffic()
+	g.stopTraffic()
 	time.Sleep(4 * time.Second)
-	p1, err := l.peer(ctx, l.r1, l.r2.id)
+	p1, err := g.Peer(ctx, g.r1, g.r2.ID)
 	if err != nil {
 		return err
 	}
-	p2, err := l.peer(ctx, l.r2, l.r1.id)
+	p2, err := g.Peer(ctx, g.r2, g.r1.ID)
 	if err != nil {
 		return err
 	}
-	price := framePrice(ctx, l)
+	price := framePrice(ctx, g)
 	drift := p1.Balance + p2.Balance
 	if drift < 0 {
 		drift = -drift
@@ -232,20 +230,20 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 	if p1.ChequesOut < p2.ChequesIn {
 		lost++
 	}
-	for _, r := range []*relay{l.r1, l.r2} {
-		if err := r.proc.stop(20 * time.Second); err != nil {
-			return fmt.Errorf("%s did not stop cleanly: %w\n%s", r.name, err, r.proc.tail())
+	for _, r := range []*lab.Relay{g.r1, g.r2} {
+		if err := r.Proc.Stop(20 * time.Second); err != nil {
+			return fmt.Errorf("%s did not stop cleanly: %w\n%s", r.Name, err, r.Proc.Tail())
 		}
 		sum, err := journal.Verify(journalPath(r), nil)
 		switch {
 		case err != nil:
 			chainOK = false
-			fmt.Fprintf(out, "%s: journal: %v\n", r.name, err)
+			fmt.Fprintf(out, "%s: journal: %v\n", r.Name, err)
 		case sum.Torn != nil:
 			chainOK = false
-			fmt.Fprintf(out, "%s: a clean stop left a torn tail: %v\n", r.name, sum.Torn)
+			fmt.Fprintf(out, "%s: a clean stop left a torn tail: %v\n", r.Name, sum.Torn)
 		default:
-			fmt.Fprintf(out, "%s: journal verifies: %d records\n", r.name, sum.Records)
+			fmt.Fprintf(out, "%s: journal verifies: %d records\n", r.Name, sum.Records)
 		}
 	}
 	slices.Sort(recon)
@@ -274,26 +272,13 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 // framePrice is what r2 charges r1 for one relayed frame of the run: the
 // default prices (the lab's configs keep them) over the average frame r2
 // relayed for r1.
-func framePrice(ctx context.Context, l *lab) int64 {
-	js, err := cli(ctx, l.relayBin, "peers", "--json", "--socket", l.r2.socket)
-	if err != nil {
-		return 0
-	}
-	var ps []struct {
-		ID      string `json:"id"`
-		Bytes   uint64 `json:"relayed_for_bytes"`
-		Packets uint64 `json:"relayed_for_packets"`
-	}
-	if jsonUnmarshal(js, &ps) != nil {
+func framePrice(ctx context.Context, g *rig) int64 {
+	p, err := g.Peer(ctx, g.r2, g.r1.ID)
+	if err != nil || p.RelayedForPackets == 0 {
 		return 0
 	}
 	c := ledger.DefaultConfig()
-	for _, p := range ps {
-		if p.ID == l.r1.id && p.Packets > 0 {
-			return int64(c.PricePerPacket + c.PricePerByte*(p.Bytes+p.Packets-1)/p.Packets)
-		}
-	}
-	return 0
+	return int64(c.PricePerPacket + c.PricePerByte*(p.RelayedForBytes+p.RelayedForPackets-1)/p.RelayedForPackets)
 }
 
 // mirrorCheck is one comparison of the two relays' balances of each other.
@@ -311,15 +296,15 @@ type mirrorCheck struct {
 // stops the end nodes, and waits up to 15 s for the balances to mirror
 // within one frame's price (cheques in flight arrive, frames in flight are
 // counted); it returns the last comparison.
-func (l *lab) mirror(ctx context.Context, k *relay) (mirrorCheck, error) {
+func (g *rig) mirror(ctx context.Context, k *lab.Relay) (mirrorCheck, error) {
 	var m mirrorCheck
-	if err := retry(ctx, 30*time.Second, func() error {
-		c, err := l.control(ctx, k)
+	if err := g.Retry(ctx, 30*time.Second, func() error {
+		c, err := g.control(ctx, k)
 		if err != nil {
 			return err
 		}
 		if c["heartbeats_accepted"] == 0 {
-			return fmt.Errorf("%s has accepted no heartbeat since its restart", k.name)
+			return fmt.Errorf("%s has accepted no heartbeat since its restart", k.Name)
 		}
 		m.reconciled, m.refused = c["reconciles"], c["reconciles_refused"]
 		m.adopted = c["reconciled_units_peer"] + c["reconciled_units_us"]
@@ -327,15 +312,15 @@ func (l *lab) mirror(ctx context.Context, k *relay) (mirrorCheck, error) {
 	}); err != nil {
 		return m, err
 	}
-	l.stopTraffic()
-	m.price = framePrice(ctx, l)
+	g.stopTraffic()
+	m.price = framePrice(ctx, g)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		p1, err := l.peer(ctx, l.r1, l.r2.id)
+		p1, err := g.Peer(ctx, g.r1, g.r2.ID)
 		if err != nil {
 			return m, err
 		}
-		p2, err := l.peer(ctx, l.r2, l.r1.id)
+		p2, err := g.Peer(ctx, g.r2, g.r1.ID)
 		if err != nil {
 			return m, err
 		}
@@ -348,7 +333,7 @@ func (l *lab) mirror(ctx context.Context, k *relay) (mirrorCheck, error) {
 		if m.ok || time.Now().After(deadline) {
 			// The next heartbeats may have reconciled more (see
 			// ledger.CheckClaim): report them all.
-			if c, err := l.control(ctx, k); err == nil {
+			if c, err := g.control(ctx, k); err == nil {
 				m.reconciled, m.refused = c["reconciles"], c["reconciles_refused"]
 				m.adopted = c["reconciled_units_peer"] + c["reconciled_units_us"]
 			}

@@ -18,14 +18,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/poolrelay/poolrelay/internal/lab"
 )
 
 func main() {
@@ -43,21 +42,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pool_demo: --vdev must be af_packet or af_xdp")
 		os.Exit(2)
 	}
-	// A closed stdout (pool_demo | head) must not kill the demo before it
-	// has stopped its relays and removed its namespaces: with SIGPIPE
-	// ignored, the write fails instead and the cleanup runs.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "pool_demo:", err)
-		if errors.Is(err, context.Canceled) {
-			os.Exit(130)
-		}
-		os.Exit(1)
-	}
+	lab.Main("pool_demo", o.timeout, func(ctx context.Context, out io.Writer) error { return run(ctx, o, out) })
 }
 
 // options configure a demo run.

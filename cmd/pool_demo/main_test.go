@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/poolrelay/poolrelay/internal/lab/labtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(labtest.Main(m)) }
 
 // TestDemo is the demo as `make test` runs it, once with the relays' ports
 // on AF_PACKET and once on AF_XDP: three relays on DPDK and two end nodes
@@ -21,38 +24,12 @@ import (
 // agree, every relay serves status and peers, cheques are issued and
 // received, the journals verify, and nothing is left behind.
 func TestDemo(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the demo needs root (network namespaces, DPDK); CI runs as root")
-		}
-		t.Skip("skipping: the demo needs root (network namespaces, DPDK)")
-	}
-	if testing.Short() {
-		t.Skip("skipping the demo in -short mode")
-	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "github.com/poolrelay/poolrelay/cmd/pool_relay", "github.com/poolrelay/poolrelay/cmd/pool_node")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := labtest.Binaries(t, "the demo")
 	for _, vdev := range []string{"af_packet", "af_xdp"} {
 		t.Run(vdev, func(t *testing.T) { runDemo(t, bin, vdev) })
 	}
 	// Nothing left: namespaces, DPDK runtime directories.
-	if out, _ := exec.Command("ip", "netns", "list").Output(); bytes.Contains(out, []byte("demo"+strconv.Itoa(os.Getpid())+"-")) {
-		t.Errorf("namespaces left behind:\n%s", out)
-	}
-	if left, _ := filepath.Glob("/var/run/dpdk/demo" + strconv.Itoa(os.Getpid()) + "_*"); len(left) > 0 {
-		t.Errorf("DPDK runtime directories left behind: %v", left)
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	labtest.Leftovers(t, "demo")
 }
 
 // runDemo runs the demo once with the relays' ports on vdev and checks its
@@ -65,7 +42,7 @@ func runDemo(t *testing.T, bin, vdev string) {
 	err := run(ctx, options{bin: bin, vdev: vdev, frames: 1000, size: 1000, rate: 1000, log: &log, jsonDir: jsonDir}, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
-		t.Logf("process output:\n%s", tail(log.String(), 200))
+		t.Logf("process output:\n%s", labtest.Tail(log.String(), 200))
 		t.Fatal(err)
 	}
 	s := out.String()
