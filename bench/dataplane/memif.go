@@ -331,7 +331,7 @@ func (rb *relayBench) setupMemif(spec traffic.Spec) error {
 		return err
 	}
 	rb.m = wire.NewMatcher(wire.PoolPort, wire.RelayPort)
-	rb.w, err = relay.NewWorker(relay.WorkerConfig{
+	rb.w, err = relay.NewWorker[*dpdk.Burst](relay.WorkerConfig{
 		Tables: rb.t, Counters: rb.set.Core(0), Matcher: rb.m,
 		MACs: []wire.MAC{spec.Dst}, KeepAuth: rb.auth,
 	})

@@ -98,7 +98,7 @@ type relayBench struct {
 	routes   int
 	sessions []wire.SessionID
 	next     int
-	w        *relay.Worker
+	w        *relay.Worker[*dpdk.Burst]
 	t        *relay.Tables
 	set      *counters.Set
 	m        *wire.Matcher
@@ -137,7 +137,7 @@ func (rb *relayBench) frame(size int) []byte {
 	rb.set, err = counters.New(1, 16, int(relay.NumReasons), 2)
 	must(err)
 	rb.m = wire.NewMatcher(wire.PoolPort, wire.RelayPort)
-	rb.w, err = relay.NewWorker(relay.WorkerConfig{
+	rb.w, err = relay.NewWorker[*dpdk.Burst](relay.WorkerConfig{
 		Tables: rb.t, Counters: rb.set.Core(0), Matcher: rb.m,
 		MACs: []wire.MAC{{0x02, 0, 0, 0, 0, 0x10}, {0x02, 0, 0, 0, 0, 0x11}}, KeepAuth: rb.auth,
 	})
@@ -230,7 +230,7 @@ func (rb *relayBench) installSweep(rt *route.Table, r route.Route) {
 // attach gives the worker one unshaped egress Port per port on b, with
 // the [sched] defaults, as relay.Engine does.
 func (rb *relayBench) attach(e *dpdk.EAL, b *dpdk.Burst, ports []*dpdk.Port) error {
-	eg := make([]*egress.Port, len(ports))
+	eg := make([]*egress.Port[*dpdk.Burst], len(ports))
 	for p, port := range ports {
 		_, txd := port.Descriptors()
 		var err error

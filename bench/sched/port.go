@@ -150,7 +150,7 @@ func simulatePort(sc scenario, cfg sched.Config, c uint64, o options, seed int64
 			eg.Enqueue(m, p.class, now)
 			p.advance(sc.bursty)
 		}
-		eg.Drain(tx, now)
+		eg.Drain(now)
 		tx.Flush()
 		for _, m := range rx.Cycle(rxq) {
 			f := m.Data()
@@ -161,7 +161,7 @@ func simulatePort(sc scenario, cfg sched.Config, c uint64, o options, seed int64
 			rx.Drop(m)
 		}
 	}
-	eg.Drain(tx, int64(dur))
+	eg.Drain(int64(dur))
 	tx.Flush()
 	eg.Close()
 	for {

@@ -223,6 +223,30 @@ func (b *Burst) Drop(m *Mbuf) {
 	b.nDrop++
 }
 
+// DropBurst queues all of ms to be freed by the next Cycle or Flush: Drop
+// for a burst's dropped frames at once. It panics, queueing nothing, beyond
+// Size frames between flushes.
+func (b *Burst) DropBurst(ms []*Mbuf) {
+	if len(ms) > len(b.drop)-b.nDrop {
+		panic("dpdk: Burst.DropBurst: more than Size frames dropped without a Flush")
+	}
+	b.nDrop += copy(b.drop[b.nDrop:], ms)
+}
+
+// PuntBurst queues all of ms for the punt ring: Punt for a burst's punted
+// frames at once. It panics, queueing nothing, beyond Size frames between
+// flushes.
+func (b *Burst) PuntBurst(ms []*Mbuf) {
+	if len(ms) > len(b.punt)-b.nPunt {
+		panic("dpdk: Burst.PuntBurst: more than Size frames punted without a Flush")
+	}
+	b.nPunt += copy(b.punt[b.nPunt:], ms)
+}
+
+// FreeBulk frees ms now (FreeBulk, one cgo call): for frames a layer above
+// took off every queue, such as what a closing egress still holds.
+func (b *Burst) FreeBulk(ms []*Mbuf) { FreeBulk(ms) }
+
 // Punt queues m for the punt ring; the next Cycle or Flush enqueues it, or
 // frees it if the ring is full. Like Send, it panics beyond Size frames
 // between flushes.

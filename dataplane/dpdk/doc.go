@@ -52,6 +52,14 @@
 //     1500 B against 47-54 and ~250 ns for Go's GCM; its job API cost twice
 //     the direct calls. GMACEngine says which code path the library took,
 //     or ErrNoGMAC, and the caller keeps to Go.
+//   - IO is the Burst's per-burst surface as a worker and its egress use
+//     it (send, drop and punt a burst's frames at once, settle, collect,
+//     flush): relay.Worker and egress.Port are generic over it, so that
+//     package bursttest's in-memory IO runs them in tests without DPDK,
+//     cgo or root. Its frames are GoMbufs, mbufs laid out as DPDK's in Go
+//     memory, which the accessors read unchanged. Nothing generic calls
+//     the IO per frame: a method of a type parameter goes through the
+//     instantiation's dictionary and is never inlined.
 //   - The C side is a set of ordinary functions in shim.c: DPDK's fast-path
 //     calls are static inline, and rte_errno must be read in the call that
 //     set it.

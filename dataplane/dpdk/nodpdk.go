@@ -207,6 +207,15 @@ func (b *Burst) Drop(m *Mbuf) {}
 // Punt does nothing.
 func (b *Burst) Punt(m *Mbuf) {}
 
+// DropBurst does nothing.
+func (b *Burst) DropBurst(ms []*Mbuf) {}
+
+// PuntBurst does nothing.
+func (b *Burst) PuntBurst(ms []*Mbuf) {}
+
+// FreeBulk does nothing.
+func (b *Burst) FreeBulk(ms []*Mbuf) {}
+
 // Pending returns 0.
 func (b *Burst) Pending(tx int) int { return 0 }
 

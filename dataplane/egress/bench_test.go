@@ -59,7 +59,7 @@ func BenchmarkEnqueueDrain(b *testing.B) {
 						p.Enqueue(m, classes[j&3], now)
 					}
 				}
-				p.Drain(burst, now)
+				p.Drain(now)
 			}
 			b.StopTimer()
 			cpu1, _ := cputime.Thread()

@@ -19,7 +19,7 @@
 //		ports[route.EgressPort].Enqueue(m, tables.Class(route.IngressPeer), now)
 //	}
 //	for _, p := range ports {
-//		p.Drain(b, now) // before the next Cycle, which sends
+//		p.Drain(now) // before the next Cycle, which sends
 //	}
 //
 // and when it stops: a last Drain of every Port, b.Flush(), then Close of
@@ -31,6 +31,15 @@
 // queued as its mbuf address (dpdk.Mbuf.Handle), and the only DPDK work
 // is the Burst's one call per burst. The cost is measured by
 // BenchmarkEnqueueDrain.
+//
+// # Packet I/O
+//
+// A Port is generic over the worker's packet I/O (dpdk.IO): a *dpdk.Burst
+// in service, dpdk/bursttest's in-memory Burst in tests that need neither
+// DPDK nor root. It calls it per burst (Drain: collect, then send the
+// released frames in one SendBurst; EnqueueBurst: drop the refused ones in
+// one DropBurst; settle: Flushes, Pending, Unsend), never per frame: the
+// calls go through the instantiation's dictionary and are not inlined.
 //
 // # Refused frames
 //

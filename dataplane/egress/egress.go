@@ -58,15 +58,21 @@ type Config struct {
 }
 
 // Port is the egress of one TX queue of one port on one worker: a
-// sched.Scheduler in front of one TX buffer of the worker's dpdk.Burst.
+// sched.Scheduler in front of one TX buffer of the worker's packet I/O, B:
+// a *dpdk.Burst, or an in-memory one in tests (dpdk/bursttest). The Port
+// calls B once per burst for each step (settle, collect, send, drop),
+// never per frame.
 // The worker that owns the Burst owns the Port: Enqueue, Drain, Publish and
 // Close are not safe for concurrent use (they need no lock because of it).
 // Stats may be called from any goroutine.
-type Port struct {
+type Port[B dpdk.IO] struct {
 	s   *sched.Scheduler
-	b   *dpdk.Burst
+	b   B
 	tx  int
 	out []sched.Handle // one TX buffer of handles, for Dequeue
+	// ms is a burst's frames for one call of B: Drain's to send,
+	// EnqueueBurst's refused ones to drop.
+	ms []*dpdk.Mbuf
 
 	// The frames the last Drain handed to the TX buffer, and the Burst's
 	// flush count then: until settle, they may still come back.
@@ -77,15 +83,16 @@ type Port struct {
 	pubEvery   int64  // ticks between publications
 	lastPub    int64
 	published  published
-	purgedFree []*dpdk.Mbuf // Close's batch for FreeBulk
+	purgedFree []*dpdk.Mbuf // Close's batch for B.FreeBulk
 }
 
 // New returns the Port for TX buffer tx of b (an index into
 // dpdk.BurstConfig.Tx). b must be made with KeepRefused and CollectInject,
 // and nothing else may send on that buffer. now is the caller's clock, in cfg.TicksPerSecond. log
 // receives one line describing the Port, and the warning about the TX ring.
-func New(b *dpdk.Burst, tx int, cfg Config, now int64, log zerolog.Logger) (*Port, error) {
-	if b == nil || tx < 0 || b.Size() == 0 {
+func New[B dpdk.IO](b B, tx int, cfg Config, now int64, log zerolog.Logger) (*Port[B], error) {
+	var none B
+	if any(b) == any(none) || tx < 0 || b.Size() == 0 {
 		return nil, fmt.Errorf("%w: no burst, or TX buffer %d", ErrConfig, tx)
 	}
 	if keep, collect := b.Opts(); !keep || !collect {
@@ -113,11 +120,12 @@ func New(b *dpdk.Burst, tx int, cfg Config, now int64, log zerolog.Logger) (*Por
 	if pub == 0 {
 		pub = 1000
 	}
-	p := &Port{
+	p := &Port[B]{
 		s:          s,
 		b:          b,
 		tx:         tx,
 		out:        make([]sched.Handle, b.Size()),
+		ms:         make([]*dpdk.Mbuf, b.Size()),
 		pubEvery:   int64(cfg.TicksPerSecond / 1_000_000 * uint64(pub)),
 		lastPub:    now,
 		purgedFree: make([]*dpdk.Mbuf, 0, b.Size()),
@@ -139,54 +147,55 @@ func mbpsToBytes(mbps, queues int) uint64 {
 
 // Enqueue queues m in class c at time now and reports whether it was
 // queued. A full class queue drops m at the tail: it goes to the Burst's
-// Drop, is freed by the next flush and counted as dropped in its class.
-// Either way m is no longer the caller's. c must be a valid class.
-func (p *Port) Enqueue(m *dpdk.Mbuf, c sched.Class, now int64) bool {
+// drop array, is freed by the next flush and counted as dropped in its
+// class. Either way m is no longer the caller's. c must be a valid class.
+// For a caller with one frame: a worker hands its burst to EnqueueBurst.
+func (p *Port[B]) Enqueue(m *dpdk.Mbuf, c sched.Class, now int64) bool {
 	if p.inflight != 0 {
 		p.settle()
 	}
 	if p.s.Enqueue(now, c, sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead) {
 		return true
 	}
-	p.b.Drop(m)
+	p.ms[0] = m
+	p.b.DropBurst(p.ms[:1])
 	return false
 }
 
 // EnqueueBurst is Enqueue for a burst's frames towards this Port, in
-// order: ms[i] in class cs[i] (valid classes; len(cs) >= len(ms)) at time
-// now. It sets queued[i] (len(queued) >= len(ms)) to whether ms[i] was
-// queued, and returns how many were. A refused frame goes to the Burst's
-// Drop as with Enqueue; either way no frame of ms is the caller's any
-// more. One call per burst and port: the last Drain is settled once, not
-// checked per frame.
-func (p *Port) EnqueueBurst(ms []*dpdk.Mbuf, cs []sched.Class, now int64, queued []bool) int {
+// order: ms[i] in class cs[i] (valid classes; len(cs) >= len(ms), at most
+// the Burst's Size frames) at time now. It sets queued[i] (len(queued) >=
+// len(ms)) to whether ms[i] was queued, and returns how many were. The
+// refused frames go to the Burst's drop array together, as with Enqueue;
+// either way no frame of ms is the caller's any more. One call per burst
+// and port: the last Drain is settled once, not checked per frame.
+func (p *Port[B]) EnqueueBurst(ms []*dpdk.Mbuf, cs []sched.Class, now int64, queued []bool) int {
 	if p.inflight != 0 {
 		p.settle()
 	}
 	cs, queued = cs[:len(ms)], queued[:len(ms)]
-	n := 0
+	drops := p.ms[:0:len(ms)] // panics, as the Burst would, beyond its Size
 	for i, m := range ms {
 		ok := p.s.Enqueue(now, cs[i], sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead)
 		queued[i] = ok
-		if ok {
-			n++
-		} else {
-			p.b.Drop(m)
+		if !ok {
+			drops = append(drops, m)
 		}
 	}
-	return n
+	if len(drops) != 0 {
+		p.b.DropBurst(drops)
+	}
+	return len(ms) - len(drops)
 }
 
 // Drain hands the TX buffer what the scheduler releases now: first it
 // takes back what the last flush refused (at the head of its class queue,
 // as if never sent), then queues the control core's frames from the inject
 // ring in class Control, then moves at most the buffer's free room into it.
-// Call it once per burst, before the Cycle that sends; b must be the Port's
-// Burst. It returns the number of frames handed to the buffer.
-func (p *Port) Drain(b *dpdk.Burst, now int64) int {
-	if b != p.b {
-		panic("egress: Drain with a Burst other than the Port's")
-	}
+// Call it once per burst, before the Cycle that sends. It returns the
+// number of frames handed to the buffer.
+func (p *Port[B]) Drain(now int64) int {
+	b := p.b
 	if p.inflight != 0 {
 		p.settle()
 	}
@@ -201,10 +210,12 @@ func (p *Port) Drain(b *dpdk.Burst, now int64) int {
 	}
 	free := b.Size() - b.Pending(p.tx)
 	n := p.s.Dequeue(now, p.out[:free])
-	for _, h := range p.out[:n] {
-		b.Send(p.tx, dpdk.MbufAt(uintptr(h)))
-	}
 	if n != 0 {
+		ms := p.ms[:n]
+		for i, h := range p.out[:n] {
+			ms[i] = dpdk.MbufAt(uintptr(h))
+		}
+		b.SendBurst(p.tx, ms)
 		p.inflight, p.gen = n, b.Flushes()
 	}
 	if now-p.lastPub >= p.pubEvery {
@@ -219,7 +230,7 @@ func (p *Port) Drain(b *dpdk.Burst, now int64) int {
 // frames (KeepRefused keeps them there, and this Port is the buffer's only
 // sender): they come off the buffer and go back to the scheduler. If it
 // has not (an Enqueue between Drain and Cycle), all of them do.
-func (p *Port) settle() {
+func (p *Port[B]) settle() {
 	n := p.inflight
 	p.inflight = 0
 	refused := n
@@ -237,27 +248,27 @@ func (p *Port) settle() {
 
 // Injected returns how many control frames Drain has taken from the inject
 // ring so far. For the owning worker, like Drain.
-func (p *Port) Injected() uint64 { return p.injected }
+func (p *Port[B]) Injected() uint64 { return p.injected }
 
 // Backlog returns the frames queued in the Port's class queues.
-func (p *Port) Backlog() int { return p.s.Backlog() }
+func (p *Port[B]) Backlog() int { return p.s.Backlog() }
 
 // Close settles the last Drain, frees every frame still queued (counted as
 // dropped in its class) and publishes the final counters. Call it from the
 // owning worker after its last Drain and Flush, and before the Burst's
 // Close.
-func (p *Port) Close() {
+func (p *Port[B]) Close() {
 	if p.inflight != 0 {
 		p.settle()
 	}
 	p.s.Purge(func(h sched.Handle) {
 		p.purgedFree = append(p.purgedFree, dpdk.MbufAt(uintptr(h)))
 		if len(p.purgedFree) == cap(p.purgedFree) {
-			dpdk.FreeBulk(p.purgedFree)
+			p.b.FreeBulk(p.purgedFree)
 			p.purgedFree = p.purgedFree[:0]
 		}
 	})
-	dpdk.FreeBulk(p.purgedFree)
+	p.b.FreeBulk(p.purgedFree)
 	p.purgedFree = p.purgedFree[:0]
 	p.Publish()
 }

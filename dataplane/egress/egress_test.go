@@ -40,7 +40,7 @@ func testConfig(rateMbps int) Config {
 	return Config{Sched: sched.DefaultConfig(), EgressRateMbps: rateMbps, TxQueues: 1, LinkMbps: 10_000, TicksPerSecond: hz}
 }
 
-func newPort(t testing.TB, b *dpdk.Burst, cfg Config) *Port {
+func newPort(t testing.TB, b *dpdk.Burst, cfg Config) *Port[*dpdk.Burst] {
 	t.Helper()
 	p, err := New(b, 0, cfg, 0, zerolog.Nop())
 	if err != nil {
@@ -149,7 +149,7 @@ func TestShares(t *testing.T) {
 						}
 					}
 				}
-				p.Drain(b, now)
+				p.Drain(now)
 				if b.Pending(0) > b.Size() {
 					t.Fatalf("TX buffer holds %d frames", b.Pending(0))
 				}
@@ -206,7 +206,7 @@ func TestRefusedRequeued(t *testing.T) {
 	for _, m := range frames(t, 10, 64, 0) {
 		p.Enqueue(m, sched.Normal, 0)
 	}
-	if n := p.Drain(b, 0); n != 10 {
+	if n := p.Drain(0); n != 10 {
 		t.Fatalf("Drain handed %d frames, want 10", n)
 	}
 	b.Flush()
@@ -224,7 +224,7 @@ func TestRefusedRequeued(t *testing.T) {
 	// Room for 4: the control frame and three of the normal ones go, the
 	// other seven are refused and requeued.
 	fill := receive(t, 4)
-	p.Drain(b, 2)
+	p.Drain(2)
 	b.Flush()
 	p.Publish() // settles what the flush refused
 	st = p.Stats()
@@ -238,7 +238,7 @@ func TestRefusedRequeued(t *testing.T) {
 			t.Fatal("the Port never emptied")
 		}
 		got = append(got, receive(t, -1)...)
-		p.Drain(b, int64(4+i))
+		p.Drain(int64(4 + i))
 		b.Flush()
 	}
 	got = append(got, receive(t, -1)...)
@@ -273,12 +273,12 @@ func TestEnqueueBeforeFlush(t *testing.T) {
 	for _, m := range frames(t, 5, 64, 0) {
 		p.Enqueue(m, sched.Priority, 0)
 	}
-	p.Drain(b, 0)
+	p.Drain(0)
 	p.Enqueue(frames(t, 1, 64, 5)[0], sched.Priority, 0)
 	if b.Pending(0) != 0 || p.Backlog() != 6 {
 		t.Fatalf("after Enqueue between Drain and flush: %d pending, backlog %d; want 0 and 6", b.Pending(0), p.Backlog())
 	}
-	p.Drain(b, 1)
+	p.Drain(1)
 	b.Flush()
 	got := receive(t, -1)
 	for i, n := range got {
@@ -322,7 +322,7 @@ func TestQueueBoundDrops(t *testing.T) {
 		t.Errorf("the Burst freed %d dropped frames, want 5", got)
 	}
 	for now := int64(0); p.Backlog() > 0; now += 100 * us {
-		p.Drain(b, now)
+		p.Drain(now)
 		b.Flush()
 	}
 	if got := env.pool.InUse(); got != inUse {
@@ -351,7 +351,7 @@ func TestControlFromInject(t *testing.T) {
 		t.Fatalf("inject ring took %d", n)
 	}
 	b.Flush() // collects the 20
-	p.Drain(b, 1)
+	p.Drain(1)
 	b.Flush()
 	p.Publish()
 	st := p.Stats()
@@ -359,7 +359,7 @@ func TestControlFromInject(t *testing.T) {
 		t.Fatalf("after one Drain: injected %d, control %+v; want 16 taken and sent, none dropped", st.Injected, st.Class[sched.Control])
 	}
 	for i := int64(2); p.Backlog() > 0 || i < 4; i++ {
-		p.Drain(b, i)
+		p.Drain(i)
 		b.Flush()
 	}
 	got := receive(t, -1)
@@ -389,7 +389,7 @@ func TestClose(t *testing.T) {
 	for _, m := range frames(t, 100, 1000, 0) {
 		p.Enqueue(m, sched.Normal, 0)
 	}
-	p.Drain(b, 0)
+	p.Drain(0)
 	p.Close()
 	b.Flush()
 	st := p.Stats()
@@ -417,7 +417,7 @@ func TestNoAllocs(t *testing.T) {
 		for i, m := range ms {
 			p.Enqueue(m, classes[i&3], now)
 		}
-		p.Drain(b, now)
+		p.Drain(now)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per burst, want 0", allocs)
@@ -464,7 +464,7 @@ func TestStatsSnapshot(t *testing.T) {
 		for j, m := range b.Cycle(rxq) {
 			p.Enqueue(m, sched.Class(1+j%3), now)
 		}
-		p.Drain(b, now)
+		p.Drain(now)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -490,7 +490,7 @@ func TestNewRejects(t *testing.T) {
 			t.Errorf("%s: New = %v, want ErrConfig", name, err)
 		}
 	}
-	if _, err := New(nil, 0, testConfig(0), 0, zerolog.Nop()); !errors.Is(err, ErrConfig) {
+	if _, err := New[*dpdk.Burst](nil, 0, testConfig(0), 0, zerolog.Nop()); !errors.Is(err, ErrConfig) {
 		t.Errorf("New without a Burst = %v", err)
 	}
 	plain, err := env.EAL.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{env.null.TxQueue(0)}, Socket: -1})
@@ -550,7 +550,7 @@ func TestEnqueueBurst(t *testing.T) {
 		t.Errorf("the Burst freed %d dropped frames, want 5", got)
 	}
 	for now := int64(0); p.Backlog() > 0; now += 100 * us {
-		p.Drain(b, now)
+		p.Drain(now)
 		b.Flush()
 	}
 	if got := env.pool.InUse(); got != inUse {
@@ -559,7 +559,7 @@ func TestEnqueueBurst(t *testing.T) {
 	one := frames(t, 1, 64, 0)
 	if a := testing.AllocsPerRun(50, func() {
 		p.EnqueueBurst(one, cs[:1], 0, queued)
-		p.Drain(b, 0)
+		p.Drain(0)
 		b.Flush()
 		if err := env.pool.AllocBulk(one); err != nil {
 			t.Fatal(err)

@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		return
 	}
-	eg := make([]*egress.Port, len(ports))
+	eg := make([]*egress.Port[*dpdk.Burst], len(ports))
 	for p, port := range ports {
 		_, txd := port.Descriptors()
 		eg[p], err = egress.New(b, p, egress.Config{Sched: cfg, EgressRateMbps: 9500, TxQueues: 2,
@@ -39,7 +39,7 @@ func Example() {
 	for !w.Stopping() {
 		for _, port := range ports {
 			for _, e := range eg {
-				e.Drain(b, int64(b.TSC()))
+				e.Drain(int64(b.TSC()))
 			}
 			ms := b.Cycle(port.RxQueue(i))
 			now := int64(b.TSC())
@@ -52,7 +52,7 @@ func Example() {
 		}
 	}
 	for _, e := range eg {
-		e.Drain(b, int64(b.TSC()))
+		e.Drain(int64(b.TSC()))
 	}
 	b.Flush()
 	for _, e := range eg {

@@ -41,7 +41,7 @@ type published struct {
 // every Config.PublishMicros; call it after the last Drain too. If the
 // Burst flushed since the last Drain, what it refused is requeued first,
 // so that the counters count as sent only what the NIC took.
-func (p *Port) Publish() {
+func (p *Port[B]) Publish() {
 	if p.inflight != 0 && p.b.Flushes() != p.gen {
 		p.settle()
 	}
@@ -71,7 +71,7 @@ func (p *Port) Publish() {
 // Stats returns the counters as last published: a consistent snapshot,
 // safe from any goroutine. It retries while the worker is publishing
 // (a few hundred nanoseconds every PublishMicros).
-func (p *Port) Stats() Stats {
+func (p *Port[B]) Stats() Stats {
 	pub := &p.published
 	for {
 		seq := pub.seq.Load()

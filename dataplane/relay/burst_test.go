@@ -54,8 +54,9 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 	}
 	defer vec.Close()
 	f := newFixture(t, true)
+	w := f.onDPDK()
 	if withEgress {
-		var eg []*egress.Port
+		var eg []*egress.Port[*dpdk.Burst]
 		for p := range 2 {
 			e, err := egress.New(b, p, egress.Config{Sched: sched.DefaultConfig(), TxQueues: 1, TicksPerSecond: eal.TSCHz()},
 				int64(b.TSC()), zerolog.Nop())
@@ -64,10 +65,10 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 			}
 			eg = append(eg, e)
 		}
-		if err := f.w.AttachEgress(eg); err != nil {
+		if err := w.AttachEgress(eg); err != nil {
 			t.Fatal(err)
 		}
-		defer f.w.CloseEgress(b)
+		defer w.CloseEgress(b)
 	}
 	rx := hopmac.New(rxKey)
 	m := wiretest.Matcher()
@@ -87,9 +88,9 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 				failed = err
 			}
 		}
-		f.w.Drain(b)
-		f.w.Burst(b, 0, ms)
-		f.w.Drain(b)
+		w.Drain(b)
+		w.Burst(b, 0, ms)
+		w.Drain(b)
 		b.Flush()
 	})
 	if failed != nil {
@@ -107,13 +108,13 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 				t.Fatal(err)
 			}
 		}
-		f.w.Burst(b, 0, ms)
-		if got := f.w.Backlog(); got != len(ms) {
+		w.Burst(b, 0, ms)
+		if got := w.Backlog(); got != len(ms) {
 			t.Errorf("backlog %d after a burst, want %d", got, len(ms))
 		}
-		f.w.Drain(b)
+		w.Drain(b)
 		b.Flush()
-		if got := f.w.Backlog(); got != 0 {
+		if got := w.Backlog(); got != 0 {
 			t.Errorf("backlog %d after Drain, want 0", got)
 		}
 	}
@@ -211,10 +212,23 @@ func TestMACPaths(t *testing.T) {
 func BenchmarkHopAuth(b *testing.B) {
 	eal := env.Need(b)
 	pools := eal.NewPools("hopauth", 1023, 0, 0)
-	pool, err := pools.For(-1)
+	pc := dataplane.DefaultPortConfig()
+	pc.Name, pc.Device = "hopauth", "net_null_hopauth,size=128"
+	port, err := eal.OpenPort(pc, 1, pools)
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer port.Close()
+	pool, err := pools.For(port.Socket())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The worker's relayed frames go out on net_null, which frees them.
+	io, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer io.Close()
 	for _, size := range []int{128, 1500} {
 		for _, mode := range []string{"ipsecmb", "go", "noauth"} {
 			b.Run(fmt.Sprintf("%d/%s", size, mode), func(b *testing.B) {
@@ -223,14 +237,15 @@ func BenchmarkHopAuth(b *testing.B) {
 						b.Skip(err)
 					}
 				}
-				benchHopAuth(b, pool, size, mode)
+				benchHopAuth(b, io, pool, size, mode)
 			})
 		}
 	}
 }
 
-func benchHopAuth(b *testing.B, pool *dpdk.Mempool, size int, mode string) {
+func benchHopAuth(b *testing.B, io *dpdk.Burst, pool *dpdk.Mempool, size int, mode string) {
 	f := newFixtureMACs(b, mode != "noauth", mode == "go")
+	w := f.onDPDK()
 	rx := hopmac.New(rxKey)
 	const rounds = 64
 	bursts := make([][][]byte, rounds)
@@ -250,7 +265,6 @@ func benchHopAuth(b *testing.B, pool *dpdk.Mempool, size int, mode string) {
 	}
 	defer vec.Close()
 	ms := vec.Mbufs()
-	views := make([][]byte, 32)
 	b.SetBytes(int64(32 * size))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -269,11 +283,9 @@ func benchHopAuth(b *testing.B, pool *dpdk.Mempool, size int, mode string) {
 			if err := ms[j].CopyFrom(fr); err != nil {
 				b.Fatal(err)
 			}
-			views[j] = ms[j].Data()
 		}
-		f.w.decide(0, ms, views)
-		f.w.account(views)
-		dpdk.FreeBulk(ms)
+		w.Burst(io, 0, ms)
+		io.Flush()
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/frame")
@@ -312,9 +324,10 @@ func TestBurstEgressFull(t *testing.T) {
 	}
 	defer vec.Close()
 	f := newFixture(t, true)
+	w := f.onDPDK()
 	cfg := sched.DefaultConfig()
 	cfg.Priority.QueueFrames = 16
-	var eg []*egress.Port
+	var eg []*egress.Port[*dpdk.Burst]
 	for p := range 2 {
 		e, err := egress.New(b, p, egress.Config{Sched: cfg, TxQueues: 1, TicksPerSecond: eal.TSCHz()},
 			int64(b.TSC()), zerolog.Nop())
@@ -323,7 +336,7 @@ func TestBurstEgressFull(t *testing.T) {
 		}
 		eg = append(eg, e)
 	}
-	if err := f.w.AttachEgress(eg); err != nil {
+	if err := w.AttachEgress(eg); err != nil {
 		t.Fatal(err)
 	}
 	inUse := pool.InUse()
@@ -336,8 +349,8 @@ func TestBurstEgressFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.w.Burst(b, 0, ms)
-	if got := f.w.Backlog(); got != 16 {
+	w.Burst(b, 0, ms)
+	if got := w.Backlog(); got != 16 {
 		t.Errorf("backlog %d, want 16", got)
 	}
 	if got := f.set.Drops(int(ReasonEgressFull)); got != 16 {
@@ -346,7 +359,7 @@ func TestBurstEgressFull(t *testing.T) {
 	if got := f.set.Peer(peerIn).ForPackets; got != 16 {
 		t.Errorf("ingress peer charged for %d frames, want the 16 queued", got)
 	}
-	f.w.CloseEgress(b)
+	w.CloseEgress(b)
 	b.Flush()
 	if got := pool.InUse(); got != inUse {
 		t.Errorf("%d mbufs in use, %d before: frames leaked", got, inUse)

@@ -48,7 +48,7 @@
 // (Tables chose it: the CPU has AES-NI; dpdk.GMACBatch) each batch is one
 // cgo call that loops over the library's direct GMAC calls in C, so a
 // burst makes two calls beside its Cycle whatever its size; without
-// AES-NI, or on frames outside mbufs (the unit tests), crypto/hopmac
+// AES-NI, or on frames outside DPDK's memory (the unit tests), crypto/hopmac
 // computes them in Go at the same points. Tables.MACEngine names the path,
 // which the Engine logs at start (hop_macs).
 //  7. Give the frame the route's VLAN: retag the outermost tag in place, or
@@ -56,9 +56,11 @@
 //     untagged frame or pop every tag for an untagged route, moving only
 //     the 12 bytes of Ethernet addresses.
 //  8. Send it (Worker.send) in the class of the peer it is relayed for
-//     (Tables.SetPeer): into the class queue of route.EgressPort when the
-//     worker has an egress (AttachEgress, what the Engine does), else
-//     straight to the Burst's TX buffer. ARP and neighbour answers go in
+//     (Tables.SetPeer): into the burst's batch for route.EgressPort, which
+//     goes to that port's class queues in one EnqueueBurst when the worker
+//     has an egress (AttachEgress, what the Engine does), else to the
+//     Burst's TX buffer in one SendBurst; the burst's drops and punts go
+//     to the Burst in one call each. ARP and neighbour answers go in
 //     class Control. A full class queue drops the frame (egress_full, and
 //     in its class's counters). Only a frame the egress took is counted
 //     as sent on the port and charged: relayed for the ingress peer and
@@ -128,8 +130,9 @@
 // state here and 88 bytes of counters per worker core. Per key slot: 8 bytes
 // of pointer, and once installed about 2 x workers hopmac clones, a 392-byte
 // padded replay window per worker and a Sequence. Per worker: the per-burst
-// scratch, about 186 bytes x dpdk.MaxBurst (95 KB), allocated once, and
-// its egress Ports (the class queues of package sched, sized by [sched]).
+// scratch, about 202 bytes x dpdk.MaxBurst (103 KB) and 12 bytes x
+// dpdk.MaxBurst per port for its batch, allocated once, and its egress
+// Ports (the class queues of package sched, sized by [sched]).
 //
 // # Performance
 //
@@ -142,6 +145,16 @@
 // frame without authentication, ~440 ns with it on 265-byte frames, where two
 // AES-256-GCM calls of crypto/cipher are most of it. Lookups leave the cache
 // past ~100 K routes (route package).
+//
+// # Tests without DPDK
+//
+// Worker is generic over its packet I/O (dpdk.IO): the Engine runs
+// Worker[*dpdk.Burst], and the unit tests Worker[*bursttest.Burst], an
+// in-memory Burst whose frames are Go memory laid out as mbufs, so that
+// the whole burst (decisions, action loop, egress, counting) runs with
+// CGO_ENABLED=0 as any user, and the fake checks that every mbuf goes to
+// exactly one of send, drop and punt. The tests on DPDK (net_null,
+// net_pcap, veth) run the same code on DPDK's mbufs.
 //
 // # The Engine
 //

@@ -113,7 +113,7 @@ type Engine struct {
 	stats   []dpdk.BurstStats
 	// egress[w][p] is worker w's egress of port index p (nil until the
 	// worker made it). Its Stats are safe from any goroutine.
-	egress [][]*egress.Port
+	egress [][]*egress.Port[*dpdk.Burst]
 
 	// portsMu orders PortStats before closePorts: readers hold it shared
 	// while they read the ethdev counters, closePorts takes it exclusively
@@ -267,7 +267,7 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	e.stats = make([]dpdk.BurstStats, n)
-	e.egress = make([][]*egress.Port, n)
+	e.egress = make([][]*egress.Port[*dpdk.Burst], n)
 	return e, nil
 }
 
@@ -322,7 +322,7 @@ func (e *Engine) Start() error {
 		macs[i] = p.MAC
 	}
 	for i, core := range e.cores {
-		w, err := NewWorker(WorkerConfig{
+		w, err := NewWorker[*dpdk.Burst](WorkerConfig{
 			ID: i, Tables: e.tables, Counters: e.counters.Core(i), Matcher: e.matcher,
 			Routes: e.routeCtrs.Core(i), RoutesEvery: e.eal.TSCHz() / 1000,
 			Addrs: e.addrs, Neighbors: e.neigh, MACs: macs, KeepAuth: !e.cfg.NoHopAuth,
@@ -345,7 +345,7 @@ func (e *Engine) Start() error {
 
 // loop is worker i's life: poll every port's RX queue i in turn until told
 // to stop, then flush what is pending.
-func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker) error {
+func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker[*dpdk.Burst]) error {
 	tx := make([]dpdk.Queue, len(e.ports))
 	rx := make([]dpdk.Queue, len(e.ports))
 	for p, port := range e.ports {
@@ -407,8 +407,8 @@ func (e *Engine) loop(dw *dpdk.Worker, i int, w *Worker) error {
 // newEgress makes worker i's egress, one Port per port on TX buffer p of
 // b (TX queue i of port p), shaped to the port's egress_rate_mbps shared by
 // its TX queues, and registers them for EgressStats.
-func (e *Engine) newEgress(b *dpdk.Burst, i int) ([]*egress.Port, error) {
-	eg := make([]*egress.Port, len(e.ports))
+func (e *Engine) newEgress(b *dpdk.Burst, i int) ([]*egress.Port[*dpdk.Burst], error) {
+	eg := make([]*egress.Port[*dpdk.Burst], len(e.ports))
 	now := int64(b.TSC())
 	for p, port := range e.ports {
 		_, txd := port.Descriptors()

@@ -6,6 +6,8 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/bursttest"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
@@ -41,12 +43,33 @@ func key(b byte) []byte {
 	return k
 }
 
-// fixture is a worker over tables with the cast's routes and keys.
+// fixture is a worker over tables with the cast's routes and keys, on an
+// in-memory packet I/O with two TX buffers (ports 0 and 1).
 type fixture struct {
 	tables *Tables
 	set    *counters.Set
 	routes *counters.Routes
-	w      *Worker
+	w      *Worker[*bursttest.Burst]
+	b      *bursttest.Burst
+	tb     testing.TB
+	cfg    WorkerConfig
+}
+
+// fixtureDataRoom is the fixture's mbufs' room: jumbo frames, and the
+// fuzzer's inputs up to it.
+const fixtureDataRoom = 16384
+
+// newFake returns an in-memory packet I/O for a worker with ports TX
+// buffers, made as the Engine makes its Bursts (KeepRefused and
+// CollectInject, which its egress needs).
+func newFake(tb testing.TB, ports int) *bursttest.Burst {
+	tb.Helper()
+	b, err := bursttest.New(bursttest.Config{Size: 64, Tx: ports, Mbufs: 512, DataRoom: fixtureDataRoom + dpdk.Headroom,
+		KeepRefused: true, CollectInject: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // Route counter slots of the fixture's sessions (sessV4, sessV6); the
@@ -130,14 +153,27 @@ func newFixtureMACs(tb testing.TB, keepAuth, goMACs bool) *fixture {
 	}
 	addrs := neigh.NewAddrs([]neigh.Port{{Name: "p0", MAC: wiretest.RelayMAC, Addrs: []netip.Prefix{
 		netip.PrefixFrom(wiretest.Relay4, 24), netip.PrefixFrom(wiretest.Relay6, 64)}}})
-	w, err := NewWorker(WorkerConfig{
+	cfg := WorkerConfig{
 		Tables: tables, Counters: set.Core(0), Routes: rc.Core(0), Matcher: wiretest.Matcher(), Addrs: addrs,
 		Neighbors: &neigh.Published{}, MACs: []wire.MAC{wiretest.RelayMAC, {0x02, 0, 0, 0, 0, 0x12}}, KeepAuth: keepAuth,
-	})
+	}
+	w, err := NewWorker[*bursttest.Burst](cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{tables: tables, set: set, routes: rc, w: w}
+	return &fixture{tables: tables, set: set, routes: rc, w: w, b: newFake(tb, 2), tb: tb, cfg: cfg}
+}
+
+// onDPDK returns a worker of the fixture's config (tables, counters) on
+// DPDK's packet I/O, for the tests on real mbufs and ports. It shares the
+// worker id, and so the replay windows, with f.w: use one of them.
+func (f *fixture) onDPDK() *Worker[*dpdk.Burst] {
+	f.tb.Helper()
+	w, err := NewWorker[*dpdk.Burst](f.cfg)
+	if err != nil {
+		f.tb.Fatal(err)
+	}
+	return w
 }
 
 // signed returns a relayed frame of the cast (v4 or v6) for session with

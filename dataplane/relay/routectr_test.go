@@ -6,6 +6,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk/bursttest"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
@@ -117,7 +118,7 @@ func TestRouteCountersTwoWorkers(t *testing.T) {
 	// what RSS never does).
 	var wg sync.WaitGroup
 	for w := range 2 {
-		wk, err := NewWorker(WorkerConfig{ID: w, Tables: tables, Counters: set.Core(w), Routes: rc.Core(w),
+		wk, err := NewWorker[*bursttest.Burst](WorkerConfig{ID: w, Tables: tables, Counters: set.Core(w), Routes: rc.Core(w),
 			Matcher: wiretest.Matcher(), Addrs: neigh.NewAddrs(nil), MACs: []wire.MAC{wiretest.RelayMAC}, KeepAuth: true})
 		if err != nil {
 			t.Fatal(err)
@@ -130,20 +131,21 @@ func TestRouteCountersTwoWorkers(t *testing.T) {
 				seq++
 			}
 		}
+		io := newFake(t, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for len(frames) > 0 {
 				n := min(32, len(frames))
-				wk.decide(0, nil, frames[:n])
+				wk.Burst(io, 0, io.Cycle(frames[:n]...))
 				for i := range n {
 					if wk.verdicts[i].act != actRelay {
 						t.Errorf("worker %d: frame dropped: %v", w, Reason(wk.verdicts[i].reason))
 					}
 				}
-				wk.account(frames[:n])
 				frames = frames[n:]
 			}
+			io.Flush()
 		}()
 	}
 	wg.Wait()

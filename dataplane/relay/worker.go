@@ -59,7 +59,24 @@ type WorkerConfig struct {
 // punts and drops. Its state is the worker goroutine's alone; it holds
 // per-burst scratch for the largest burst so that nothing is allocated after
 // NewWorker.
-type Worker struct {
+//
+// B is its packet I/O: a *dpdk.Burst in service, dpdk/bursttest's
+// in-memory Burst in the tests that run without DPDK. The Worker calls B
+// only per burst (a SendBurst or an egress EnqueueBurst per port, one
+// DropBurst, one PuntBurst): B's methods go through the instantiation's
+// dictionary, uninlined, so the per-frame work is all in worker, which is
+// not generic, on mbufs through their own accessors and on the worker's
+// arrays.
+type Worker[B dpdk.IO] struct {
+	worker
+	// eg[p] is the egress of port index p (AttachEgress), nil when frames
+	// go straight to the Burst's TX buffers.
+	eg []*egress.Port[B]
+}
+
+// worker is a Worker's state and per-frame work, none of which depends
+// on its packet I/O.
+type worker struct {
 	id     int
 	tables *Tables
 	c      *counters.Core
@@ -76,16 +93,19 @@ type Worker struct {
 	macs       []wire.MAC
 	keepAuth   bool
 
-	// eg[p] is the egress of port index p (AttachEgress), nil when frames
-	// go straight to the Burst's TX buffers. now is the Burst's TSC for
-	// the current burst, the class queues' clock.
-	eg  []*egress.Port
-	now int64
-	// egq[p] is the burst's frames for eg[p], handed to it in one
-	// egress.Port.EnqueueBurst at the end of the burst; lens[i] is frame
-	// i's length on send, counted once its egress took it.
-	egq  []egBatch
-	lens [dpdk.MaxBurst]int32
+	// now is the Burst's TSC for the current burst, the class queues'
+	// clock. egress says whether the Worker has an egress (AttachEgress).
+	now    int64
+	egress bool
+	// egq[p] is the burst's frames for port index p, handed to its
+	// egress in one egress.Port.EnqueueBurst, or to TX buffer p in one
+	// SendBurst, at the end of the burst; lens[i] is frame i's length on
+	// send, counted once its egress took it. drops and punts are the
+	// burst's dropped and punted frames, nDrop and nPunt their number.
+	egq          []egBatch
+	lens         [dpdk.MaxBurst]int32
+	drops, punts [dpdk.MaxBurst]*dpdk.Mbuf
+	nDrop, nPunt int
 	// touch keeps the prefetching loads of decide from being optimised
 	// away.
 	touch byte
@@ -142,9 +162,9 @@ type Worker struct {
 // compile otherwise.
 var _ = [1]struct{}{}[dpdk.MaxBurst&(dpdk.MaxBurst-1)]
 
-// egBatch is a burst's frames for one egress port, in order: the mbufs,
-// their classes, their places in the burst, and whether the egress took
-// each.
+// egBatch is a burst's frames for one port, in order: the mbufs, their
+// classes, their places in the burst, and whether the egress (or the TX
+// buffer, which takes all) took each.
 type egBatch struct {
 	n      int
 	ms     [dpdk.MaxBurst]*dpdk.Mbuf
@@ -239,8 +259,8 @@ type reason8 uint8
 // ErrWorkerConfig wraps a WorkerConfig that NewWorker refuses.
 var ErrWorkerConfig = errors.New("relay: invalid worker config")
 
-// NewWorker returns the worker for cfg.
-func NewWorker(cfg WorkerConfig) (*Worker, error) {
+// NewWorker returns the worker for cfg, on packet I/O of type B.
+func NewWorker[B dpdk.IO](cfg WorkerConfig) (*Worker[B], error) {
 	switch {
 	case cfg.Tables == nil || cfg.Counters == nil || cfg.Matcher == nil:
 		return nil, errors.Join(ErrWorkerConfig, errors.New("relay: worker needs tables, counters and a matcher"))
@@ -249,12 +269,13 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	case len(cfg.MACs) == 0:
 		return nil, errors.Join(ErrWorkerConfig, errors.New("relay: worker needs the MAC of every port"))
 	}
-	w := &Worker{
+	w := &Worker[B]{worker: worker{
 		id: cfg.ID, tables: cfg.Tables, c: cfg.Counters, m: cfg.Matcher,
 		addrs: cfg.Addrs, neigh: cfg.Neighbors, macs: cfg.MACs, keepAuth: cfg.KeepAuth,
 		txPkts: make([]int, len(cfg.MACs)), txBytes: make([]int, len(cfg.MACs)),
 		rc: cfg.Routes, routeSlots: 1 << 32, rcEvery: int64(min(cfg.RoutesEvery, 1<<62)),
-	}
+		egq: make([]egBatch, len(cfg.MACs)),
+	}}
 	if w.rc != nil {
 		w.routeSlots = int64(w.rc.Slots())
 	}
@@ -268,14 +289,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 }
 
 // Burst relays one received burst: rx are the frames Cycle just returned
-// for port (a port index). Each frame goes to exactly one of the egress,
-// b.Punt or b.Drop; nothing is left with the caller. The counters are
-// published once, at the end.
+// for port (a port index). Each frame goes to exactly one of the egress
+// (or b's TX buffers), b's drop or b's punt array; nothing is left with the
+// caller. The counters are published once, at the end.
 //
 // It makes no cgo call, takes no lock, logs nothing and allocates nothing:
-// the mbuf accessors are plain loads and stores, and the Burst only records
-// pointers until its next Cycle.
-func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
+// the mbuf accessors are plain loads and stores, and b is called once per
+// burst for each destination, which only copies pointers until its next
+// Cycle.
+func (w *Worker[B]) Burst(b B, port int, rx []*dpdk.Mbuf) {
 	if len(rx) == 0 {
 		// An idle worker still publishes what its route counters hold.
 		if w.rc != nil && w.rc.Pending() {
@@ -285,6 +307,45 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 		return
 	}
 	w.now = int64(b.TSC())
+	// Only DPDK's mbufs go to intel-ipsec-mb: a fake's are Go memory.
+	_, inDPDK := any(b).(*dpdk.Burst)
+	w.burst(port, rx, inDPDK)
+	w.handOver(b)
+}
+
+// handOver gives b and the egress the burst's frames, a call per
+// destination, and counts them.
+func (w *Worker[B]) handOver(b B) {
+	for tx := range w.egq {
+		q := &w.egq[tx]
+		n := q.n
+		if n == 0 {
+			continue
+		}
+		q.n = 0
+		if w.eg != nil {
+			w.eg[tx].EnqueueBurst(q.ms[:n], q.cs[:n], w.now, q.queued[:n])
+		} else {
+			b.SendBurst(tx, q.ms[:n])
+		}
+		w.taken(tx, n)
+	}
+	if w.nDrop != 0 {
+		b.DropBurst(w.drops[:w.nDrop])
+		w.nDrop = 0
+	}
+	if w.nPunt != 0 {
+		b.PuntBurst(w.punts[:w.nPunt])
+		w.nPunt = 0
+	}
+	w.flushCharge()
+	w.publish()
+}
+
+// burst decides the frames of rx and sorts them into the burst's batches
+// per port, drops and punts (inDPDK: rx are DPDK's mbufs, which the hop
+// MACs may take to intel-ipsec-mb).
+func (w *worker) burst(port int, rx []*dpdk.Mbuf, inDPDK bool) {
 	// pool_relay trace: one atomic load per burst when no trace runs.
 	if t := w.tables.trace.Load(); t != nil {
 		t.capture(port, rx)
@@ -297,7 +358,18 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 			frames[i] = nil
 		}
 	}
-	w.decide(port, rx, frames)
+	if inDPDK {
+		w.decide(port, rx, frames)
+	} else {
+		w.decide(port, nil, frames)
+	}
+	w.act(port, rx, frames)
+}
+
+// act sorts the decided frames of rx (frames their views) into the burst's
+// batches per port, drops and punts, doing what their verdicts say on the
+// way: VLAN tags, neighbour answers.
+func (w *worker) act(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	for i, m := range rx {
 		v := &w.verdicts[i]
 		switch v.act {
@@ -306,13 +378,14 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 			if v.tags != 0 {
 				if n = retag(m, v); n < 0 {
 					w.c.Dropped(int(ReasonBadEgress))
-					b.Drop(m)
+					w.drop(m)
 					break
 				}
 			}
-			w.send(b, i, int(v.tx), v.class, m, n)
+			w.send(i, int(v.tx), v.class, m, n)
 		case actPunt:
-			b.Punt(m)
+			w.punts[w.nPunt&(dpdk.MaxBurst-1)] = m
+			w.nPunt++
 		case actAnswerND:
 			// The advertisement can be longer than the solicitation:
 			// answer in the mbuf's whole data room, then trim to it.
@@ -320,28 +393,31 @@ func (w *Worker) Burst(b *dpdk.Burst, port int, rx []*dpdk.Mbuf) {
 			full := m.SetLen(n + m.Tailroom())
 			if l, ok := wire.AnswerND(full[:n], &w.res[i], w.macs[port]); ok {
 				m.SetLen(l)
-				w.send(b, i, port, sched.Control, m, l)
+				w.send(i, port, sched.Control, m, l)
 			} else {
 				m.SetLen(n)
 				w.c.Dropped(int(wire.DropBadND))
-				b.Drop(m)
+				w.drop(m)
 			}
 		default:
 			w.c.Dropped(int(v.reason))
-			b.Drop(m)
+			w.drop(m)
 		}
 		frames[i] = nil // no reference into an mbuf outlives the burst
 	}
-	w.enqueue()
-	w.flushCharge()
-	w.publish()
+}
+
+// drop adds m to the burst's dropped frames.
+func (w *worker) drop(m *dpdk.Mbuf) {
+	w.drops[w.nDrop&(dpdk.MaxBurst-1)] = m
+	w.nDrop++
 }
 
 // charge counts a relayed frame. A burst mostly carries runs of one hop
 // session: a run is summed here and counted once (flushCharge), which
 // spares the counters a read-modify-write chain through the same two rows
 // per frame.
-func (w *Worker) charge(ch *charge) {
+func (w *worker) charge(ch *charge) {
 	r := &w.run
 	if r.n != 0 && (ch.in != r.in || ch.out != r.out) {
 		w.flushCharge()
@@ -357,7 +433,7 @@ func (w *Worker) charge(ch *charge) {
 }
 
 // flushCharge counts the run of charges summed so far.
-func (w *Worker) flushCharge() {
+func (w *worker) flushCharge() {
 	r := &w.run
 	if r.n != 0 {
 		w.c.RelayedFor(r.in, r.n, r.bytes)
@@ -368,7 +444,7 @@ func (w *Worker) flushCharge() {
 }
 
 // flushRoute counts the run of one route summed so far.
-func (w *Worker) flushRoute() {
+func (w *worker) flushRoute() {
 	r := &w.run
 	if r.rn != 0 && w.rc != nil {
 		w.rc.Add(r.route, r.rn, r.rbyte)
@@ -398,43 +474,29 @@ func retag(m *dpdk.Mbuf, v *verdict) int {
 	return len(m.Adj(n))
 }
 
-// send is the egress step for frame i of the burst: it hands m, n bytes
-// long, to port index tx with the frame's scheduler class: to the port's
-// batch for its class queues when the worker has an egress
-// (AttachEgress), queued at the end of the burst (enqueue), else straight
-// to TX buffer tx.
-func (w *Worker) send(b *dpdk.Burst, i, tx int, class sched.Class, m *dpdk.Mbuf, n int) {
-	if w.eg != nil {
-		q := &w.egq[tx]
-		k := q.n
-		q.ms[k], q.cs[k], q.at[k] = m, class, uint16(i)
-		q.n++
-		w.lens[i] = int32(n)
-		return
-	}
-	b.Send(tx, m)
-	w.sent(i, tx, n)
+// send is the egress step for frame i of the burst: it adds m, n bytes
+// long, to the burst's batch for port index tx with the frame's scheduler
+// class, handed at the end of the burst to the port's egress (its class
+// queues) when the Worker has one (AttachEgress), else to TX buffer tx.
+func (w *worker) send(i, tx int, class sched.Class, m *dpdk.Mbuf, n int) {
+	q := &w.egq[tx]
+	k := q.n & (dpdk.MaxBurst - 1)
+	q.ms[k], q.cs[k], q.at[k], q.queued[k] = m, class, uint16(i), !w.egress
+	q.n++
+	w.lens[i&(dpdk.MaxBurst-1)] = int32(n)
 }
 
-// enqueue hands each egress port the burst's frames for it, one
-// egress.Port.EnqueueBurst per port. A full class queue drops a frame (the
-// egress counts it in its class, and the worker under ReasonEgressFull).
-func (w *Worker) enqueue() {
-	for tx := range w.egq {
-		q := &w.egq[tx]
-		n := q.n
-		if n == 0 {
-			continue
-		}
-		q.n = 0
-		w.eg[tx].EnqueueBurst(q.ms[:n], q.cs[:n], w.now, q.queued[:n])
-		for k, ok := range q.queued[:n] {
-			i := int(q.at[k])
-			if ok {
-				w.sent(i, tx, int(w.lens[i&(dpdk.MaxBurst-1)]))
-			} else {
-				w.c.Dropped(int(ReasonEgressFull))
-			}
+// taken counts the n frames of port index tx's batch once its egress (or
+// TX buffer) had them: sent, or dropped by a full class queue (which the
+// egress counts in its class, and the worker under ReasonEgressFull).
+func (w *worker) taken(tx, n int) {
+	q := &w.egq[tx]
+	for k, ok := range q.queued[:n] {
+		i := int(q.at[k])
+		if ok {
+			w.sent(i, tx, int(w.lens[i&(dpdk.MaxBurst-1)]))
+		} else {
+			w.c.Dropped(int(ReasonEgressFull))
 		}
 	}
 }
@@ -442,7 +504,7 @@ func (w *Worker) enqueue() {
 // sent counts frame i, n bytes, as taken for port index tx, and charges
 // its peers if it was relayed: not before, so that nobody pays for a
 // frame a full class queue refused.
-func (w *Worker) sent(i, tx, n int) {
+func (w *worker) sent(i, tx, n int) {
 	w.txPkts[tx]++
 	w.txBytes[tx] += n
 	if i &= dpdk.MaxBurst - 1; w.verdicts[i].act == actRelay {
@@ -461,7 +523,7 @@ var ErrEgress = errors.New("relay: egress ports do not match the worker's ports"
 // WorkerConfig.MACs, each made (egress.New) on the Burst the worker is
 // given, with KeepRefused and CollectInject. Call it before the first
 // Burst, from the worker's goroutine.
-func (w *Worker) AttachEgress(eg []*egress.Port) error {
+func (w *Worker[B]) AttachEgress(eg []*egress.Port[B]) error {
 	if len(eg) != len(w.macs) {
 		return fmt.Errorf("%w: %d egress ports for %d ports", ErrEgress, len(eg), len(w.macs))
 	}
@@ -470,8 +532,7 @@ func (w *Worker) AttachEgress(eg []*egress.Port) error {
 			return fmt.Errorf("%w: no egress for port %d", ErrEgress, p)
 		}
 	}
-	w.eg = eg
-	w.egq = make([]egBatch, len(eg))
+	w.eg, w.egress = eg, true
 	return nil
 }
 
@@ -479,16 +540,16 @@ func (w *Worker) AttachEgress(eg []*egress.Port) error {
 // (egress.Port.Drain, which also takes the control core's injected frames
 // into class Control), at the TSC of b's last Cycle. Call it before each
 // Cycle, which sends. Without an egress it does nothing.
-func (w *Worker) Drain(b *dpdk.Burst) {
+func (w *Worker[B]) Drain(b B) {
 	now := int64(b.TSC())
 	for _, e := range w.eg {
-		e.Drain(b, now)
+		e.Drain(now)
 	}
 }
 
 // Backlog returns the frames waiting in the worker's egress class queues
 // (0 without an egress).
-func (w *Worker) Backlog() int {
+func (w *Worker[B]) Backlog() int {
 	n := 0
 	for _, e := range w.eg {
 		n += e.Backlog()
@@ -513,7 +574,7 @@ const closeRounds = 64
 // the CLOSE a stopping relay sends each peer, so its peers kept it up until
 // peer_timeout. Without an egress the Flushes top the TX buffers up from
 // the rings themselves.
-func (w *Worker) CloseEgress(b *dpdk.Burst) {
+func (w *Worker[B]) CloseEgress(b B) {
 	for round := 0; round < closeRounds; round++ {
 		before := w.injected()
 		w.Drain(b)
@@ -534,7 +595,7 @@ func (w *Worker) CloseEgress(b *dpdk.Burst) {
 }
 
 // injected is the control frames the worker's egress took so far.
-func (w *Worker) injected() uint64 {
+func (w *Worker[B]) injected() uint64 {
 	var n uint64
 	for _, e := range w.eg {
 		n += e.Injected()
@@ -543,7 +604,7 @@ func (w *Worker) injected() uint64 {
 }
 
 // publish counts the burst's sends per port and publishes the counters.
-func (w *Worker) publish() {
+func (w *worker) publish() {
 	for p, n := range w.txPkts {
 		if n != 0 {
 			w.c.Sent(uint16(p), n, w.txBytes[p])
@@ -557,7 +618,7 @@ func (w *Worker) publish() {
 // publishRoutes publishes the route counters once RoutesEvery ticks have
 // passed since the last time: two atomic stores per route counted since,
 // which per burst were 8 ns a frame for bursts of 32 distinct routes.
-func (w *Worker) publishRoutes() {
+func (w *worker) publishRoutes() {
 	if w.rc != nil && w.now-w.rcAt >= w.rcEvery {
 		w.rc.Publish()
 		w.rcAt = w.now
@@ -575,7 +636,7 @@ func (w *Worker) publishRoutes() {
 // call and written in another (dpdk.GMACBatch); without (nil: the tests'
 // frames in Go memory), crypto/hopmac computes them in Go, frame by frame,
 // at the same points of the burst.
-func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
+func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	if len(frames) > dpdk.MaxBurst {
 		panic("relay: burst larger than dpdk.MaxBurst")
 	}
@@ -741,7 +802,7 @@ func (w *Worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 // incremental update, or for a checksum left to offload (an incremental
 // update would have kept the partial sum partial) the whole checksum,
 // counted.
-func applyChecksum(w *Worker, f []byte, r *wire.Result, h *hopState) {
+func applyChecksum(w *worker, f []byte, r *wire.Result, h *hopState) {
 	if h.udp.NotReady() {
 		w.c.Event(int(EventChecksumCompleted))
 	}
@@ -752,7 +813,7 @@ func applyChecksum(w *Worker, f []byte, r *wire.Result, h *hopState) {
 // through batch (one cgo call; its jobs are those lookups, in order) or,
 // without one, with each ingress key's Go clone; the window then takes the
 // seq of each frame that passed, which moves on to passRewrite.
-func (w *Worker) verify(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
+func (w *worker) verify(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
 	if batch != nil {
 		batch.Verify()
 	}
@@ -790,7 +851,7 @@ func (w *Worker) verify(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
 // sign writes the hop MACs of the lookups waiting for it (passSign),
 // through batch (one cgo call) or with each egress key's Go clone: the
 // MAC field zeroed, the tag in its first half.
-func (w *Worker) sign(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
+func (w *worker) sign(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
 	if batch != nil {
 		batch.Sign()
 		batch.Reset()
@@ -812,7 +873,7 @@ func (w *Worker) sign(batch *dpdk.GMACBatch, lookups int, frames [][]byte) {
 // from them). Requests for other addresses are dropped: on a shared LAN
 // they are everybody's broadcasts, and the control core learns nothing
 // from them that it needs.
-func (w *Worker) arp(port int, f []byte, r *wire.Result, v *verdict) {
+func (w *worker) arp(port int, f []byte, r *wire.Result, v *verdict) {
 	a := wire.ARP(f[r.L3Off:])
 	if a.Op() != wire.ARPOpRequest {
 		v.act = actPunt
@@ -828,7 +889,7 @@ func (w *Worker) arp(port int, f []byte, r *wire.Result, v *verdict) {
 // nd marks a neighbour solicitation for one of our addresses to be answered
 // (the answer may need more room than the frame has: the caller provides
 // it) and punts advertisements to the resolver.
-func (w *Worker) nd(port int, f []byte, r *wire.Result, v *verdict) {
+func (w *worker) nd(port int, f []byte, r *wire.Result, v *verdict) {
 	m := wire.ND(f[r.L4Off:])
 	if m.Type() != wire.ICMPv6NeighborSolicit {
 		v.act = actPunt
@@ -846,7 +907,7 @@ func (w *Worker) nd(port int, f []byte, r *wire.Result, v *verdict) {
 // it leaves the frame in h at passVerify (hop auth: keys found, the seq
 // inside the window), at passRewrite (no hop auth, or an unauthenticated
 // peer's frame), or dropped in v.
-func (w *Worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Table, v *verdict, h *hopState) {
+func (w *worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Table, v *verdict, h *hopState) {
 	*v = verdict{act: actDrop}
 	t := w.tables
 	switch {
@@ -922,7 +983,7 @@ func (w *Worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Tabl
 // rewrite readies a frame that passed check (and verification) for the
 // next hop: addresses, VLAN, and with an egress key a fresh seq, leaving
 // the frame at passSign for its MAC.
-func (w *Worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *verdict, h *hopState) {
+func (w *worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *verdict, h *hopState) {
 	h.pass = 0
 	dst := h.dst
 	// Field by field: the compiler inlines these compares, where == on the
