@@ -42,8 +42,8 @@ var gmacInit = sync.OnceValues(func() (string, error) {
 // to crypto/hopmac.
 func GMACEngine() (string, error) { return gmacInit() }
 
-// GMACKey is a hop key (AES-256) expanded once by intel-ipsec-mb
-// (IMB_AES256_GCM_PRE) in C memory. It is only read afterwards, so any
+// GMACKey is a hop key (AES-256) expanded once in C memory: by
+// intel-ipsec-mb (IMB_AES256_GCM_PRE), and the powers of its GHASH key. It is only read afterwards, so any
 // number of workers may use one GMACKey at once. Its memory is wiped and
 // freed when the GMACKey becomes unreachable: a worker that still holds it
 // in a burst keeps it alive.
@@ -72,8 +72,9 @@ func NewGMACKey(key []byte) (*GMACKey, error) {
 // GMACBatch is one worker's hop MAC jobs for a burst, in C memory: Add
 // records a frame (a pointer, a length, a key: plain stores), and Verify
 // or Sign computes the MACs of all of them in one cgo call, which loops
-// over intel-ipsec-mb's direct GMAC calls (init, update over the frame,
-// finalize) in C. A GMACBatch belongs to one goroutine.
+// over the frames in C (hopmac.c: AES-NI and carry-less multiplies on the
+// library's expanded key, its GHASH for the middle of long frames). A
+// GMACBatch belongs to one goroutine.
 type GMACBatch struct {
 	c    *C.struct_pr_gmac_batch
 	addr C.uintptr_t // c as an integer: no cgo pointer check per call
@@ -156,6 +157,19 @@ func (b *GMACBatch) Sign() {
 	}
 	b.c.n = C.uint32_t(b.n)
 	C.pr_gmac_sign(b.addr)
+}
+
+// verifyDirect and signDirect are Verify and Sign through
+// intel-ipsec-mb's direct GMAC calls per frame (INIT, UPDATE, FINALIZE):
+// the tests' second reference and the benchmarks' in-run one.
+func (b *GMACBatch) verifyDirect() {
+	b.c.n = C.uint32_t(b.n)
+	C.pr_gmac_verify_direct(b.addr)
+}
+
+func (b *GMACBatch) signDirect() {
+	b.c.n = C.uint32_t(b.n)
+	C.pr_gmac_sign_direct(b.addr)
 }
 
 // Reset empties the batch for the next burst.

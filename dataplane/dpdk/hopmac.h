@@ -1,13 +1,15 @@
 /*
- * Hop MACs (AES-256-GMAC, see crypto/hopmac) through intel-ipsec-mb's direct
- * GMAC calls, a whole burst's frames per call.
+ * Hop MACs (AES-256-GMAC, see crypto/hopmac), a whole burst's frames per
+ * call: AES-NI and carry-less multiplies on intel-ipsec-mb's expanded keys,
+ * the library's GHASH for the middle of long frames (hopmac.c says why not
+ * its GMAC calls).
  *
  * Go fills a pr_gmac_batch (C memory, one per worker) with one job per frame
  * and makes one call per burst: pr_gmac_verify for the frames received,
  * pr_gmac_sign for the frames to send. The keys are expanded once
- * (pr_gmac_key_new, IMB_AES256_GCM_PRE) and only read afterwards, so every
- * worker uses the same expanded key; the per-frame GHASH state lives on the
- * C stack.
+ * (pr_gmac_key_new: IMB_AES256_GCM_PRE and the powers of H) and only read
+ * afterwards, so every worker uses the same expanded key; the per-frame
+ * state lives in registers and on the C stack.
  */
 #ifndef POOLRELAY_DPDK_HOPMAC_H
 #define POOLRELAY_DPDK_HOPMAC_H
@@ -69,7 +71,15 @@ void pr_gmac_verify(uintptr_t batch);
  * into its first 16 bytes. Jobs shorter than the header are skipped.
  */
 void pr_gmac_sign(uintptr_t batch);
-/* pr_gmac_tag computes one tag over data as is (tests: the NIST vectors). */
+/*
+ * pr_gmac_verify_direct and pr_gmac_sign_direct do what pr_gmac_verify and
+ * pr_gmac_sign do through intel-ipsec-mb's direct GMAC calls (INIT, UPDATE,
+ * FINALIZE) per frame: the benchmarks' reference and the tests' second one.
+ */
+void pr_gmac_verify_direct(uintptr_t batch);
+void pr_gmac_sign_direct(uintptr_t batch);
+/* pr_gmac_tag computes one tag over data as is through the library's
+ * direct calls (tests: the NIST vectors). */
 void pr_gmac_tag(const void *key, const uint8_t *iv, const uint8_t *data,
 	uint64_t len, uint8_t *tag);
 

@@ -44,9 +44,9 @@
 //     MACs of the burst are written together, after every rewrite.
 //
 // The hop MACs of a burst are computed in two batches, verification after
-// step 5's checks and signing after step 6's rewrites: with intel-ipsec-mb
-// (Tables chose it: the CPU has AES-NI; dpdk.GMACBatch) each batch is one
-// cgo call that loops over the library's direct GMAC calls in C, so a
+// step 5's checks and signing after step 6's rewrites: in C (Tables chose
+// it: the CPU has AES-NI; dpdk.GMACBatch, on intel-ipsec-mb's expanded
+// keys) each batch is one cgo call that loops over the frames, so a
 // burst makes two calls beside its Cycle whatever its size; without
 // AES-NI, or on frames outside DPDK's memory (the unit tests), crypto/hopmac
 // computes them in Go at the same points. Tables.MACEngine names the path,
