@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
 	"testing"
 )
@@ -20,7 +21,26 @@ type benchTable struct {
 	heapBytes  uint64      // heap growth measured while building
 }
 
-var benchTables = map[int]*benchTable{}
+type benchKey struct {
+	n  int
+	v6 bool
+}
+
+var benchTables = map[benchKey]*benchTable{}
+
+// benchRoute returns route i of a benchmark table: IPv4, which fits a
+// slot, or IPv6, which is spilled (see slot).
+func benchRoute(i int, v6 bool) Route {
+	r := testRoute(uint64(i), 0)
+	src, dst := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), netip.AddrFrom4([4]byte{198, 51, 100, byte(i >> 8)})
+	if v6 {
+		src, dst = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}), netip.AddrFrom16([16]byte{0xfd, 14: byte(i >> 8), 15: 1})
+	}
+	if err := r.SetAddrs(src, dst); err != nil {
+		panic(err)
+	}
+	return r
+}
 
 func randomID(rng *rand.Rand) SessionID {
 	var id SessionID
@@ -35,10 +55,11 @@ func randomID(rng *rand.Rand) SessionID {
 	return id
 }
 
-// benchTableOf builds (once per process) a table of n random routes,
-// installed by one batch as a control core would at start.
-func benchTableOf(b *testing.B, n int) *benchTable {
-	if bt := benchTables[n]; bt != nil {
+// benchTableOf builds (once per process) a table of n random routes, all
+// IPv4 or all IPv6, installed by one batch as a control core would at
+// start.
+func benchTableOf(b *testing.B, n int, v6 bool) *benchTable {
+	if bt := benchTables[benchKey{n, v6}]; bt != nil {
 		return bt
 	}
 	rng := rand.New(rand.NewPCG(uint64(n), 42))
@@ -46,7 +67,7 @@ func benchTableOf(b *testing.B, n int) *benchTable {
 	var batch Batch
 	for i := range ids {
 		ids[i] = randomID(rng)
-		batch.Put(ids[i], testRoute(uint64(i), 0))
+		batch.Put(ids[i], benchRoute(i, v6))
 	}
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -67,7 +88,7 @@ func benchTableOf(b *testing.B, n int) *benchTable {
 		bt.hits[i] = ids[rng.IntN(n)]
 		bt.miss[i] = randomID(rng) // a collision with a route is a 2^-108 event
 	}
-	benchTables[n] = bt
+	benchTables[benchKey{n, v6}] = bt
 	return bt
 }
 
@@ -88,7 +109,7 @@ func BenchmarkLookup(b *testing.B) {
 	for _, n := range benchSizes {
 		for _, kind := range []string{"hit", "miss"} {
 			b.Run(sizeName(n)+"/"+kind, func(b *testing.B) {
-				bt := benchTableOf(b, n)
+				bt := benchTableOf(b, n, false)
 				ids := bt.hits
 				if kind == "miss" {
 					ids = bt.miss
@@ -119,13 +140,15 @@ func BenchmarkLookup(b *testing.B) {
 }
 
 // BenchmarkLookupBurst is LookupBurst over bursts of 32 random ids; an op is
-// one id, so the figure compares with BenchmarkLookup.
+// one id, so the figure compares with BenchmarkLookup. "hit" and "miss"
+// are over IPv4 routes, which fit a slot; "hit6" over IPv6 routes, which
+// are spilled and cost a lookup one more line.
 func BenchmarkLookupBurst(b *testing.B) {
 	const burst = 32
 	for _, n := range benchSizes {
-		for _, kind := range []string{"hit", "miss"} {
+		for _, kind := range []string{"hit", "miss", "hit6"} {
 			b.Run(sizeName(n)+"/"+kind, func(b *testing.B) {
-				bt := benchTableOf(b, n)
+				bt := benchTableOf(b, n, kind == "hit6")
 				ids := bt.hits
 				if kind == "miss" {
 					ids = bt.miss
@@ -149,7 +172,7 @@ func BenchmarkLookupBurst(b *testing.B) {
 func BenchmarkUpdate(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(sizeName(n)+"/replace", func(b *testing.B) {
-			bt := benchTableOf(b, n)
+			bt := benchTableOf(b, n, false)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -159,7 +182,7 @@ func BenchmarkUpdate(b *testing.B) {
 			}
 		})
 		b.Run(sizeName(n)+"/add+delete", func(b *testing.B) {
-			bt := benchTableOf(b, n)
+			bt := benchTableOf(b, n, false)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {

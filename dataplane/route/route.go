@@ -14,9 +14,13 @@
 // a cache line, as in DPDK's rte_hash), so that a lookup reads a line of
 // signatures, then only the slot whose signature matches; a route whose
 // home bucket is full goes to the next with room, and the buckets it
-// passed carry an overflow mark. LookupBurst pipelines a whole burst:
-// hash all, read all signatures and touch all matching slots, then
-// compare. A reader loads the shard pointer and probes an array nobody
+// passed carry an overflow mark. A slot is one cache line: the key and
+// what workers read of the route; the expiry, which only the control core
+// reads, is in a parallel array, and an IPv6 route, too large for the
+// line, is kept whole in a spill array that its slot points into.
+// LookupBurst pipelines a whole burst: hash all, load all signatures,
+// load all matching slots, then compare. A reader loads the shard pointer
+// and probes an array nobody
 // will ever write again, so lookups are wait-free, need no read-side
 // bookkeeping and can never observe a half-written route. An update copies
 // only its shard, applies its changes to the copy and publishes it: it costs
@@ -31,17 +35,18 @@
 //
 // # Memory
 //
-// A slot is 104 bytes: the 16-byte key and the 88-byte Route, plus its
-// 2-byte signature. Shards are rebuilt at a load of 0.7 and grow when an
-// insert takes them past 0.85, so a route costs 106/0.85 = 125 to
-// 106/0.7 = 151 bytes: about 151 MB for a million routes installed in
-// bulk; the signatures of a million routes are 3 MB, which mostly stay
-// in the cache. (The Route's counter slot took it from 80 to 88
-// bytes; its traffic counters live in dataplane/counters, 32 bytes per
-// slot and worker core.) Each shard adds a 32-byte header and an 8-byte pointer, which
-// matter only when a table holds far fewer routes than its shards (1 K
-// routes in a table made for 1 M: about 190 bytes per route). Table.Stats
-// reports the exact figure.
+// A slot is 64 bytes, plus its 8-byte expiry and its 2-byte signature: 74
+// bytes. Shards are rebuilt at a load of 0.7 and grow when an insert
+// takes them past 0.85, so an IPv4 route costs 74/0.85 = 87 to 74/0.7 =
+// 106 bytes: about 106 MB for a million routes installed in bulk (151 MB
+// when the 88-byte Route sat in the slot); the signatures of a million
+// routes are 3 MB, which mostly stay in the cache. An IPv6 route costs
+// its 88-byte Route more, in the spill array. (Its traffic counters live
+// in dataplane/counters, 32 bytes per slot and worker core.) Each shard
+// adds a 104-byte header and an 8-byte pointer, which matter only when a
+// table holds far fewer routes than its shards (1 K routes in a table
+// made for 1 M: about 460 bytes per route). Table.Stats reports the exact
+// figure.
 //
 // # Hashing
 //
@@ -106,8 +111,9 @@ const (
 // Route is what a worker needs to relay a frame of one hop session: whom to
 // charge, which keys authenticate the two hops, how to rewrite the outer
 // headers for the next hop and where to count its frames. It is 88 bytes
-// and holds no pointers, so the
-// table's arrays are never scanned by the garbage collector.
+// and holds no pointers, so the table's arrays are never scanned by the
+// garbage collector. The table stores it packed (see the package doc):
+// what it returns equals what was put.
 //
 // Peer and key slots are indexes into tables owned by other packages (per-core
 // counters in dataplane/counters, hop keys filled by the hop-authentication
@@ -152,7 +158,8 @@ type Route struct {
 	// Expires is when the control core's expiry sweep removes the route, in
 	// Unix nanoseconds; 0 never expires. Workers do not test it: a route is
 	// valid until the sweep removes it, which keeps clock reads off the
-	// packet path.
+	// packet path. For the same reason the table keeps it apart from what
+	// workers read, and Table.LookupBurst returns it as 0.
 	Expires int64
 }
 

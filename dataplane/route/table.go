@@ -72,15 +72,24 @@ type Table struct {
 //
 // Slot i belongs to bucket i/bucketSlots, whose sigs word holds a 15-bit
 // signature per slot (lane i%bucketSlots; 0: the slot is empty, and then
-// its key and route are zero). A route lives in its home bucket, or when
-// that is full in the first bucket after it with room, and every bucket it
-// passed over carries the overflow mark (the top bit of lane 0): a lookup
-// that finds no matching signature in a bucket without the mark is a miss
-// and has read nothing but the signatures.
+// the slot and its expiry are zero). A route lives in its home bucket, or
+// when that is full in the first bucket after it with room, and every
+// bucket it passed over carries the overflow mark (the top bit of lane 0):
+// a lookup that finds no matching signature in a bucket without the mark
+// is a miss and has read nothing but the signatures.
+//
+// What workers read of a route is in slots, one cache line each; what only
+// the control core reads is in parallel cold arrays: expires[i] is slot
+// i's Expires, and a route that does not fit a slot (see fits) is whole in
+// spill, at the index its slot holds.
 type shard struct {
-	sigs  []bucket
-	slots []slot
-	n     int // occupied slots
+	// What lookups read first, so that it shares the header's first
+	// line.
+	sigs    []bucket
+	slots   []slot
+	spill   []Route
+	expires []int64
+	n       int // occupied slots
 }
 
 // bucket is the signatures of bucketSlots slots, four 16-bit lanes to a
@@ -97,15 +106,117 @@ const (
 	sigMask  = 0x7fff_7fff_7fff_7fff
 )
 
-// slot is a key and its route: 104 bytes, no pointers.
+// slot is a key and what a worker needs of its route, in 64 bytes: one
+// cache line, and on a line of its own, since slot arrays are multiples of
+// 512 bytes, which the Go runtime places on 64-byte boundaries (size
+// classes from 512 bytes up are multiples of 64 and spans are
+// page-aligned; TestSlotsAligned checks). A lookup of a table far larger
+// than the cache then costs two misses, the signatures' line and this one,
+// where the 104-byte key and Route it replaced spanned two or three lines
+// and made the lookup wait on memory about twice as long.
+//
+// It holds an IPv4 route whole, but for its expiry (the cold expires
+// array: workers never test it). An IPv6 route, whose addresses alone
+// would take half the line, is spilled: its slot holds the key, the spill
+// mark and, in src4, its index in the shard's spill array, where it is
+// whole; its lookups cost one more line.
 type slot struct {
-	key   SessionID
-	route Route
+	key             SessionID
+	inPeer, inKey   uint32
+	outKey, outPeer uint32
+	port            uint16
+	// vlan is the VLAN id in the low 12 bits (Validate keeps it below
+	// 4095) and the bits of vlanMeta above.
+	vlan           uint16
+	dstMAC, srcMAC [6]byte
+	// src4 and dst4 are the IPv4 addresses (SrcIP[12:16] and
+	// DstIP[12:16]); src4 is the spill index of a spilled route.
+	src4, dst4       [4]byte
+	srcPort, dstPort uint16
+	counter          uint32
+}
+
+// The bits a slot's vlan field holds above the VLAN id: the route's two
+// Flags, EncapIP (EncapUDP without), and the spill mark. A new flag needs
+// a bit here, or routes that carry it must be spilled.
+const (
+	vlanMask      = 0x0fff
+	vlanFlagShift = 12
+	vlanEncapIP   = 1 << 14
+	vlanSpill     = 1 << 15
+)
+
+// fits reports whether r, a valid route, fits a slot without spilling.
+func fits(r *Route) bool { return r.Family == IPv4 }
+
+// set stores id and r, which must be valid and fit, in e.
+func (e *slot) set(id *SessionID, r *Route) {
+	vlan := r.VLAN | uint16(r.Flags)<<vlanFlagShift
+	if r.Encap == EncapIP {
+		vlan |= vlanEncapIP
+	}
+	*e = slot{
+		key: *id, inPeer: r.IngressPeer, inKey: r.IngressKey, outKey: r.EgressKey, outPeer: r.EgressPeer,
+		port: r.EgressPort, vlan: vlan, dstMAC: r.DstMAC, srcMAC: r.SrcMAC,
+		src4: [4]byte(r.SrcIP[12:16]), dst4: [4]byte(r.DstIP[12:16]), srcPort: r.SrcPort, dstPort: r.DstPort,
+		counter: r.Counter,
+	}
+}
+
+// setSpilled stores id in e as a route spilled at index x.
+func (e *slot) setSpilled(id *SessionID, x uint32) {
+	*e = slot{key: *id, vlan: vlanSpill}
+	binary.LittleEndian.PutUint32(e.src4[:], x)
+}
+
+// spilled returns e's spill index and whether e is spilled.
+func (e *slot) spilled() (uint32, bool) {
+	return binary.LittleEndian.Uint32(e.src4[:]), e.vlan&vlanSpill != 0
+}
+
+// route writes e's route to r, but for Expires, which it sets to 0: the
+// copy a worker gets. Arrays are copied as integers (encoding/binary on
+// constant offsets: single moves), since the compiler copies a small
+// array through a temporary on the stack, which made this take twice as
+// long.
+func (s *shard) route(e *slot, r *Route) {
+	if x, ok := e.spilled(); ok {
+		*r = s.spill[x] // stored with Expires 0
+		return
+	}
+	le := binary.LittleEndian
+	r.IngressPeer, r.IngressKey, r.EgressKey, r.EgressPeer = e.inPeer, e.inKey, e.outKey, e.outPeer
+	r.EgressPort, r.VLAN = e.port, e.vlan&vlanMask
+	le.PutUint32(r.DstMAC[0:4], le.Uint32(e.dstMAC[0:4]))
+	le.PutUint16(r.DstMAC[4:6], le.Uint16(e.dstMAC[4:6]))
+	le.PutUint32(r.SrcMAC[0:4], le.Uint32(e.srcMAC[0:4]))
+	le.PutUint16(r.SrcMAC[4:6], le.Uint16(e.srcMAC[4:6]))
+	le.PutUint64(r.SrcIP[0:8], 0)
+	le.PutUint64(r.SrcIP[8:16], v4Mapped|uint64(le.Uint32(e.src4[:]))<<32)
+	le.PutUint64(r.DstIP[0:8], 0)
+	le.PutUint64(r.DstIP[8:16], v4Mapped|uint64(le.Uint32(e.dst4[:]))<<32)
+	r.SrcPort, r.DstPort = e.srcPort, e.dstPort
+	r.Family, r.Encap, r.Flags = IPv4, EncapUDP+Encap(e.vlan>>14&1), Flags(e.vlan>>vlanFlagShift)&knownFlags
+	r.Counter = e.counter
+	r.Expires = 0
+}
+
+// v4Mapped is bytes 8 to 15 of an IPv4-mapped address (::ffff:a.b.c.d) but
+// for the IPv4 address, as a little-endian word: 0xff at bytes 10 and 11.
+const v4Mapped = 0xffff_0000
+
+// full returns the whole route of occupied slot i, Expires included: the
+// control core's copy.
+func (s *shard) full(i uint32) Route {
+	var r Route
+	s.route(&s.slots[i], &r)
+	r.Expires = s.expires[i]
+	return r
 }
 
 // empty is the shard every shard pointer starts at: one empty bucket, so
 // lookups in an empty shard need no special case.
-var empty = &shard{sigs: make([]bucket, 1), slots: make([]slot, bucketSlots)}
+var empty = &shard{sigs: make([]bucket, 1), slots: make([]slot, bucketSlots), expires: make([]int64, bucketSlots)}
 
 // sigOf returns the signature of hash h: 15 bits that neither pick the
 // shard (the top bits) nor the bucket (the low 32), never 0.
@@ -170,7 +281,7 @@ func (t *Table) Lookup(id SessionID) (Route, bool) {
 	h := t.key.sum(&id)
 	s := t.shards[h>>t.shift].Load()
 	if i, ok := s.find(h, &id); ok {
-		return s.slots[i].route, true
+		return s.full(i), true
 	}
 	return Route{}, false
 }
@@ -182,20 +293,26 @@ const burstChunk = 32
 
 // LookupBurst looks up ids[i] into routes[i] and found[i] for each i, for a
 // worker's whole receive burst. routes and found must be at least as long as
-// ids. It returns the number of ids found.
+// ids. It returns the number of ids found. A route it finds has every field
+// but Expires, which it leaves 0: expiries sit in a cold array that workers
+// never read (see Route.Expires), and Lookup gives them.
 //
-// On a table larger than the cache a lookup waits on memory, and lookups
-// made one after another wait for their misses one after another.
-// LookupBurst works in three passes over a chunk of ids, so that each
-// pass's misses are in flight together: the first hashes every id and
-// finds its bucket (arithmetic and shard pointers, all in cache); the
-// second reads each bucket's signatures (2 bytes a slot: a million routes'
-// fit in 3 MB, mostly cached) and touches the slot whose signature matches,
-// its key and every line of its route; the third compares the keys and
-// copies the routes, now from the cache. A miss whose bucket has no
-// matching signature and no overflow mark reads no slot at all. Each
-// touching load is used by the third pass, so the compiler keeps it (Go
-// has no prefetch instruction).
+// On a table larger than the cache a lookup waits on memory twice, for its
+// bucket's signatures (2 bytes a slot: a million routes' take 3 MB) and
+// then for its slot, and lookups made one after another wait one after
+// another. LookupBurst works in passes over a chunk of ids, so that the
+// misses of the whole chunk are in flight together: it hashes every id and
+// finds its bucket (arithmetic and shard pointers, all in cache); loads
+// every bucket's signatures; finds in them each id's candidate slot, the
+// one whose signature matches; loads every candidate's first word; then
+// compares the keys and copies the routes out, from the cache. The passes
+// that load do nothing else, so that the CPU's window holds the loads of
+// the whole chunk rather than of the few iterations of a longer loop that
+// fit in it, and no branch waits on a load still in flight (one that did,
+// mispredicted, threw away the loads issued after it). A miss whose bucket
+// has no matching signature and no overflow mark reads no slot at all.
+// Each load is used by a later pass, so the compiler keeps it (Go has no
+// prefetch instruction).
 func (t *Table) LookupBurst(ids []SessionID, routes []Route, found []bool) int {
 	_ = routes[:len(ids)]
 	_ = found[:len(ids)]
@@ -203,7 +320,9 @@ func (t *Table) LookupBurst(ids []SessionID, routes []Route, found []bool) int {
 		ss    [burstChunk]*shard
 		bs    [burstChunk]uint32
 		sigs  [burstChunk]uint64
-		cand  [burstChunk]int32  // the slot to compare, -1: none matched
+		bp    [burstChunk]*bucket
+		w0    [burstChunk]uint64 // the bucket's first signature word
+		sp    [burstChunk]*slot  // the candidate slot, or noSlot
 		first [burstChunk]uint64 // first half of that slot's key
 		hits  int
 	)
@@ -213,51 +332,54 @@ func (t *Table) LookupBurst(ids []SessionID, routes []Route, found []bool) int {
 		for j := range chunk {
 			h := t.key.sum(&chunk[j])
 			s := t.shards[h>>t.shift].Load()
-			ss[j], bs[j], sigs[j] = s, s.home(h), sigOf(h)
+			b := s.home(h)
+			ss[j], bs[j], sigs[j], bp[j] = s, b, sigOf(h), &s.sigs[b]
 		}
 		for j := range chunk {
-			s := ss[j]
-			w := &s.sigs[bs[j]]
-			c := int32(-1)
-			if m := match(w[0], sigs[j]); m != 0 {
-				c = int32(bs[j]*bucketSlots) + int32(bits.TrailingZeros64(m)/16)
-			} else if m := match(w[1], sigs[j]); m != 0 {
-				c = int32(bs[j]*bucketSlots) + 4 + int32(bits.TrailingZeros64(m)/16)
+			w0[j] = bp[j][0]
+		}
+		for j := range chunk {
+			sp[j] = &noSlot
+			b := bs[j] * bucketSlots
+			if m := match(w0[j], sigs[j]); m != 0 {
+				sp[j] = &ss[j].slots[b+uint32(bits.TrailingZeros64(m)/16)]
+			} else if m := match(bp[j][1], sigs[j]); m != 0 {
+				sp[j] = &ss[j].slots[b+4+uint32(bits.TrailingZeros64(m)/16)]
 			}
-			cand[j] = c
-			if c >= 0 {
-				// A slot spans up to three lines: touch each.
-				e := &s.slots[c]
-				first[j] = binary.LittleEndian.Uint64(e.key[0:8])
-				// The result goes to found, which the third pass
-				// overwrites: a store the compiler cannot drop, so it
-				// keeps the loads.
-				found[base+j] = binary.LittleEndian.Uint64(e.route.SrcIP[8:16]) == uint64(e.route.Expires)
-			}
+		}
+		for j := range chunk {
+			first[j] = binary.LittleEndian.Uint64(sp[j].key[0:8])
 		}
 		for j := range chunk {
 			id := &chunk[j]
-			s, c, ok := ss[j], cand[j], false
-			i := uint32(0)
+			s, e := ss[j], sp[j]
 			switch {
-			case c >= 0 && first[j] == binary.LittleEndian.Uint64(id[0:8]) && s.slots[c].key == *id:
-				i, ok = uint32(c), true
-			case c < 0 && s.sigs[bs[j]][0]&overMark == 0:
+			case first[j] == binary.LittleEndian.Uint64(id[0:8]) && e.key == *id && e != &noSlot:
+			case e == &noSlot && w0[j]&overMark == 0:
 				// No signature matched and nothing overflowed: a miss.
+				e = nil
 			default:
-				i, ok = s.find0(bs[j], sigs[j], id)
+				e = nil
+				if i, ok := s.find0(bs[j], sigs[j], id); ok {
+					e = &s.slots[i]
+				}
 			}
-			if ok {
-				out[j] = s.slots[i].route
+			if e != nil {
+				s.route(e, &out[j])
 				hits++
 			} else {
 				out[j] = Route{}
 			}
-			found[base+j] = ok
+			found[base+j] = e != nil
 		}
 	}
 	return hits
 }
+
+// noSlot is the slot LookupBurst loads for an id whose bucket has no
+// matching signature: a zero key, which no id looked up equals but the
+// zero id, which the comparison then refuses by address.
+var noSlot slot
 
 // Len returns the number of routes.
 func (t *Table) Len() int { return int(t.n.Load()) }

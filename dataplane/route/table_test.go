@@ -23,7 +23,8 @@ func testID(n uint64) SessionID {
 // so that a reader can tell a whole route from a torn one.
 func testRoute(n uint64, version uint32) Route { return routeFor(uint32(n)*7919 + version) }
 
-// routeFor builds a valid route with every field derived from v.
+// routeFor builds a valid route with every field derived from v. Three in
+// four are IPv4 and fit a slot; the others, IPv6 (v%4 == 1), are spilled.
 func routeFor(v uint32) Route {
 	r := Route{
 		IngressPeer: v,
@@ -37,11 +38,14 @@ func routeFor(v uint32) Route {
 		DstPort:     9254,
 		Flags:       Flags(v) & knownFlags,
 	}
+	if v%7 == 3 {
+		r.Encap, r.DstPort = EncapIP, 0
+	}
 	binary.BigEndian.PutUint32(r.DstMAC[2:], v)
 	binary.BigEndian.PutUint32(r.SrcMAC[2:], ^v)
 	var a4 [4]byte
 	binary.BigEndian.PutUint32(a4[:], v)
-	if v%2 == 0 {
+	if v%4 != 1 {
 		_ = r.SetAddrs(netip.AddrFrom4(a4), netip.AddrFrom4([4]byte{10, 0, 0, byte(v)}))
 	} else {
 		var a16 [16]byte
@@ -68,19 +72,27 @@ func checkShards(t testing.TB, tbl *Table) {
 		s := tbl.shards[si].Load()
 		n := 0
 		nb := len(s.sigs)
-		if len(s.slots) != nb*bucketSlots {
+		if len(s.slots) != nb*bucketSlots || len(s.expires) != len(s.slots) {
 			t.Fatalf("shard %d: %d slots for %d buckets", si, len(s.slots), nb)
 		}
 		for i := range s.slots {
 			b, lane := i/bucketSlots, i%bucketSlots
 			sig := s.sigs[b][lane/4] >> (16 * (lane % 4)) & 0x7fff
 			if s.slots[i].key == (SessionID{}) {
-				if s.slots[i] != (slot{}) || sig != 0 {
+				if s.slots[i] != (slot{}) || sig != 0 || s.expires[i] != 0 {
 					t.Fatalf("shard %d slot %d is empty but not zeroed (signature %#x)", si, i, sig)
 				}
 				continue
 			}
 			n++
+			if x, ok := s.slots[i].spilled(); ok {
+				if int(x) >= len(s.spill) || s.slots[i] != (slot{key: s.slots[i].key, vlan: vlanSpill, src4: s.slots[i].src4}) {
+					t.Fatalf("shard %d slot %d: spilled to %d of %d, slot %+v", si, i, x, len(s.spill), s.slots[i])
+				}
+				if r := s.spill[x]; fits(&r) || r.Expires != 0 {
+					t.Fatalf("shard %d slot %d: spilled route %+v fits a slot or has an expiry", si, i, r)
+				}
+			}
 			k := s.slots[i].key
 			h := tbl.key.sum(&k)
 			if int(h>>tbl.shift) != si {
@@ -116,8 +128,8 @@ func TestLayout(t *testing.T) {
 	if got := reflect.TypeFor[Route]().Size(); got != 88 {
 		t.Errorf("Route is %d bytes, want 88", got)
 	}
-	if got := reflect.TypeFor[slot]().Size(); got != 104 {
-		t.Errorf("slot is %d bytes, want 104", got)
+	if got := reflect.TypeFor[slot]().Size(); got != 64 {
+		t.Errorf("slot is %d bytes, want 64 (a cache line)", got)
 	}
 	// A pointer in a slot would make the collector scan every table array.
 	var walk func(reflect.Type)
@@ -286,7 +298,7 @@ func TestValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	six := testRoute(1, 0)
+	six := testRoute(3, 0)
 	if six.Family != IPv6 || six.Validate() != nil {
 		t.Fatal("IPv6 test route is not valid")
 	}
@@ -448,6 +460,7 @@ func TestLookupBurst(t *testing.T) {
 			if ok {
 				want++
 			}
+			r.Expires = 0 // LookupBurst leaves it out
 			if found[j] != ok || routes[j] != r {
 				t.Fatalf("burst lookup %d of %x: %v %+v, Lookup says %v %+v", j, id, found[j], routes[j], ok, r)
 			}
@@ -512,8 +525,10 @@ func TestStats(t *testing.T) {
 	if l := st.Load(); l < 0.65 || l > rebuildLoad {
 		t.Errorf("load after a bulk install %.3f, want about %.2f", l, rebuildLoad)
 	}
-	perSlot := float64(slotBytes + bucketBytes/bucketSlots)
-	if bpr := st.BytesPerRoute(); bpr < perSlot/maxLoad || bpr > perSlot/0.65+1 {
+	// Every slot costs its line, signature and expiry; a spilled route
+	// (one in four of testRoute's) its whole Route besides.
+	perSlot := float64(slotBytes + bucketBytes/bucketSlots + expiresBytes)
+	if bpr := st.BytesPerRoute(); bpr < perSlot/maxLoad || bpr > perSlot/0.65+0.5*float64(routeBytes) {
 		t.Errorf("%.1f bytes per route, outside the documented range", bpr)
 	}
 	if st.MaxProbe < 2 || st.MaxProbe > 16 {
@@ -528,4 +543,92 @@ func TestStats(t *testing.T) {
 	if seen != n {
 		t.Fatalf("Range saw %d routes", seen)
 	}
+}
+
+// TestSlotsAligned checks what the slot layout relies on: every slot array
+// starts on a 64-byte boundary, so each slot is one cache line. Shards of
+// every size from one bucket to a few thousand are made by installing
+// routes.
+func TestSlotsAligned(t *testing.T) {
+	for _, n := range []int{1, 5, 6, 7, 12, 30, 57, 100, 333, 1000, 4000, 20_000} {
+		tbl, _ := New(n)
+		var b Batch
+		for i := range uint64(n) {
+			b.Put(testID(i), testRoute(i, 0))
+		}
+		if err := tbl.Apply(&b); err != nil {
+			t.Fatal(err)
+		}
+		for si := range tbl.shards {
+			s := tbl.shards[si].Load()
+			if p := reflect.ValueOf(s.slots).Pointer(); p%64 != 0 {
+				t.Errorf("%d routes: shard %d's %d slots start at %#x, not on a cache line", n, si, len(s.slots), p)
+			}
+		}
+	}
+}
+
+// TestSlotRoundTrip stores routes at the edges of what fits a slot and
+// just past them, and reads each back whole, through Lookup (with its
+// expiry) and LookupBurst (without).
+func TestSlotRoundTrip(t *testing.T) {
+	base := routeFor(8) // IPv4, fits
+	if !fits(&base) {
+		t.Fatal("routeFor(8) should fit a slot")
+	}
+	cases := []struct {
+		name  string
+		set   func(r *Route)
+		spill bool
+	}{
+		{"plain", func(r *Route) {}, false},
+		{"extremes", func(r *Route) {
+			r.IngressPeer, r.IngressKey, r.EgressKey, r.EgressPeer, r.Counter = math.MaxUint32, 1, math.MaxUint32-1, 0, math.MaxUint32
+			r.EgressPort, r.VLAN, r.Flags = math.MaxUint16, 4094, knownFlags
+			r.DstMAC, r.SrcMAC = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, [6]byte{1}
+			r.SrcPort, r.DstPort, r.Expires = math.MaxUint16, 1, math.MaxInt64
+			_ = r.SetAddrs(netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("0.0.0.0"))
+		}, false},
+		{"encap ip", func(r *Route) { r.Encap, r.SrcPort, r.DstPort = EncapIP, 0, 0 }, false},
+		{"ipv6", func(r *Route) {
+			_ = r.SetAddrs(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("fd00::ffff:1.2.3.4"))
+		}, true},
+	}
+	tbl, _ := New(64)
+	for i, c := range cases {
+		r := base
+		c.set(&r)
+		if err := r.Validate(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if fits(&r) == c.spill {
+			t.Fatalf("%s: fits = %v", c.name, fits(&r))
+		}
+		id := testID(uint64(i + 1))
+		if err := tbl.Put(id, r); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := tbl.Lookup(id); !ok || got != r {
+			t.Errorf("%s: Lookup = %v %+v, want %+v", c.name, ok, got, r)
+		}
+		var routes [1]Route
+		var found [1]bool
+		tbl.LookupBurst([]SessionID{id}, routes[:], found[:])
+		want := r
+		want.Expires = 0
+		if !found[0] || routes[0] != want {
+			t.Errorf("%s: LookupBurst = %v %+v, want %+v", c.name, found[0], routes[0], want)
+		}
+		// Replaced by the next case's route (which may spill where this
+		// one did not, or the reverse), the old one must not show through.
+		if i > 0 {
+			if err := tbl.Put(testID(uint64(i)), r); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := tbl.Lookup(testID(uint64(i))); got != r {
+				t.Errorf("%s: after replacing case %d: %+v", c.name, i-1, got)
+			}
+		}
+	}
+	checkShards(t, tbl)
 }

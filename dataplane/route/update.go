@@ -187,18 +187,35 @@ func bucketsFor(n int) int {
 	return max(minBuckets, int(math.Ceil(float64(n)/(rebuildLoad*bucketSlots))))
 }
 
-// clone returns a private copy of s.
+// clone returns a private copy of s. The spill array is copied compacted:
+// the entries of routes since deleted or replaced by ones that fit a slot
+// are dropped, so it never holds more than the shard's spilled routes and
+// the changes of one update.
 func (s *shard) clone() *shard {
-	return &shard{sigs: slices.Clone(s.sigs), slots: slices.Clone(s.slots), n: s.n}
+	c := &shard{sigs: slices.Clone(s.sigs), slots: slices.Clone(s.slots), expires: slices.Clone(s.expires), n: s.n}
+	if len(s.spill) == 0 {
+		return c
+	}
+	c.spill = make([]Route, 0, len(s.spill))
+	for i := range c.slots {
+		e := &c.slots[i]
+		if x, ok := e.spilled(); ok {
+			id := e.key
+			e.setSpilled(&id, uint32(len(c.spill)))
+			c.spill = append(c.spill, s.spill[x])
+		}
+	}
+	return c
 }
 
 // resized returns a copy of s with size buckets, every route rehashed into
 // it (which also drops overflow marks that deletes left behind).
 func (t *Table) resized(s *shard, size int) *shard {
-	ns := &shard{sigs: make([]bucket, size), slots: make([]slot, size*bucketSlots)}
+	ns := &shard{sigs: make([]bucket, size), slots: make([]slot, size*bucketSlots), expires: make([]int64, size*bucketSlots)}
 	for i := range s.slots {
 		if e := &s.slots[i]; e.key != (SessionID{}) {
-			ns.put(t.key.sum(&e.key), &e.key, &e.route)
+			r := s.full(uint32(i))
+			ns.put(t.key.sum(&e.key), &e.key, &r)
 		}
 	}
 	return ns
@@ -209,7 +226,7 @@ func (t *Table) resized(s *shard, size int) *shard {
 // home with room, marking every full bucket it passes over.
 func (s *shard) put(h uint64, id *SessionID, r *Route) {
 	if i, ok := s.find(h, id); ok {
-		s.slots[i].route = *r
+		s.store(i, id, r)
 		return
 	}
 	n := uint32(len(s.sigs))
@@ -220,7 +237,7 @@ func (s *shard) put(h uint64, id *SessionID, r *Route) {
 			if m := free(w[half]); m != 0 {
 				lane := uint32(bits.TrailingZeros64(m) / 16)
 				w[half] |= sig << (16 * lane)
-				s.slots[b*bucketSlots+half*4+lane] = slot{key: *id, route: *r}
+				s.store(b*bucketSlots+half*4+lane, id, r)
 				s.n++
 				return
 			}
@@ -230,6 +247,28 @@ func (s *shard) put(h uint64, id *SessionID, r *Route) {
 			b = 0
 		}
 	}
+}
+
+// store writes id and r to slot i, empty or id's own, of s, which must not
+// be published yet: in the slot when r fits, else in the spill array (in
+// place when the slot's route was spilled already).
+func (s *shard) store(i uint32, id *SessionID, r *Route) {
+	s.expires[i] = r.Expires
+	e := &s.slots[i]
+	if fits(r) {
+		e.set(id, r)
+		return
+	}
+	sr := *r
+	sr.Expires = 0 // kept in expires, like every route's
+	x, ok := e.spilled()
+	if ok {
+		s.spill[x] = sr
+	} else {
+		x = uint32(len(s.spill))
+		s.spill = append(s.spill, sr)
+	}
+	e.setSpilled(id, x)
 }
 
 // remove deletes id, whose hash is h, from s, which must not be published
@@ -243,14 +282,15 @@ func (s *shard) remove(h uint64, id *SessionID) {
 	b, lane := i/bucketSlots, i%bucketSlots
 	s.sigs[b][lane/4] &^= 0x7fff << (16 * (lane % 4))
 	s.slots[i] = slot{}
+	s.expires[i] = 0
 	s.n--
 }
 
 // minExpires returns the earliest non-zero Expires of s, or math.MaxInt64.
 func (s *shard) minExpires() int64 {
 	m := int64(math.MaxInt64)
-	for i := range s.slots {
-		if x := s.slots[i].route.Expires; x != 0 && x < m {
+	for _, x := range s.expires {
+		if x != 0 && x < m {
 			m = x
 		}
 	}
@@ -274,8 +314,8 @@ func (t *Table) Sweep(now time.Time) int {
 		}
 		s := t.shards[si].Load()
 		ps, ops = ps[:0], ops[:0]
-		for i := range s.slots {
-			if x := s.slots[i].route.Expires; x != 0 && x <= ns {
+		for i, x := range s.expires {
+			if x != 0 && x <= ns {
 				ops = append(ops, op{id: s.slots[i].key, del: true})
 			}
 		}
@@ -300,7 +340,7 @@ func (t *Table) Range(fn func(id SessionID, r Route) bool) {
 	for si := range t.shards {
 		s := t.shards[si].Load()
 		for i := range s.slots {
-			if s.slots[i].key != (SessionID{}) && !fn(s.slots[i].key, s.slots[i].route) {
+			if s.slots[i].key != (SessionID{}) && !fn(s.slots[i].key, s.full(uint32(i))) {
 				return
 			}
 		}
@@ -315,8 +355,8 @@ type Stats struct {
 	Shards int
 	// Slots is the number of slots over all shards.
 	Slots int
-	// Bytes is the memory the table holds: slot and signature arrays,
-	// shard headers and the shard pointer array.
+	// Bytes is the memory the table holds: slot, signature, expiry and
+	// spill arrays, shard headers and the shard pointer array.
 	Bytes int
 	// MaxProbe is the longest distance in buckets of a route from its home
 	// bucket plus one: the most buckets a lookup of an installed route
@@ -343,10 +383,12 @@ func (s Stats) BytesPerRoute() float64 {
 // Sizes of the table's parts, for Stats. reflect, not unsafe: unsafe is
 // confined to the DPDK binding.
 var (
-	slotBytes   = int(reflect.TypeFor[slot]().Size())
-	bucketBytes = int(reflect.TypeFor[bucket]().Size())
-	shardBytes  = int(reflect.TypeFor[shard]().Size())
-	pointerSize = int(reflect.TypeFor[*shard]().Size())
+	slotBytes    = int(reflect.TypeFor[slot]().Size())
+	expiresBytes = int(reflect.TypeFor[int64]().Size())
+	routeBytes   = int(reflect.TypeFor[Route]().Size())
+	bucketBytes  = int(reflect.TypeFor[bucket]().Size())
+	shardBytes   = int(reflect.TypeFor[shard]().Size())
+	pointerSize  = int(reflect.TypeFor[*shard]().Size())
 )
 
 // Stats walks the table and returns its figures. It rehashes every route,
@@ -360,7 +402,7 @@ func (t *Table) Stats() Stats {
 			continue
 		}
 		st.Slots += len(s.slots)
-		st.Bytes += len(s.slots)*slotBytes + len(s.sigs)*bucketBytes + shardBytes
+		st.Bytes += len(s.slots)*slotBytes + len(s.sigs)*bucketBytes + len(s.expires)*expiresBytes + len(s.spill)*routeBytes + shardBytes
 		for i := range s.slots {
 			if s.slots[i].key != (SessionID{}) {
 				st.MaxProbe = max(st.MaxProbe, int(s.probe(&t.key, uint32(i))))
