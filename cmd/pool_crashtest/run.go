@@ -25,6 +25,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // journalPath is a relay's journal (the default name in its data directory).
 func journalPath(r *lab.Relay) string { return ledger.DefaultConfig().JournalPath(r.Dir) }
 
+// accounts reads the two relays' accounts of each other: r1's of r2 (what
+// it issued) and r2's of r1 (what it holds).
+func (g *rig) accounts(ctx context.Context) (r1s, r2s lab.Peer, err error) {
+	if r1s, err = g.Peer(ctx, g.r1, g.r2.ID); err != nil {
+		return r1s, r2s, err
+	}
+	r2s, err = g.Peer(ctx, g.r2, g.r1.ID)
+	return r1s, r2s, err
+}
+
 // waitCheques waits until r2 holds more than held from r1 in cheques.
 func (g *rig) waitCheques(ctx context.Context, held uint64, d time.Duration) (uint64, error) {
 	var now uint64
@@ -76,11 +86,7 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		if rng.IntN(2) == 1 {
 			k, s = g.r2, g.r1
 		}
-		iss0, err := g.Peer(ctx, g.r1, g.r2.ID)
-		if err != nil {
-			return err
-		}
-		held0, err := g.Peer(ctx, g.r2, g.r1.ID)
+		iss0, held0, err := g.accounts(ctx)
 		if err != nil {
 			return err
 		}
@@ -133,11 +139,7 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 		d := time.Since(t0)
 		recon = append(recon, d)
 
-		iss1, err := g.Peer(ctx, g.r1, g.r2.ID)
-		if err != nil {
-			return err
-		}
-		held1, err := g.Peer(ctx, g.r2, g.r1.ID)
+		iss1, held1, err := g.accounts(ctx)
 		if err != nil {
 			return err
 		}
@@ -191,11 +193,7 @@ func runKills(ctx context.Context, o options, out io.Writer) (err error) {
 	// Quiet: no traffic, a few heartbeats and cheque retries.
 	g.stopTraffic()
 	time.Sleep(4 * time.Second)
-	p1, err := g.Peer(ctx, g.r1, g.r2.ID)
-	if err != nil {
-		return err
-	}
-	p2, err := g.Peer(ctx, g.r2, g.r1.ID)
+	p1, p2, err := g.accounts(ctx)
 	if err != nil {
 		return err
 	}
@@ -316,11 +314,7 @@ func (g *rig) mirror(ctx context.Context, k *lab.Relay) (mirrorCheck, error) {
 	m.price = framePrice(ctx, g)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		p1, err := g.Peer(ctx, g.r1, g.r2.ID)
-		if err != nil {
-			return m, err
-		}
-		p2, err := g.Peer(ctx, g.r2, g.r1.ID)
+		p1, p2, err := g.accounts(ctx)
 		if err != nil {
 			return m, err
 		}

@@ -322,13 +322,8 @@ func FuzzRewrite(f *testing.F) {
 		if r.Drop != wire.DropNone {
 			return // a corrupted IPv6 checksum may have become zero
 		}
-		var s16, d16 [16]byte
-		copy(s16[:], src)
-		copy(d16[:], dst)
-		sa, da := netip.AddrFrom16(s16), netip.AddrFrom16(d16)
-		if !v6 {
-			sa, da = netip.AddrFrom4([4]byte(s16[:4])), netip.AddrFrom4([4]byte(d16[:4]))
-		} else if sa.Is4In6() || da.Is4In6() {
+		sa, da, ok := wiretest.FuzzAddrs(v6, src, dst)
+		if !ok {
 			return
 		}
 		nh, err := wire.NewNextHop(wiretest.RelayMAC, wiretest.NextMAC, netip.AddrPortFrom(sa, sport), netip.AddrPortFrom(da, dport))

@@ -2,7 +2,6 @@ package wire_test
 
 import (
 	"bytes"
-	"net/netip"
 	"testing"
 
 	"github.com/poolrelay/poolrelay/dataplane/wire"
@@ -116,16 +115,9 @@ func FuzzRewriteHeld(f *testing.F) {
 			payload = payload[:1400]
 		}
 		s := wiretest.Spec(v6)
-		var s16, d16 [16]byte
-		copy(s16[:], src)
-		copy(d16[:], dst)
-		if v6 {
-			s.SrcIP, s.DstIP = netip.AddrFrom16(s16), netip.AddrFrom16(d16)
-			if s.SrcIP.Is4In6() || s.DstIP.Is4In6() {
-				return
-			}
-		} else {
-			s.SrcIP, s.DstIP = netip.AddrFrom4([4]byte(s16[:4])), netip.AddrFrom4([4]byte(d16[:4]))
+		var ok bool
+		if s.SrcIP, s.DstIP, ok = wiretest.FuzzAddrs(v6, src, dst); !ok {
+			return
 		}
 		s.Payload = payload
 		frame := wiretest.Frame(t, &s)

@@ -65,6 +65,21 @@ func Spec(ipv6 bool) wire.FrameSpec {
 	return s
 }
 
+// FuzzAddrs turns a fuzzer's bytes into a source and a destination address
+// of the family v6 says: IPv4 from the first 4 bytes of each, IPv6 from the
+// first 16, zero-padded. ok is false for an IPv4-mapped IPv6 address, which
+// no frame carries as IPv6: the fuzz case is to be skipped.
+func FuzzAddrs(v6 bool, src, dst []byte) (s, d netip.Addr, ok bool) {
+	var s16, d16 [16]byte
+	copy(s16[:], src)
+	copy(d16[:], dst)
+	if !v6 {
+		return netip.AddrFrom4([4]byte(s16[:4])), netip.AddrFrom4([4]byte(d16[:4])), true
+	}
+	s, d = netip.AddrFrom16(s16), netip.AddrFrom16(d16)
+	return s, d, !s.Is4In6() && !d.Is4In6()
+}
+
 // Frame builds s into a fresh BufLen-capacity buffer and returns the frame,
 // failing tb if the spec does not build.
 func Frame(tb testing.TB, s *wire.FrameSpec) []byte {
