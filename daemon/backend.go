@@ -17,6 +17,7 @@ import (
 	"github.com/poolrelay/poolrelay/ctl/metrics"
 	"github.com/poolrelay/poolrelay/dataplane/relay"
 	"github.com/poolrelay/poolrelay/dataplane/route"
+	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 	"github.com/poolrelay/poolrelay/ledger/peer"
 	"github.com/poolrelay/poolrelay/ledger/score"
@@ -390,21 +391,13 @@ func (d *Daemon) Cheques(ctx context.Context) ([]api.Cheque, error) {
 	return out, nil
 }
 
-// Enroll implements api.Backend. The address is IP:PORT of the other relay,
-// optionally preceded by the POOL address it must prove:
-// "pool1-...@192.0.2.7:9254".
+// Enroll implements api.Backend. The address is the other relay's IP, with
+// its port (POOL's relay port 9254 when omitted), optionally preceded by the
+// POOL address it must prove: "pool1-...@192.0.2.7:9254".
 func (d *Daemon) Enroll(ctx context.Context, addr string) (api.Peer, error) {
-	var server address.Address
-	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
-		a, err := address.Parse(addr[:at])
-		if err != nil {
-			return api.Peer{}, api.Errorf(api.CodeInvalidArgument, "enroll: %v", err)
-		}
-		server, addr = a, addr[at+1:]
-	}
-	ap, err := netip.ParseAddrPort(addr)
+	server, ap, err := parseEnrollAddress(addr)
 	if err != nil {
-		return api.Peer{}, api.Errorf(api.CodeInvalidArgument, "enroll: %q is not IP:PORT (optionally POOL-ADDRESS@IP:PORT)", addr)
+		return api.Peer{}, err
 	}
 	ep, ok := d.endpointFor(ap)
 	if !ok {
@@ -423,6 +416,37 @@ func (d *Daemon) Enroll(ctx context.Context, addr string) (api.Peer, error) {
 		return api.Peer{}, err
 	}
 	return api.PeerFromView(v, ap.String(), 0), nil
+}
+
+// parseEnrollAddress splits enroll's argument, [POOL-ADDRESS@]IP[:PORT]
+// (an IPv6 address with a port in brackets), into the POOL address the
+// peer must prove (zero when not given) and where it listens, port 9254
+// (wire.RelayPort) when none is given.
+func parseEnrollAddress(s string) (address.Address, netip.AddrPort, error) {
+	var server address.Address
+	addr := s
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		a, err := address.Parse(addr[:at])
+		if err != nil {
+			return server, netip.AddrPort{}, api.Errorf(api.CodeInvalidArgument, "enroll: %v", err)
+		}
+		server, addr = a, addr[at+1:]
+	}
+	bare := addr
+	if len(bare) > 2 && bare[0] == '[' && bare[len(bare)-1] == ']' {
+		bare = bare[1 : len(bare)-1] // [2001:db8::7] without a port
+	}
+	// Brackets only around an IPv6 address; no zone (a link-local peer's
+	// interface is the port's, not the operator's to name).
+	if ip, err := netip.ParseAddr(bare); err == nil && ip.Zone() == "" && (bare == addr || ip.Is6()) {
+		return server, netip.AddrPortFrom(ip, wire.RelayPort), nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return server, netip.AddrPort{}, api.Errorf(api.CodeInvalidArgument,
+			"enroll: %q is not IP or IP:PORT (optionally POOL-ADDRESS@ before it; a host name is not resolved)", addr)
+	}
+	return server, ap, nil
 }
 
 // Unenroll implements api.Backend: CLOSE to the peer, its routes and keys

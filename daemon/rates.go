@@ -14,8 +14,8 @@ import (
 // so the control core's own frames count) into the per-second rates status
 // shows: one sample a second, the rate being the difference to the previous
 // one. Drops are not per port in the counters (a drop reason is what the
-// worker knows), so the drop rate is the relay's total, shown on every port
-// row's total line by the CLI.
+// worker knows), so the drop rate is the relay's total, the same in every
+// PortRate; the CLI prints it once, under the port table.
 type rateSampler struct {
 	set     *counters.Set
 	ports   func([]dpdk.Stats) ([]dpdk.Stats, error)

@@ -17,7 +17,7 @@ func init() {
 	register("stats", command{summary: "counters per port, queue, class and drop reason", run: runStats})
 	register("score", command{summary: "the relay's generosity score and its peers'", run: runScore})
 	register("route", command{summary: "add or delete a static route (route add|del)", run: runRoute, subs: []string{"add", "del"}})
-	register("enroll", command{summary: "enroll with a peer relay (enroll ADDRESS)", run: runEnroll})
+	register("enroll", command{summary: "enroll with a peer relay (enroll [POOL-ADDRESS@]IP[:PORT])", run: runEnroll})
 	register("unenroll", command{summary: "close a peer's session (unenroll PEER)", run: runUnenroll})
 	register("stop", command{summary: "stop the running relay", run: runStop})
 }
@@ -116,17 +116,30 @@ func printStatus(w io.Writer, s api.Status) {
 	}
 	fmt.Fprintln(w)
 	t := newTable(w)
-	fmt.Fprintln(t, "PORT\tDEVICE\tLINK\tRX\tTX\tRX RATE\tTX RATE\tDROPS")
+	fmt.Fprintln(t, "PORT\tDEVICE\tLINK\tRX\tTX\tRX RATE\tTX RATE")
 	for _, p := range s.Ports {
 		link := "down"
 		if p.Up {
 			link = "up"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Device, link,
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Device, link,
 			humanRate(p.RxPPS, "pps"), humanRate(p.TxPPS, "pps"),
-			humanRate(p.RxBPS, "bit/s"), humanRate(p.TxBPS, "bit/s"), humanRate(p.DropPPS, "pps"))
+			humanRate(p.RxBPS, "bit/s"), humanRate(p.TxBPS, "bit/s"))
 	}
 	t.Flush()
+	fmt.Fprintln(w, droppedLine(s.Ports))
+}
+
+// droppedLine is the relay's drop rate, printed once under the port table:
+// the workers count drops by reason, not by port, so every PortRate carries
+// the same total and a per-port column would repeat it on every row (a
+// port receiving 5 Mpps would show 10 Mpps dropped on two ports).
+func droppedLine(ports []api.PortRate) string {
+	var pps float64
+	for _, p := range ports {
+		pps = max(pps, p.DropPPS)
+	}
+	return fmt.Sprintf("Dropped: %s (all ports; by reason: pool_relay stats)", humanRate(pps, "pps"))
 }
 
 func plural(n int, one, many string) string {
@@ -439,11 +452,15 @@ told.`
 }
 
 func runEnroll(e *env, args []string) error {
-	return oneCall(e, args, "enroll", "enroll ADDRESS [--json] [--socket PATH]", `
-Enroll with the peer relay at ADDRESS (host:port; port 9254, POOL's relay
-port, when omitted): run the authenticated handshake, exchange SWAP terms,
-and open an account. The command returns once the peer is enrolled or the
-handshake failed. Re-enrolling a known peer keeps its account and any debt.`, 1,
+	return oneCall(e, args, "enroll", "enroll [POOL-ADDRESS@]IP[:PORT] [--json] [--socket PATH]", `
+Enroll with the peer relay at IP:PORT (port 9254, POOL's relay port, when
+omitted; an IPv6 address with a port in brackets, [2001:db8::7]:9254; no
+host names): run the authenticated handshake, exchange SWAP terms, and open
+an account. With POOL-ADDRESS@ before it (the relay's address, as
+pool_relay identity prints it there), the peer must prove that identity or
+the enrollment fails. The command returns once the peer is enrolled or the
+handshake failed (after [control] enroll_timeout). Re-enrolling a known peer
+keeps its account and any debt.`, 1,
 		func(c api.Backend, ctx context.Context, pos []string) (api.Peer, error) { return c.Enroll(ctx, pos[0]) },
 		func(w io.Writer, p api.Peer, _ []string) {
 			fmt.Fprintf(w, "enrolled %s at %s (%s, score %.2f)\n", p.ID, p.Address, p.Class, p.Score)

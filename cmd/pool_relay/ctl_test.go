@@ -85,7 +85,7 @@ func (d *fakeDaemon) Status(context.Context) (api.Status, error) {
 		Journal: api.JournalHead{Records: 77, Head: strings.Repeat("ab", 32)},
 		Ports: []api.PortRate{
 			{Name: "p0", Device: "0000:03:00.0", Up: true, RxPPS: 1_234_567, TxPPS: 1_200_000, RxBPS: 9.87e9, TxBPS: 9.6e9, DropPPS: 12},
-			{Name: "p1", Device: "0000:03:00.1", Up: false},
+			{Name: "p1", Device: "0000:03:00.1", Up: false, DropPPS: 12}, // the relay's total, as on every port
 		},
 		PendingConfig: d.pending,
 	}, nil
@@ -406,7 +406,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		{[]string{"trace", "p0"}, exitUsage, "expected: trace PORT"},
 		{[]string{"status", "extra"}, exitUsage, "unexpected arguments"},
 		{[]string{"status", "--bogus"}, exitUsage, "flag provided but not defined"},
-		{[]string{"enroll"}, exitUsage, "expected: enroll ADDRESS"},
+		{[]string{"enroll"}, exitUsage, "expected: enroll [POOL-ADDRESS@]IP[:PORT]"},
 		{[]string{"config", "frob"}, exitUsage, "unknown config command"},
 		{[]string{"config", "apply"}, exitUsage, "expected: pool_relay config apply FILE"},
 		{[]string{"config"}, exitUsage, "expected a subcommand"},

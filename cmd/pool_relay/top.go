@@ -48,11 +48,12 @@ func runTop(e *env, args []string) error {
 	const usage = "top [--interval D] [--routes N] [--once] [--json] [--socket PATH]"
 	fs, cf := ctlCommand(e, "top", usage, `
 Show the relay live, refreshed every --interval in place: each port's frame
-and bit rates each way and drop rate; each egress scheduler's class shares
-(the fraction of its bytes each class sent over the last second); the
---routes busiest routes by rate with their frames, bytes and last seen; and
-every peer with its state, class, score and link telemetry (RTT, jitter and
-loss measured here, throughput here and as the peer claims it).
+and bit rates each way, and the relay's drop rate (all ports together); each
+egress scheduler's class shares (the fraction of its bytes each class sent
+over the last second); the --routes busiest routes by rate with their
+frames, bytes and last seen; and every peer with its state, class, score
+and link telemetry (RTT, jitter and loss measured here, throughput here and
+as the peer claims it).
 
 Press q (or Ctrl-C) to quit. When stdout is not a terminal (a pipe, a file,
 a script), or with --once, top prints one snapshot and exits; --json prints
@@ -195,16 +196,19 @@ func renderTop(w io.Writer, s topSnapshot, nroutes, width int) {
 
 	b.WriteString("\nPorts\n")
 	t := newTable(&b)
-	fmt.Fprintln(t, "PORT\tLINK\tRX\tTX\tRX RATE\tTX RATE\tDROPS")
+	fmt.Fprintln(t, "PORT\tLINK\tRX\tTX\tRX RATE\tTX RATE")
 	for _, p := range st.Ports {
 		link := "down"
 		if p.Up {
 			link = "up"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, link, humanRate(p.RxPPS, "pps"), humanRate(p.TxPPS, "pps"),
-			humanRate(p.RxBPS, "bit/s"), humanRate(p.TxBPS, "bit/s"), humanRate(p.DropPPS, "pps"))
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, link, humanRate(p.RxPPS, "pps"), humanRate(p.TxPPS, "pps"),
+			humanRate(p.RxBPS, "bit/s"), humanRate(p.TxBPS, "bit/s"))
 	}
 	t.Flush()
+	if len(st.Ports) > 0 {
+		b.WriteString(droppedLine(st.Ports) + "\n")
+	}
 
 	if len(s.Stats.Queues) > 0 {
 		b.WriteString("\nClass shares (last second, by port and TX queue)\n")

@@ -85,7 +85,10 @@ type PortRate struct {
 	TxPPS float64 `json:"tx_pps"`
 	RxBPS float64 `json:"rx_bps"`
 	TxBPS float64 `json:"tx_bps"`
-	// DropPPS is frames dropped per second, all reasons together.
+	// DropPPS is the frames the relay dropped per second, all reasons and
+	// all ports together: the workers count drops by reason, not by port,
+	// so every port carries the same figure (pool_relay status prints it
+	// once).
 	DropPPS float64 `json:"drop_pps"`
 }
 
@@ -391,8 +394,9 @@ type Cheque struct {
 
 // EnrollArgs are the arguments of enroll.
 type EnrollArgs struct {
-	// Address is the peer relay's address, host:port (POOL relay port 9254
-	// when omitted).
+	// Address is the peer relay's address, IP or IP:PORT (POOL relay port
+	// 9254 when omitted), optionally preceded by the POOL address it must
+	// prove: "pool1-relay-...@192.0.2.7:9254".
 	Address string `json:"address"`
 }
 
