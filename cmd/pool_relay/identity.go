@@ -96,8 +96,11 @@ func runIdentity(e *env, args []string) error {
 		path = cfg.Node.IdentityPath()
 	}
 	id, err := identity.Load(path)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("no identity key at %s: the relay creates it on its first start, pool_relay keygen --out FILE provisions one; --key or --config names another", path)
+	}
 	if err != nil {
-		return fmt.Errorf("identity: %w", err)
+		return err // identity.Load's errors name their package
 	}
 	t := address.TypeRelay
 	if *node {
