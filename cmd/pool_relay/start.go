@@ -40,37 +40,18 @@ func runStart(e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	text := configs.Default
-	var cfg *configs.File
-	var err error
-	if *path == "" {
-		cfg, err = configs.Parse("default.toml (embedded)", text)
-	} else {
-		if text, err = os.ReadFile(*path); err != nil {
-			return usagef("%v", err)
-		}
-		cfg, err = configs.Parse(*path, text)
-	}
+	cfg, text, logCfg, err := startConfig(*path, *level, *format)
 	if err != nil {
-		return usagef("%v", err)
-	}
-	if *level != "" {
-		if err := logging.ParseLevel(*level); err != nil {
-			return usagef("--log-level: %v", err)
-		}
-		cfg.Log.Level = *level
-	}
-	if *format != "" {
-		cfg.Log.Format = *format
+		return err
 	}
 	// The root logger passes everything and the global level filters, so
 	// `config apply` can change the level of every subsystem's logger at once.
-	lvl, err := zerolog.ParseLevel(cfg.Log.Level)
-	if err != nil || cfg.Log.Level == "" {
+	lvl, err := zerolog.ParseLevel(logCfg.Level)
+	if err != nil || logCfg.Level == "" {
 		lvl = zerolog.InfoLevel
 	}
 	zerolog.SetGlobalLevel(lvl)
-	base := cfg.Log
+	base := logCfg
 	base.Level = "trace"
 	log := logging.New(base, e.stderr)
 
@@ -83,4 +64,50 @@ func runStart(e *env, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// startConfig reads the configuration start runs (the file at path, or the
+// embedded default) and the [log] section its logger is built from: the
+// file's with the command line's overrides (startLog).
+func startConfig(path, level, format string) (cfg *configs.File, text []byte, logCfg logging.Config, err error) {
+	text = configs.Default
+	if path == "" {
+		cfg, err = configs.Parse("default.toml (embedded)", text)
+	} else {
+		if text, err = os.ReadFile(path); err != nil {
+			return nil, nil, logCfg, usagef("%v", err)
+		}
+		cfg, err = configs.Parse(path, text)
+	}
+	if err != nil {
+		return nil, nil, logCfg, usagef("%v", err)
+	}
+	logCfg, err = startLog(cfg.Log, level, format)
+	if err != nil {
+		return nil, nil, logCfg, err
+	}
+	return cfg, text, logCfg, nil
+}
+
+// startLog is the [log] section start runs with: the file's, with the
+// --log-level and --log-format overrides. The overrides stay out of the
+// configuration the daemon records as running: `config apply` compares the
+// new file with that one, and would otherwise refuse the unchanged file
+// because its [log] format "changed" from the flag's to the file's.
+func startLog(file logging.Config, level, format string) (logging.Config, error) {
+	c := file
+	if level != "" {
+		if err := logging.ParseLevel(level); err != nil {
+			return c, usagef("--log-level: %v", err)
+		}
+		c.Level = level
+	}
+	switch format {
+	case "":
+	case "auto", "json", "console":
+		c.Format = format
+	default:
+		return c, usagef("--log-format: unknown format %q: use auto, json or console", format)
+	}
+	return c, nil
 }
