@@ -5,16 +5,41 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
-	"github.com/poolrelay/poolrelay/dataplane/egress"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
 	"github.com/poolrelay/poolrelay/sched"
 )
+
+// nullBurst opens a net_null port named name (which frees what it sends)
+// on pools of its own, and a Burst of 32 that sends both of the worker's
+// ports' frames to it; withEgress makes the Burst keep refused frames and
+// collect injected ones, as an egress.Port on it needs. Both are closed
+// when tb ends, the Burst first.
+func nullBurst(tb testing.TB, eal *dpdk.EAL, name string, withEgress bool) (*dpdk.Mempool, *dpdk.Burst) {
+	tb.Helper()
+	pools := eal.NewPools(name, 1023, 0, 0)
+	pc := dataplane.DefaultPortConfig()
+	pc.Name, pc.Device = name, "net_null_"+name+",size=128"
+	port, err := eal.OpenPort(pc, 1, pools)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { port.Close() })
+	pool, err := pools.For(port.Socket())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1,
+		KeepRefused: withEgress, CollectInject: withEgress})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Close)
+	return pool, b
+}
 
 // TestBurstNoAllocs runs Worker.Burst on real mbufs (a synthetic burst of
 // 32 relayed frames copied into mbufs, sent on a net_null port) and proves
@@ -29,25 +54,7 @@ func TestBurstNoAllocs(t *testing.T) {
 
 func burstNoAllocs(t *testing.T, withEgress bool) {
 	eal := env.Need(t)
-	name := fmt.Sprintf("alloc%v", withEgress)
-	pools := eal.NewPools(name, 1023, 0, 0)
-	pc := dataplane.DefaultPortConfig()
-	pc.Name, pc.Device = name, fmt.Sprintf("net_null_%s,size=128", name)
-	port, err := eal.OpenPort(pc, 1, pools)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer port.Close()
-	pool, err := pools.For(port.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1,
-		KeepRefused: withEgress, CollectInject: withEgress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	pool, b := nullBurst(t, eal, fmt.Sprintf("alloc%v", withEgress), withEgress)
 	vec, err := dpdk.NewMbufVec(32)
 	if err != nil {
 		t.Fatal(err)
@@ -56,18 +63,7 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 	f := newFixture(t, true)
 	w := f.onDPDK()
 	if withEgress {
-		var eg []*egress.Port[*dpdk.Burst]
-		for p := range 2 {
-			e, err := egress.New(b, p, egress.Config{Sched: sched.DefaultConfig(), TxQueues: 1, TicksPerSecond: eal.TSCHz()},
-				int64(b.TSC()), zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			eg = append(eg, e)
-		}
-		if err := w.AttachEgress(eg); err != nil {
-			t.Fatal(err)
-		}
+		attachEgress(t, w, b, sched.DefaultConfig(), eal.TSCHz(), int64(b.TSC()))
 		defer w.CloseEgress(b)
 	}
 	rx := hopmac.New(rxKey)
@@ -210,25 +206,8 @@ func TestMACPaths(t *testing.T) {
 // Every 64 bursts the slot's keys are installed again, outside the timing,
 // which resets the replay window, so the same signed frames serve again.
 func BenchmarkHopAuth(b *testing.B) {
-	eal := env.Need(b)
-	pools := eal.NewPools("hopauth", 1023, 0, 0)
-	pc := dataplane.DefaultPortConfig()
-	pc.Name, pc.Device = "hopauth", "net_null_hopauth,size=128"
-	port, err := eal.OpenPort(pc, 1, pools)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer port.Close()
-	pool, err := pools.For(port.Socket())
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The worker's relayed frames go out on net_null, which frees them.
-	io, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer io.Close()
+	pool, io := nullBurst(b, env.Need(b), "hopauth", false)
 	for _, size := range []int{128, 1500} {
 		for _, mode := range []string{"ipsecmb", "go", "noauth"} {
 			b.Run(fmt.Sprintf("%d/%s", size, mode), func(b *testing.B) {
@@ -300,24 +279,7 @@ func benchHopAuth(b *testing.B, io *dpdk.Burst, pool *dpdk.Mempool, size int, mo
 // egress_full and charged to nobody, and no mbuf leaks.
 func TestBurstEgressFull(t *testing.T) {
 	eal := env.Need(t)
-	pools := eal.NewPools("egfull", 1023, 0, 0)
-	pc := dataplane.DefaultPortConfig()
-	pc.Name, pc.Device = "egfull", "net_null_egfull,size=128"
-	port, err := eal.OpenPort(pc, 1, pools)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer port.Close()
-	pool, err := pools.For(port.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := eal.NewBurst(dpdk.BurstConfig{Size: 32, Tx: []dpdk.Queue{port.TxQueue(0), port.TxQueue(0)}, Socket: -1,
-		KeepRefused: true, CollectInject: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	pool, b := nullBurst(t, eal, "egfull", true)
 	vec, err := dpdk.NewMbufVec(32)
 	if err != nil {
 		t.Fatal(err)
@@ -327,18 +289,7 @@ func TestBurstEgressFull(t *testing.T) {
 	w := f.onDPDK()
 	cfg := sched.DefaultConfig()
 	cfg.Priority.QueueFrames = 16
-	var eg []*egress.Port[*dpdk.Burst]
-	for p := range 2 {
-		e, err := egress.New(b, p, egress.Config{Sched: cfg, TxQueues: 1, TicksPerSecond: eal.TSCHz()},
-			int64(b.TSC()), zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		eg = append(eg, e)
-	}
-	if err := w.AttachEgress(eg); err != nil {
-		t.Fatal(err)
-	}
+	attachEgress(t, w, b, cfg, eal.TSCHz(), int64(b.TSC()))
 	inUse := pool.InUse()
 	ms := vec.Mbufs()
 	if err := pool.AllocBulk(ms); err != nil {

@@ -3,11 +3,7 @@ package relay
 import (
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
-	"github.com/poolrelay/poolrelay/dataplane/dpdk/bursttest"
-	"github.com/poolrelay/poolrelay/dataplane/egress"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
@@ -18,23 +14,6 @@ import (
 // in-memory packet I/O (dpdk/bursttest), which checks that every mbuf
 // goes to exactly one of send, drop and punt: without DPDK, cgo or root.
 // burst_test.go runs the same loop on DPDK's mbufs and net_null.
-
-// attachFakeEgress gives f's worker an egress Port per port on f.b.
-func attachFakeEgress(t *testing.T, f *fixture, cfg sched.Config) []*egress.Port[*bursttest.Burst] {
-	t.Helper()
-	var eg []*egress.Port[*bursttest.Burst]
-	for p := range 2 {
-		e, err := egress.New(f.b, p, egress.Config{Sched: cfg, TxQueues: 1, TicksPerSecond: 1e9}, 0, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		eg = append(eg, e)
-	}
-	if err := f.w.AttachEgress(eg); err != nil {
-		t.Fatal(err)
-	}
-	return eg
-}
 
 // TestFakeActions: one burst of every fate, straight to the TX buffers:
 // relayed frames (one with a VLAN tag pushed on the way) and the ARP and
@@ -117,7 +96,7 @@ func TestFakeEgressFull(t *testing.T) {
 	f := newFixture(t, true)
 	cfg := sched.DefaultConfig()
 	cfg.Priority.QueueFrames = 16
-	eg := attachFakeEgress(t, f, cfg)
+	eg := attachEgress(t, f.w, f.b, cfg, 1e9, 0)
 	f.w.Burst(f.b, 0, f.b.Cycle(burst(t, 32, hopmac.New(rxKey), 1)...))
 	if got := f.w.Backlog(); got != 16 {
 		t.Errorf("backlog %d, want 16", got)
@@ -148,7 +127,7 @@ func TestFakeEgressFull(t *testing.T) {
 // frame exactly once and in order, the control core's injected ones first.
 func TestFakeRefusedThroughWorker(t *testing.T) {
 	f := newFixture(t, true)
-	attachFakeEgress(t, f, sched.DefaultConfig())
+	attachEgress(t, f.w, f.b, sched.DefaultConfig(), 1e9, 0)
 	f.b.SetTxRoom(0, 5)
 	rx := hopmac.New(rxKey)
 	ctl := wiretest.Spec(false)

@@ -4,10 +4,13 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/rs/zerolog"
+
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane/counters"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/dpdk/bursttest"
+	"github.com/poolrelay/poolrelay/dataplane/egress"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
@@ -174,6 +177,24 @@ func (f *fixture) onDPDK() *Worker[*dpdk.Burst] {
 		f.tb.Fatal(err)
 	}
 	return w
+}
+
+// attachEgress gives w an egress Port per port on b, scheduled by cfg on a
+// clock of hz ticks a second that reads now.
+func attachEgress[B dpdk.IO](t testing.TB, w *Worker[B], b B, cfg sched.Config, hz uint64, now int64) []*egress.Port[B] {
+	t.Helper()
+	var eg []*egress.Port[B]
+	for p := range 2 {
+		e, err := egress.New(b, p, egress.Config{Sched: cfg, TxQueues: 1, TicksPerSecond: hz}, now, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eg = append(eg, e)
+	}
+	if err := w.AttachEgress(eg); err != nil {
+		t.Fatal(err)
+	}
+	return eg
 }
 
 // signed returns a relayed frame of the cast (v4 or v6) for session with

@@ -279,11 +279,18 @@ func burst(tb testing.TB, n int, rx *hopmac.Key, seq uint64) [][]byte {
 }
 
 // TestNoAllocs proves the worker's per-burst path allocates nothing: a
-// burst of 32 relayed frames with hop authentication, plus a control frame
-// and an ARP answer. The frames are re-stamped (fresh seq and MAC, TTL
-// reset) between runs, as a sender would, so every run takes the full path.
+// burst of 32 relayed frames, with hop authentication and without it (the
+// single pass decide takes then, check and rewrite together). The frames
+// are re-stamped (fresh seq and MAC, TTL reset) between runs, as a sender
+// would, so every run takes the full path.
 func TestNoAllocs(t *testing.T) {
-	f := newFixture(t, true)
+	for _, auth := range []bool{true, false} {
+		t.Run(fmt.Sprintf("auth=%v", auth), func(t *testing.T) { noAllocs(t, auth) })
+	}
+}
+
+func noAllocs(t *testing.T, auth bool) {
+	f := newFixture(t, auth)
 	rx := hopmac.New(rxKey)
 	m := wiretest.Matcher()
 	fs := burst(t, 32, rx, 1)
@@ -309,34 +316,6 @@ func TestNoAllocs(t *testing.T) {
 	f.b.Flush()
 	if got := f.b.Sent(0); len(got) != 32 {
 		t.Errorf("the last flush sent %d frames on port 0, want 32", len(got))
-	}
-}
-
-// TestNoAllocsNoAuth is TestNoAllocs without hop authentication, the
-// single pass decide takes then (check and rewrite together).
-func TestNoAllocsNoAuth(t *testing.T) {
-	f := newFixture(t, false)
-	rx := hopmac.New(rxKey)
-	m := wiretest.Matcher()
-	fs := burst(t, 32, rx, 1)
-	seq := uint64(1000)
-	allocs := testing.AllocsPerRun(100, func() {
-		for _, fr := range fs {
-			restamp(fr, m, rx, seq)
-			seq++
-		}
-		f.w.Burst(f.b, 0, f.b.Cycle(fs...))
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per burst, want 0", allocs)
-	}
-	for i := range fs {
-		if v := f.w.verdicts[i]; v.act != actRelay {
-			t.Fatalf("frame %d: %+v, want every frame relayed", i, v)
-		}
-	}
-	if got := f.set.Peer(peerIn).ForPackets; got != 101*32 {
-		t.Errorf("relayed %d, want %d", got, 101*32)
 	}
 }
 
