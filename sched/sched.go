@@ -224,6 +224,49 @@ func (s *Scheduler) Enqueue(now int64, c Class, h Handle, length uint32) bool {
 	return true
 }
 
+// EnqueueRun is Enqueue for a run of frames of one class c, in order:
+// frame hs[i] of length ls[i] (len(ls) >= len(hs)). It queues the longest
+// prefix of the run that fits in the class queue and returns its length;
+// the rest are refused and counted as dropped, exactly as Enqueue one by
+// one would have refused them (nothing leaves the queue in between). The
+// caller still owns the refused handles, hs[returned:].
+//
+// It checks the queue's room, updates its byte count and clears the
+// Requeue window once for the run instead of once per frame: a worker's
+// burst mostly carries runs of one class.
+func (s *Scheduler) EnqueueRun(now int64, c Class, hs []Handle, ls []uint32) int {
+	q := &s.q[c]
+	ls = ls[:len(hs)]
+	have := q.n()
+	take := len(hs)
+	if room := int64(q.limit) - int64(have); int64(take) > room {
+		take = int(max(room, 0))
+		cs := &s.stats.Class[c]
+		for _, l := range ls[take:] {
+			cs.DroppedPkts++
+			cs.DroppedBytes += uint64(l)
+		}
+	}
+	if take == 0 {
+		return 0
+	}
+	if have == 0 && c == Deprioritised {
+		s.lowSince = now
+	}
+	var bytes uint64
+	e, mask, tail := q.e, q.mask, q.tail
+	for i, h := range hs[:take] {
+		l := ls[i]
+		e[tail&mask] = entry{h: h, len: l}
+		tail++
+		bytes += uint64(l)
+	}
+	q.tail = tail
+	q.bytes += bytes
+	s.open = false
+	return take
+}
+
 // Dequeue fills out with the frames to transmit now, at most
 // min(len(out), Egress.MaxBurst), and returns how many it wrote. It hands
 // out nothing while the shaper's tokens are spent. The frames count as sent

@@ -69,7 +69,9 @@ type Port[B dpdk.IO] struct {
 	s   *sched.Scheduler
 	b   B
 	tx  int
-	out []sched.Handle // one TX buffer of handles, for Dequeue
+	out []sched.Handle // one TX buffer of handles, for Dequeue and EnqueueBurst
+	// lens are EnqueueBurst's frame lengths, beside out's handles.
+	lens []uint32
 	// ms is a burst's frames for one call of B: Drain's to send,
 	// EnqueueBurst's refused ones to drop.
 	ms []*dpdk.Mbuf
@@ -125,6 +127,7 @@ func New[B dpdk.IO](b B, tx int, cfg Config, now int64, log zerolog.Logger) (*Po
 		b:          b,
 		tx:         tx,
 		out:        make([]sched.Handle, b.Size()),
+		lens:       make([]uint32, b.Size()),
 		ms:         make([]*dpdk.Mbuf, b.Size()),
 		pubEvery:   int64(cfg.TicksPerSecond / 1_000_000 * uint64(pub)),
 		lastPub:    now,
@@ -175,12 +178,24 @@ func (p *Port[B]) EnqueueBurst(ms []*dpdk.Mbuf, cs []sched.Class, now int64, que
 	}
 	cs, queued = cs[:len(ms)], queued[:len(ms)]
 	drops := p.ms[:0:len(ms)] // panics, as the Burst would, beyond its Size
+	hs, ls := p.out[:len(ms)], p.lens[:len(ms)]
 	for i, m := range ms {
-		ok := p.s.Enqueue(now, cs[i], sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead)
-		queued[i] = ok
-		if !ok {
-			drops = append(drops, m)
+		hs[i], ls[i] = sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead
+	}
+	// The scheduler takes each run of one class in one call.
+	for i := 0; i < len(ms); {
+		c, j := cs[i], i+1
+		for j < len(ms) && cs[j] == c {
+			j++
 		}
+		k := i + p.s.EnqueueRun(now, c, hs[i:j], ls[i:j])
+		for x := i; x < j; x++ {
+			queued[x] = x < k
+		}
+		if k < j {
+			drops = append(drops, ms[k:j]...)
+		}
+		i = j
 	}
 	if len(drops) != 0 {
 		p.b.DropBurst(drops)
