@@ -151,11 +151,23 @@ func (d *Daemon) applyConfig(r *running) error {
 			return fmt.Errorf("daemon: [control]: %w", err)
 		}
 	}
-	if lvl, err := zerolog.ParseLevel(next.Log.Level); err == nil {
+	if lvl, ok := levelChange(cur, next); ok {
 		zerolog.SetGlobalLevel(lvl)
 	}
 	d.running = r
 	return nil
+}
+
+// levelChange is the log level to set when next replaces cur, and whether
+// there is one: only a [log] level that changed is set, so applying a file
+// whose level is unchanged (a rollback to one, or the start file applied
+// again) keeps the level start's --log-level put in force.
+func levelChange(cur, next *configs.File) (zerolog.Level, bool) {
+	if next.Log.Level == cur.Log.Level {
+		return zerolog.NoLevel, false
+	}
+	lvl, err := zerolog.ParseLevel(next.Log.Level)
+	return lvl, err == nil
 }
 
 // persistConfig saves a configuration that became permanent where the relay

@@ -6,8 +6,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
+
 	"github.com/poolrelay/poolrelay/configs"
 )
+
+// An applied configuration sets the log level only when its [log] level
+// differs from the running one's: applying the start file again keeps the
+// level that start --log-level chose.
+func TestLevelChange(t *testing.T) {
+	cur, next := configs.Defaults(), configs.Defaults()
+	if lvl, ok := levelChange(&cur, &next); ok {
+		t.Errorf("unchanged level: set to %v", lvl)
+	}
+	next.Log.Level = "debug"
+	if lvl, ok := levelChange(&cur, &next); !ok || lvl != zerolog.DebugLevel {
+		t.Errorf("info to debug: %v %v, want debug", lvl, ok)
+	}
+}
 
 // TestApplyConfigSections changes every setting of configs.File, one at a
 // time, and checks that restartSections refuses the change unless the

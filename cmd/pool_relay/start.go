@@ -32,7 +32,7 @@ func runStart(e *env, args []string) error {
 		"are sent CLOSE, workers stop before ports, the ledger closes last.\n"+
 		"Without --config it runs the embedded default (net_null vdevs, no NIC needed).")
 	path := fs.String("config", "", "configuration file (default: the embedded default)")
-	level := fs.String("log-level", "", "trace, debug, info, warn or error (overrides [log] level)")
+	level := fs.String("log-level", "", "trace, debug, info, warn or error (overrides [log] level until config apply changes that level)")
 	format := fs.String("log-format", "", "json, console or auto (overrides [log] format)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
