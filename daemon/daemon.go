@@ -209,6 +209,9 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	for i, p := range cfg.Ports {
 		devs[i] = p.Device
 	}
+	if err := makeSocketDirs(devs); err != nil {
+		return cleanups, err
+	}
 	dplog := logging.For(d.log, "dataplane")
 	eal, err := dpdk.Init(cfg.EAL, devs, dplog)
 	if err != nil {
