@@ -122,7 +122,8 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 			static, auth = pi.Static, staticAuth(pi)
 		}
 		p := api.PeerFromView(v, addr, rtt)
-		if up {
+		// A static lab peer has no session, so no heartbeats: no telemetry.
+		if up && static == "" {
 			p.Telemetry = &api.PeerTelemetry{Local: api.LinkFromTelemetry(pi.Measured), Claimed: api.LinkFromTelemetry(pi.Telemetry),
 				Heartbeats: pi.HeartbeatsSeen}
 			// The local queue depth is no measure of the link.

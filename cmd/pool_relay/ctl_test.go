@@ -34,6 +34,7 @@ var (
 	selfKey  = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	peerAKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
 	peerBKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	peerCKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
 )
 
 func id(k ed25519.PrivateKey) peer.ID {
@@ -104,6 +105,10 @@ func (d *fakeDaemon) Peers(context.Context) ([]api.Peer, error) {
 					ThroughputBPS: 47_500_000, MTU: 1492, Uptime: api.Duration(36 * time.Hour), QueueDepth: 3}}},
 		{ID: id(peerBKey).String(), Address: "[2001:db8::9]:9254", Connected: true, Choked: true, Class: "heavy_consumer",
 			Score: 0.21, Balance: 130_000_000, Limit: 125_000_000, RelayedForBytes: 130_000_000, RelayedByBytes: 512, FirstSeen: t0},
+		// A static lab peer: up, but no session, so no telemetry; the
+		// tables name it, not its id.
+		{ID: id(peerCKey).String(), Address: "192.0.2.1:40000", Connected: true, Class: "heavy_consumer", Score: 0,
+			Balance: 739_060_800, RelayedForBytes: 424_000_000, FirstSeen: t0, Static: "gen0", Auth: "hop"},
 	}, nil
 }
 

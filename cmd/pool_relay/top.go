@@ -262,7 +262,7 @@ func renderTop(w io.Writer, s topSnapshot, nroutes, width int) {
 				rtt, jit, lossS = dur(tel.Local.RTT), dur(tel.Local.Jitter), loss(tel.Local.LossPPM)
 				thr = humanRate(float64(tel.Local.ThroughputBPS), "bit/s") + " / " + humanRate(float64(tel.Claimed.ThroughputBPS), "bit/s")
 			}
-			fmt.Fprintf(t, "%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\n", short(p.ID), peerState(p), p.Class, p.Score,
+			fmt.Fprintf(t, "%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\n", peerCell(p), peerState(p), p.Class, p.Score,
 				rtt, jit, lossS, thr, humanBytes(p.RelayedForBytes), humanBytes(p.RelayedByBytes))
 		}
 		t.Flush()

@@ -156,7 +156,8 @@ type Peer struct {
 	// RTT is the last heartbeat round trip; 0 when unknown.
 	RTT Duration `json:"rtt"`
 	// Telemetry is the link's telemetry from the heartbeats, this relay's
-	// measures beside the peer's claims; absent without a session.
+	// measures beside the peer's claims; absent without a session (a
+	// static lab peer has none).
 	Telemetry *PeerTelemetry `json:"telemetry,omitempty"`
 	// FirstSeen is when the account was created.
 	FirstSeen time.Time `json:"first_seen"`
