@@ -392,28 +392,40 @@ func runAs(t *testing.T, bin, sock string) string {
 	return strings.TrimSpace(out.String())
 }
 
+// clientCopy copies the test binary, as the client, into a fresh directory
+// that the unprivileged user can traverse, and returns the directory and
+// the copy's path.
+func clientCopy(t *testing.T) (top, bin string) {
+	t.Helper()
+	top = t.TempDir()
+	// t.TempDir's parent is 0700: nobody needs to traverse both.
+	for _, d := range []string{filepath.Dir(top), top} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(top, "client")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return top, bin
+}
+
 // An unprivileged user is refused: by the file's mode, and by SO_PEERCRED
 // when the mode was widened.
 func TestUnprivilegedUserRefused(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a client as another user; TestPolicy covers the decision")
 	}
-	top := t.TempDir()
-	// t.TempDir's parent is 0700: nobody needs to traverse both.
-	os.Chmod(filepath.Dir(top), 0o755)
-	os.Chmod(top, 0o755)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(top, "client")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	top, bin := clientCopy(t)
 	s, b := startServer(t, Options{Path: filepath.Join(top, "run", "ctl.sock")})
 
 	// The kernel refuses the connection: the client reports the file's
@@ -501,21 +513,7 @@ func TestFloodNeverLocksRootOut(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the flooding client as another user")
 	}
-	top := t.TempDir()
-	os.Chmod(filepath.Dir(top), 0o755)
-	os.Chmod(top, 0o755)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(top, "client")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	top, bin := clientCopy(t)
 	var logbuf syncbuf.Buffer
 	path := filepath.Join(top, "run", "ctl.sock")
 	b := &backend{block: make(chan struct{})}

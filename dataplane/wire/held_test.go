@@ -111,27 +111,10 @@ func FuzzRewriteHeld(f *testing.F) {
 	f.Add(true, make([]byte, 16), make([]byte, 16), []byte{}, uint16(0xffff), false, uint8(5), []byte{0xff})
 	f.Add(false, []byte{1, 2, 3, 4}, []byte{5, 6, 7, 8}, []byte("x"), uint16(0), false, uint8(7), []byte{9, 9})
 	f.Fuzz(func(t *testing.T, v6 bool, src, dst, payload []byte, csum uint16, setPartial bool, off uint8, data []byte) {
-		if len(payload) > 1400 {
-			payload = payload[:1400]
-		}
-		s := wiretest.Spec(v6)
-		var ok bool
-		if s.SrcIP, s.DstIP, ok = wiretest.FuzzAddrs(v6, src, dst); !ok {
+		frame, r, _, ok := fuzzUDPFrame(t, wiretest.Spec(v6), src, dst, payload, csum, setPartial)
+		if !ok {
 			return
 		}
-		s.Payload = payload
-		frame := wiretest.Frame(t, &s)
-		r := classify(frame)
-		if r.Drop != wire.DropNone || !r.Kind.IsUDP() {
-			return
-		}
-		if setPartial {
-			csum = notReady(frame, &r)
-		}
-		if csum == 0 && v6 {
-			return // Classify drops it
-		}
-		wire.UDP(frame[r.L4Off:]).SetChecksum(csum)
 		// The changed range: inside the UDP payload.
 		start := int(r.PoolOff) + int(off)%(int(r.L4Off)+int(r.L4Len)-int(r.PoolOff))
 		if n := int(r.L4Off) + int(r.L4Len) - start; len(data) > n {

@@ -24,6 +24,33 @@ func notReady(frame []byte, r *wire.Result) uint16 {
 	return ^wire.Checksum(nil, pseudo)
 }
 
+// fuzzUDPFrame builds the UDP frame of a fuzz case: s with addresses of its
+// family from src and dst (wiretest.FuzzAddrs) and at most 1400 bytes of
+// payload, its UDP checksum set to csum or, with setPartial, to what a
+// sender leaves to offload (notReady). It returns the frame, how it
+// classifies and the checksum set; ok is false for a case to skip.
+func fuzzUDPFrame(t *testing.T, s wire.FrameSpec, src, dst, payload []byte, csum uint16, setPartial bool) (frame []byte, r wire.Result, set uint16, ok bool) {
+	t.Helper()
+	v6 := s.SrcIP.Is6()
+	if s.SrcIP, s.DstIP, ok = wiretest.FuzzAddrs(v6, src, dst); !ok {
+		return nil, r, 0, false
+	}
+	s.Payload = payload[:min(len(payload), 1400)]
+	frame = wiretest.Frame(t, &s)
+	r = classify(frame)
+	if r.Drop != wire.DropNone || !r.Kind.IsUDP() {
+		return nil, r, 0, false
+	}
+	if setPartial {
+		csum = notReady(frame, &r)
+	}
+	if csum == 0 && v6 {
+		return nil, r, 0, false // Classify drops it
+	}
+	wire.UDP(frame[r.L4Off:]).SetChecksum(csum)
+	return frame, r, csum, true
+}
+
 // A checksum left to offload is recognised, a real one is not, and the
 // relay's steps on such a frame (Rewrite, the seq and MAC patch) followed
 // by CompleteUDPChecksum give a frame whose checksum verifies, where the
@@ -100,27 +127,12 @@ func FuzzUDPChecksumNotReady(f *testing.F) {
 	f.Add(false, []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}, uint16(9254), []byte("pool"), uint16(0), true)
 	f.Add(true, make([]byte, 16), make([]byte, 16), uint16(1), []byte{}, uint16(0xffff), false)
 	f.Fuzz(func(t *testing.T, v6 bool, src, dst []byte, sport uint16, payload []byte, csum uint16, setPartial bool) {
-		if len(payload) > 1400 {
-			payload = payload[:1400]
-		}
 		s := wiretest.Spec(v6)
-		var ok bool
-		if s.SrcIP, s.DstIP, ok = wiretest.FuzzAddrs(v6, src, dst); !ok {
+		s.SrcPort = sport
+		frame, r, csum, ok := fuzzUDPFrame(t, s, src, dst, payload, csum, setPartial)
+		if !ok {
 			return
 		}
-		s.SrcPort, s.Payload = sport, payload
-		frame := wiretest.Frame(t, &s)
-		r := classify(frame)
-		if r.Drop != wire.DropNone || !r.Kind.IsUDP() {
-			return
-		}
-		if setPartial {
-			csum = notReady(frame, &r)
-		}
-		if csum == 0 && v6 {
-			return // Classify drops it
-		}
-		wire.UDP(frame[r.L4Off:]).SetChecksum(csum)
 		want := csum != 0 && csum == notReady(frame, &r)
 		if got := wire.UDPChecksumNotReady(frame, &r); got != want {
 			t.Fatalf("UDPChecksumNotReady = %v, slow %v (checksum %#04x)", got, want, csum)
