@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -20,16 +21,11 @@ func TestMain(m *testing.M) { os.Exit(labtest.Main(m)) }
 // operator action, and the run's summary line must say nothing was lost.
 func TestDaemonKills(t *testing.T) {
 	bin := labtest.Binaries(t, "the crash test")
-	var out, log bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	err := run(ctx, options{bin: bin, kills: 5, scenario: "kill", seed: time.Now().UnixNano(), log: &log}, &out)
-	t.Logf("output:\n%s", out.String())
-	if err != nil {
-		t.Logf("process output:\n%s", labtest.Tail(log.String(), 100))
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	seed := time.Now().UnixNano()
+	out := labtest.Run(t, 4*time.Minute, func(ctx context.Context, log, out io.Writer) error {
+		return run(ctx, options{bin: bin, kills: 5, scenario: "kill", seed: seed, log: log}, out)
+	})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	m := regexp.MustCompile(`^daemon_kills=(\d+) lost=0 chain_ok=true reconnect_p99_s=([0-9.]+)$`).FindStringSubmatch(lines[len(lines)-1])
 	if m == nil {
 		t.Fatalf("last line %q is not a successful summary", lines[len(lines)-1])
@@ -49,20 +45,14 @@ func TestDaemonKills(t *testing.T) {
 // filled during cheque traffic, freed, filled again, and unmounted.
 func TestDiskFull(t *testing.T) {
 	bin := labtest.Binaries(t, "the crash test")
-	var out, log bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := run(ctx, options{bin: bin, scenario: "diskfull", log: &log}, &out)
-	t.Logf("output:\n%s", out.String())
-	if err != nil {
-		t.Logf("process output:\n%s", labtest.Tail(log.String(), 100))
-		t.Fatal(err)
-	}
-	if !regexp.MustCompile(`(?m)^diskfull_ok=true degraded_s=[0-9.]+ resumed_s=[0-9.]+$`).MatchString(out.String()) {
+	out := labtest.Run(t, 3*time.Minute, func(ctx context.Context, log, out io.Writer) error {
+		return run(ctx, options{bin: bin, scenario: "diskfull", log: log}, out)
+	})
+	if !regexp.MustCompile(`(?m)^diskfull_ok=true degraded_s=[0-9.]+ resumed_s=[0-9.]+$`).MatchString(out) {
 		t.Fatal("no successful summary line")
 	}
 	for _, want := range []string{"Journal state:        DEGRADED since", "no space left on device", "cheques_refused_by_peer=", "journal: gap:"} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}

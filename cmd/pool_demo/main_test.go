@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,17 +35,10 @@ func TestDemo(t *testing.T) {
 // runDemo runs the demo once with the relays' ports on vdev and checks its
 // summary.
 func runDemo(t *testing.T, bin, vdev string) {
-	var out, log bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	jsonDir := t.TempDir()
-	err := run(ctx, options{bin: bin, vdev: vdev, frames: 1000, size: 1000, rate: 1000, log: &log, jsonDir: jsonDir}, &out)
-	t.Logf("demo output:\n%s", out.String())
-	if err != nil {
-		t.Logf("process output:\n%s", labtest.Tail(log.String(), 200))
-		t.Fatal(err)
-	}
-	s := out.String()
+	s := labtest.Run(t, 4*time.Minute, func(ctx context.Context, log, out io.Writer) error {
+		return run(ctx, options{bin: bin, vdev: vdev, frames: 1000, size: 1000, rate: 1000, log: log, jsonDir: jsonDir}, out)
+	})
 	m := regexp.MustCompile(`demo: sent=(\d+) received=(\d+) forged=(\d+) forged_dropped=(\d+) heartbeats=(\d+) mismatches=0 cheques=true journals_ok=true`).FindStringSubmatch(s)
 	if m == nil {
 		t.Fatalf("no successful summary line")

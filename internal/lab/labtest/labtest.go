@@ -1,17 +1,20 @@
 // Package labtest is what the tests of internal/lab and of the commands
 // built on it (pool_demo, pool_crashtest) share: the real pool_relay and
-// pool_node built once per test binary, the root requirement, and the check
-// that a lab left nothing behind.
+// pool_node built once per test binary, the root requirement, a run with
+// its output logged, and the check that a lab left nothing behind.
 package labtest
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/poolrelay/poolrelay/internal/netns"
 )
@@ -74,8 +77,25 @@ func Leftovers(t *testing.T, base string) {
 	}
 }
 
-// Tail is the last n lines of s.
-func Tail(s string, n int) string {
+// Run calls a command's run function under timeout, with out its output
+// and log the output of the processes it starts. It logs out and returns
+// it; if run fails, it logs the last 200 lines of log and fails the test.
+func Run(t *testing.T, timeout time.Duration, run func(ctx context.Context, log, out io.Writer) error) string {
+	t.Helper()
+	var out, log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := run(ctx, &log, &out)
+	t.Logf("output:\n%s", out.String())
+	if err != nil {
+		t.Logf("process output:\n%s", tail(log.String(), 200))
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
