@@ -10,44 +10,6 @@ import (
 	"unsafe"
 )
 
-// BurstConfig describes a worker's Burst.
-type BurstConfig struct {
-	// Size is the most frames one Cycle receives, 1 to MaxBurst (32 is
-	// DPDK's usual burst). Every TX buffer holds Size frames.
-	Size int
-	// Tx are the TX queues the worker sends on; the index into Tx is the
-	// tx argument of Send. A worker owns its TX queues: no other thread
-	// may send on them.
-	Tx []Queue
-	// Inject optionally gives TX buffer i an inject ring (nil entries and
-	// a shorter slice mean none): each flush tops the buffer up from it,
-	// so frames the control core builds go out on the worker's own queue.
-	Inject []*Ring
-	// Punt is the ring Punt hands frames to (nil: punted frames are freed
-	// and counted as PuntFull).
-	Punt *Ring
-	// Socket is the NUMA socket for the Burst's arrays (-1: any); use the
-	// worker core's socket.
-	Socket int
-
-	// KeepRefused keeps the frames a PMD refuses (its TX ring is full)
-	// instead of freeing them: they stay at the head of their TX buffer,
-	// in order, Pending counts them after the flush, and the next flush
-	// sends them first, ahead of anything queued since. A caller that
-	// keeps its own queues can take them back with Unsend instead. The
-	// default (false) frees them and counts them as TxUnsent.
-	KeepRefused bool
-	// CollectInject hands the frames of the inject rings to the worker
-	// instead of sending them: each flush moves up to Size frames from
-	// buffer i's ring into a collect array, which TakeInjected empties,
-	// and moves more only once the worker took all of them. The worker can
-	// then queue control frames with its own (an egress scheduler's
-	// Control class), so that its shaper counts them and a full NIC ring
-	// keeps them. The default (false) tops the TX buffer up from the ring
-	// on every flush.
-	CollectInject bool
-}
-
 // Burst is one worker's packet I/O: the mbuf arrays, in DPDK memory, that
 // RX fills and TX drains, and the per-frame decisions the worker records
 // between bursts. All of DPDK's work happens in Cycle (or Flush), one cgo

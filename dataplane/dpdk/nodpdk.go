@@ -93,15 +93,6 @@ func (e *EAL) NewPools(name string, n, cache, dataRoom int) *Pools { return &Poo
 // For returns ErrNoDPDK.
 func (p *Pools) For(socket int) (*Mempool, error) { return nil, ErrNoDPDK }
 
-// RingMode says which sides of a ring may be shared.
-type RingMode int
-
-// Ring modes.
-const (
-	RingSPSC RingMode = iota
-	RingMPMC
-)
-
 // Ring is an rte_ring of mbuf pointers.
 type Ring struct{}
 
@@ -171,17 +162,6 @@ func (p *Port) XStats() ([]XStat, error) { return nil, ErrNoDPDK }
 
 // Close returns ErrNoDPDK.
 func (p *Port) Close() error { return ErrNoDPDK }
-
-// BurstConfig describes a worker's Burst.
-type BurstConfig struct {
-	Size          int
-	Tx            []Queue
-	Inject        []*Ring
-	Punt          *Ring
-	Socket        int
-	KeepRefused   bool
-	CollectInject bool
-}
 
 // Burst is one worker's packet I/O.
 type Burst struct{}

@@ -12,20 +12,6 @@ import (
 	"unsafe"
 )
 
-// RingMode says which sides of a ring may be used by several threads at
-// once. A single-producer or single-consumer side uses no atomic
-// read-modify-write; choose it only where it is the truth.
-type RingMode int
-
-const (
-	// RingSPSC: one producer and one consumer at a time, e.g. the punt
-	// ring from one worker to the control core, or an inject ring from the
-	// control core to one worker.
-	RingSPSC RingMode = iota
-	// RingMPMC: any number of producers and consumers.
-	RingMPMC
-)
-
 // Ring is an rte_ring of mbuf pointers: the lock-free hand-over between a
 // worker and the control core. A worker's Burst enqueues punts and
 // dequeues injections inside its one cgo call per burst; the control core

@@ -54,3 +54,55 @@ type BurstStats struct {
 	Punted    uint64 // frames enqueued on the punt ring
 	PuntFull  uint64 // frames freed because the punt ring was full or absent
 }
+
+// RingMode says which sides of a ring may be used by several threads at
+// once. A single-producer or single-consumer side uses no atomic
+// read-modify-write; choose it only where it is the truth.
+type RingMode int
+
+const (
+	// RingSPSC: one producer and one consumer at a time, e.g. the punt
+	// ring from one worker to the control core, or an inject ring from the
+	// control core to one worker.
+	RingSPSC RingMode = iota
+	// RingMPMC: any number of producers and consumers.
+	RingMPMC
+)
+
+// BurstConfig describes a worker's Burst.
+type BurstConfig struct {
+	// Size is the most frames one Cycle receives, 1 to MaxBurst (32 is
+	// DPDK's usual burst). Every TX buffer holds Size frames.
+	Size int
+	// Tx are the TX queues the worker sends on; the index into Tx is the
+	// tx argument of Send. A worker owns its TX queues: no other thread
+	// may send on them.
+	Tx []Queue
+	// Inject optionally gives TX buffer i an inject ring (nil entries and
+	// a shorter slice mean none): each flush tops the buffer up from it,
+	// so frames the control core builds go out on the worker's own queue.
+	Inject []*Ring
+	// Punt is the ring Punt hands frames to (nil: punted frames are freed
+	// and counted as PuntFull).
+	Punt *Ring
+	// Socket is the NUMA socket for the Burst's arrays (-1: any); use the
+	// worker core's socket.
+	Socket int
+
+	// KeepRefused keeps the frames a PMD refuses (its TX ring is full)
+	// instead of freeing them: they stay at the head of their TX buffer,
+	// in order, Pending counts them after the flush, and the next flush
+	// sends them first, ahead of anything queued since. A caller that
+	// keeps its own queues can take them back with Unsend instead. The
+	// default (false) frees them and counts them as TxUnsent.
+	KeepRefused bool
+	// CollectInject hands the frames of the inject rings to the worker
+	// instead of sending them: each flush moves up to Size frames from
+	// buffer i's ring into a collect array, which TakeInjected empties,
+	// and moves more only once the worker took all of them. The worker can
+	// then queue control frames with its own (an egress scheduler's
+	// Control class), so that its shaper counts them and a full NIC ring
+	// keeps them. The default (false) tops the TX buffer up from the ring
+	// on every flush.
+	CollectInject bool
+}
