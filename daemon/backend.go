@@ -406,7 +406,9 @@ func (d *Daemon) Enroll(ctx context.Context, addr string) (api.Peer, error) {
 	}
 	key, err := d.core.Enroll(ctx, ep, server)
 	if err != nil {
-		return api.Peer{}, api.Errorf(api.CodeUnavailable, "enroll: %v", err)
+		// The control core joins the refusal and its reason (errors.Join,
+		// one per line); the CLI prints one line.
+		return api.Peer{}, api.Errorf(api.CodeUnavailable, "enroll: %s", strings.ReplaceAll(err.Error(), "\n", ": "))
 	}
 	id, err := peer.FromPublicKey(key.Ed25519())
 	if err != nil {
