@@ -56,15 +56,7 @@ func CompleteUDPChecksum(frame []byte, r *Result) {
 		return
 	}
 	d := frame[r.L4Off : int(r.L4Off)+int(r.L4Len)]
-	var pseudo uint64
-	if r.Kind.IsIPv6() {
-		ip := frame[r.L3Off : int(r.L3Off)+IPv6Len]
-		pseudo = PseudoHeaderSum(ip[8:24], ip[24:40], ProtoUDP, len(d))
-	} else {
-		ip := frame[r.L3Off : int(r.L3Off)+IPv4MinLen]
-		pseudo = PseudoHeaderSum(ip[12:16], ip[16:20], ProtoUDP, len(d))
-	}
 	u := UDP(d)
 	u.SetChecksum(0)
-	u.SetChecksum(udpChecksum(d, pseudo))
+	u.SetChecksum(udpChecksum(d, udpPseudoSum(frame, r)))
 }

@@ -77,16 +77,20 @@ func UDPChecksumValid(frame []byte, r *Result) bool {
 	if len(d) < UDPLen {
 		return false
 	}
-	var pseudo uint64
+	if !r.Kind.IsIPv6() && UDP(d).Checksum() == 0 {
+		return true
+	}
+	return fold(sum(d, udpPseudoSum(frame, r))) == 0xffff
+}
+
+// udpPseudoSum is the pseudo-header sum of the UDP datagram of a frame that
+// Classify found to be POOL over UDP: its IP header's addresses and the
+// datagram's length (r.L4Len).
+func udpPseudoSum(frame []byte, r *Result) uint64 {
 	if r.Kind.IsIPv6() {
 		ip := frame[r.L3Off : int(r.L3Off)+IPv6Len]
-		pseudo = PseudoHeaderSum(ip[8:24], ip[24:40], ProtoUDP, len(d))
-	} else {
-		ip := frame[r.L3Off : int(r.L3Off)+IPv4MinLen]
-		if UDP(d).Checksum() == 0 {
-			return true
-		}
-		pseudo = PseudoHeaderSum(ip[12:16], ip[16:20], ProtoUDP, len(d))
+		return PseudoHeaderSum(ip[8:24], ip[24:40], ProtoUDP, int(r.L4Len))
 	}
-	return fold(sum(d, pseudo)) == 0xffff
+	ip := frame[r.L3Off : int(r.L3Off)+IPv4MinLen]
+	return PseudoHeaderSum(ip[12:16], ip[16:20], ProtoUDP, int(r.L4Len))
 }
