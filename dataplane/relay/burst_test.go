@@ -15,10 +15,11 @@ import (
 
 // nullBurst opens a net_null port named name (which frees what it sends)
 // on pools of its own, and a Burst of 32 that sends both of the worker's
-// ports' frames to it; withEgress makes the Burst keep refused frames and
-// collect injected ones, as an egress.Port on it needs. Both are closed
-// when tb ends, the Burst first.
-func nullBurst(tb testing.TB, eal *dpdk.EAL, name string, withEgress bool) (*dpdk.Mempool, *dpdk.Burst) {
+// ports' frames to it, and a vector of 32 mbuf pointers for its bursts;
+// withEgress makes the Burst keep refused frames and collect injected ones,
+// as an egress.Port on it needs. All are closed when tb ends, the vector
+// first and the port last.
+func nullBurst(tb testing.TB, eal *dpdk.EAL, name string, withEgress bool) (*dpdk.Mempool, *dpdk.Burst, *dpdk.MbufVec) {
 	tb.Helper()
 	pools := eal.NewPools(name, 1023, 0, 0)
 	pc := dataplane.DefaultPortConfig()
@@ -38,7 +39,12 @@ func nullBurst(tb testing.TB, eal *dpdk.EAL, name string, withEgress bool) (*dpd
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.Close)
-	return pool, b
+	vec, err := dpdk.NewMbufVec(32)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(vec.Close)
+	return pool, b, vec
 }
 
 // TestBurstNoAllocs runs Worker.Burst on real mbufs (a synthetic burst of
@@ -54,12 +60,7 @@ func TestBurstNoAllocs(t *testing.T) {
 
 func burstNoAllocs(t *testing.T, withEgress bool) {
 	eal := env.Need(t)
-	pool, b := nullBurst(t, eal, fmt.Sprintf("alloc%v", withEgress), withEgress)
-	vec, err := dpdk.NewMbufVec(32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vec.Close()
+	pool, b, vec := nullBurst(t, eal, fmt.Sprintf("alloc%v", withEgress), withEgress)
 	f := newFixture(t, true)
 	w := f.onDPDK()
 	if withEgress {
@@ -207,7 +208,7 @@ func TestMACPaths(t *testing.T) {
 // which resets the replay window, so the same signed frames serve again.
 func BenchmarkHopAuth(b *testing.B) {
 	// The worker's relayed frames go out on net_null, which frees them.
-	pool, io := nullBurst(b, env.Need(b), "hopauth", false)
+	pool, io, vec := nullBurst(b, env.Need(b), "hopauth", false)
 	for _, size := range []int{128, 1500} {
 		for _, mode := range []string{"ipsecmb", "go", "noauth"} {
 			b.Run(fmt.Sprintf("%d/%s", size, mode), func(b *testing.B) {
@@ -216,13 +217,13 @@ func BenchmarkHopAuth(b *testing.B) {
 						b.Skip(err)
 					}
 				}
-				benchHopAuth(b, io, pool, size, mode)
+				benchHopAuth(b, io, pool, vec.Mbufs(), size, mode)
 			})
 		}
 	}
 }
 
-func benchHopAuth(b *testing.B, io *dpdk.Burst, pool *dpdk.Mempool, size int, mode string) {
+func benchHopAuth(b *testing.B, io *dpdk.Burst, pool *dpdk.Mempool, ms []*dpdk.Mbuf, size int, mode string) {
 	f := newFixtureMACs(b, mode != "noauth", mode == "go")
 	w := f.onDPDK()
 	rx := hopmac.New(rxKey)
@@ -238,12 +239,6 @@ func benchHopAuth(b *testing.B, io *dpdk.Burst, pool *dpdk.Mempool, size int, mo
 			bursts[i][j] = wiretest.Frame(b, &s)
 		}
 	}
-	vec, err := dpdk.NewMbufVec(32)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer vec.Close()
-	ms := vec.Mbufs()
 	b.SetBytes(int64(32 * size))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -279,12 +274,7 @@ func benchHopAuth(b *testing.B, io *dpdk.Burst, pool *dpdk.Mempool, size int, mo
 // egress_full and charged to nobody, and no mbuf leaks.
 func TestBurstEgressFull(t *testing.T) {
 	eal := env.Need(t)
-	pool, b := nullBurst(t, eal, "egfull", true)
-	vec, err := dpdk.NewMbufVec(32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vec.Close()
+	pool, b, vec := nullBurst(t, eal, "egfull", true)
 	f := newFixture(t, true)
 	w := f.onDPDK()
 	cfg := sched.DefaultConfig()

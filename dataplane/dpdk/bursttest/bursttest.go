@@ -299,37 +299,27 @@ func (b *Burst) Opts() (keepRefused, collectInject bool) { return b.keep, b.coll
 
 // SendBurst queues ms on TX buffer tx; beyond Size frames pending it
 // panics, as dpdk.Burst.SendBurst does.
-func (b *Burst) SendBurst(tx int, ms []*dpdk.Mbuf) {
-	t := &b.tx[tx]
-	if len(ms) > b.size-len(t.pkts) {
-		panic("bursttest: SendBurst: more than Size frames queued on one TX buffer without a Flush")
-	}
-	for _, m := range ms {
-		b.move(m, worker, queued, "SendBurst")
-	}
-	t.pkts = append(t.pkts, ms...)
-}
+func (b *Burst) SendBurst(tx int, ms []*dpdk.Mbuf) { b.queue(&b.tx[tx].pkts, ms, "SendBurst") }
 
-// DropBurst queues ms to be freed by the next flush.
-func (b *Burst) DropBurst(ms []*dpdk.Mbuf) {
-	if len(ms) > b.size-len(b.drop) {
-		panic("bursttest: DropBurst: more than Size frames dropped without a Flush")
-	}
-	for _, m := range ms {
-		b.move(m, worker, queued, "DropBurst")
-	}
-	b.drop = append(b.drop, ms...)
-}
+// DropBurst queues ms to be freed by the next flush; beyond Size frames
+// it panics, as dpdk.Burst.DropBurst does.
+func (b *Burst) DropBurst(ms []*dpdk.Mbuf) { b.queue(&b.drop, ms, "DropBurst") }
 
-// PuntBurst queues ms for Punted.
-func (b *Burst) PuntBurst(ms []*dpdk.Mbuf) {
-	if len(ms) > b.size-len(b.punt) {
-		panic("bursttest: PuntBurst: more than Size frames punted without a Flush")
+// PuntBurst queues ms for Punted; beyond Size frames it panics, as
+// dpdk.Burst.PuntBurst does.
+func (b *Burst) PuntBurst(ms []*dpdk.Mbuf) { b.queue(&b.punt, ms, "PuntBurst") }
+
+// queue hands ms from the worker to the list q, which the next flush
+// empties and which holds at most Size frames until then; op names the
+// caller in the panics.
+func (b *Burst) queue(q *[]*dpdk.Mbuf, ms []*dpdk.Mbuf, op string) {
+	if len(ms) > b.size-len(*q) {
+		panic("bursttest: " + op + ": more than Size frames queued without a Flush")
 	}
 	for _, m := range ms {
-		b.move(m, worker, queued, "PuntBurst")
+		b.move(m, worker, queued, op)
 	}
-	b.punt = append(b.punt, ms...)
+	*q = append(*q, ms...)
 }
 
 // Pending returns the frames waiting on TX buffer tx.
