@@ -134,13 +134,15 @@ type worker struct {
 	txPkts, txBytes []int
 
 	// Per-burst scratch, indexed by the frame's place in the burst (res,
-	// verdicts, frames) or by its place among the lookups (ids, which,
-	// routes, found).
+	// verdicts, frames), by its place among the lookups (which, ref) or
+	// by its run's place among the runs of one session (ids, routes,
+	// found): lookup j is frame which[j] of run ref[j].
 	frames   [dpdk.MaxBurst][]byte
 	res      [dpdk.MaxBurst]wire.Result
 	verdicts [dpdk.MaxBurst]verdict
 	ids      [dpdk.MaxBurst]route.SessionID
 	which    [dpdk.MaxBurst]uint16
+	ref      [dpdk.MaxBurst]uint16
 	routes   [dpdk.MaxBurst]route.Route
 	found    [dpdk.MaxBurst]bool
 	// The hop MAC state of each lookup between the burst's passes (see
@@ -524,10 +526,23 @@ func (w *worker) taken(tx, n, took int) {
 	if took == n {
 		w.txPkts[tx] += n
 		w.txBytes[tx] += bytes
+		r := &w.run
 		for _, i := range q.at[:n] {
-			if i &= dpdk.MaxBurst - 1; w.verdicts[i].act == actRelay {
-				w.charge(&w.charges[i])
+			if i &= dpdk.MaxBurst - 1; w.verdicts[i].act != actRelay {
+				continue
 			}
+			// A frame that continues the run (rn != 0 implies n != 0)
+			// is summed here; charge, too large to inline, starts a
+			// new one.
+			ch := &w.charges[i]
+			if r.rn != 0 && ch.in == r.in && ch.out == r.out && ch.route == r.route {
+				r.n++
+				r.bytes += ch.bytes
+				r.rn++
+				r.rbyte += ch.bytes
+				continue
+			}
+			w.charge(ch)
 		}
 		return
 	}
@@ -681,7 +696,7 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		panic("relay: burst larger than dpdk.MaxBurst")
 	}
 	// burst has loaded the first two cache lines of every frame already.
-	bytes, lookups := 0, 0
+	bytes, lookups, uniq := 0, 0, 0
 	for i, f := range frames {
 		bytes += len(f)
 		v := &w.verdicts[i]
@@ -704,9 +719,16 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			case r.Channel != wire.ChannelData:
 				v.reason = reason8(ReasonBadChannel)
 			default:
-				// lookups <= i < MaxBurst: the mask changes nothing
-				// but spares the bounds checks.
-				w.ids[lookups&(dpdk.MaxBurst-1)] = route.SessionID(r.Session)
+				// uniq <= lookups <= i < MaxBurst: the masks change
+				// nothing but spare the bounds checks. A frame of the
+				// same session as the lookup before it (bursts mostly
+				// carry runs of one hop session) shares its route:
+				// one lookup per run, not per frame.
+				if sid := route.SessionID(r.Session); uniq == 0 || sid != w.ids[(uniq-1)&(dpdk.MaxBurst-1)] {
+					w.ids[uniq&(dpdk.MaxBurst-1)] = sid
+					uniq++
+				}
+				w.ref[lookups&(dpdk.MaxBurst-1)] = uint16(uniq - 1)
 				w.which[lookups&(dpdk.MaxBurst-1)] = uint16(i)
 				lookups++
 				v.act = actLookup
@@ -721,7 +743,7 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	if lookups == 0 {
 		return
 	}
-	w.tables.routes.LookupBurst(w.ids[:lookups], w.routes[:lookups], w.found[:lookups])
+	w.tables.routes.LookupBurst(w.ids[:uniq], w.routes[:uniq], w.found[:uniq])
 	var nt *neigh.Table
 	if w.neigh != nil {
 		nt = w.neigh.Load()
@@ -738,8 +760,10 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	// needs no further bounds check in the loops. A frame's place i
 	// (< len(frames) <= MaxBurst) indexes the per-frame arrays masked by
 	// MaxBurst-1, which changes nothing but spares their bounds checks.
-	which, hops, routes, found := w.which[:lookups], w.hops[:lookups], w.routes[:lookups], w.found[:lookups]
-	res, verdicts := &w.res, &w.verdicts
+	// A lookup's route is routes[ref[j]], found[ref[j]] (its run's),
+	// ref[j] < uniq <= MaxBurst, masked alike.
+	which, ref, hops := w.which[:lookups], w.ref[:lookups], w.hops[:lookups]
+	res, verdicts, routes, found := &w.res, &w.verdicts, &w.routes, &w.found
 	if !w.keepAuth {
 		// Without hop auth no frame waits for a MAC (check leaves each at
 		// passRewrite or dropped, rewrite gives none a seq): one pass,
@@ -749,11 +773,12 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			i := int(which[j]) & (dpdk.MaxBurst - 1)
 			h := &hops[j]
 			h.pass = 0
-			if !found[j] {
+			u := int(ref[j]) & (dpdk.MaxBurst - 1)
+			if !found[u] {
 				verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
 				continue
 			}
-			r, rt, v := &res[i], &routes[j], &verdicts[i]
+			r, rt, v := &res[i], &routes[u], &verdicts[i]
 			w.check(frames[i], r, rt, nt, v, h)
 			if h.pass == passRewrite {
 				w.rewrite(i, frames[i], r, rt, v, h)
@@ -765,12 +790,13 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		h := &hops[j]
 		h.pass = 0
-		if !found[j] {
+		u := int(ref[j]) & (dpdk.MaxBurst - 1)
+		if !found[u] {
 			verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
 			continue
 		}
 		r := &res[i]
-		w.check(frames[i], r, &routes[j], nt, &verdicts[i], h)
+		w.check(frames[i], r, &routes[u], nt, &verdicts[i], h)
 		if h.pass == passVerify && batch != nil {
 			batch.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.in.rxC)
 		}
@@ -785,7 +811,7 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		r := &res[i]
 		w.left = lookups - j
-		w.rewrite(i, frames[i], r, &routes[j], &verdicts[i], h)
+		w.rewrite(i, frames[i], r, &routes[int(ref[j])&(dpdk.MaxBurst-1)], &verdicts[i], h)
 		if h.pass == passSign {
 			signs++
 			if batch != nil {
