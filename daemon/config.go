@@ -89,11 +89,26 @@ func (e *changeError) Error() string {
 	return fmt.Sprintf("daemon: %s cannot change while the relay runs: restart it with the new file (apply changes nothing)", strings.Join(e.sections, ", "))
 }
 
-// liveSections are the configuration sections applyConfig applies to the
-// running relay; the log level is live too (restartSections masks it). Every
+// liveSections are the configuration sections that change on the running
+// relay, each with the function applyConfig calls when the section changed;
+// the log level is live too (restartSections masks it). A section is live
+// only through its function here, so none is accepted and ignored: every
 // other section, including one added to configs.File later, is refused
 // while the relay runs unless it is unchanged.
-var liveSections = map[string]bool{"control": true}
+var liveSections = map[string]func(d *Daemon, next *configs.File) error{
+	"control": (*Daemon).applyControl,
+}
+
+// applyControl hands the control core its new settings.
+func (d *Daemon) applyControl(next *configs.File) error {
+	if err := d.core.SetConfig(next.Control); err != nil {
+		if errors.Is(err, control.ErrNeedsRestart) {
+			return &changeError{sections: []string{fmt.Sprintf("[control] (%v)", err)}}
+		}
+		return fmt.Errorf("daemon: [control]: %w", err)
+	}
+	return nil
+}
 
 // restartSections names, as "[section]", the sections that next changes
 // from cur and that the running relay cannot take without a restart. It
@@ -108,7 +123,7 @@ func restartSections(cur, next *configs.File) []string {
 	var fixed []string
 	for i := range va.NumField() {
 		name := sectionName(va.Type().Field(i))
-		if liveSections[name] {
+		if liveSections[name] != nil {
 			continue
 		}
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
@@ -143,12 +158,13 @@ func (d *Daemon) applyConfig(r *running) error {
 	if fixed := restartSections(cur, next); len(fixed) > 0 {
 		return &changeError{sections: fixed}
 	}
-	if !reflect.DeepEqual(cur.Control, next.Control) {
-		if err := d.core.SetConfig(next.Control); err != nil {
-			if errors.Is(err, control.ErrNeedsRestart) {
-				return &changeError{sections: []string{fmt.Sprintf("[control] (%v)", err)}}
+	va, vb := reflect.ValueOf(*cur), reflect.ValueOf(*next)
+	for i := range va.NumField() {
+		apply := liveSections[sectionName(va.Type().Field(i))]
+		if apply != nil && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			if err := apply(d, next); err != nil {
+				return err
 			}
-			return fmt.Errorf("daemon: [control]: %w", err)
 		}
 	}
 	if lvl, ok := levelChange(cur, next); ok {

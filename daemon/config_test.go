@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ func TestApplyConfigSections(t *testing.T) {
 		section := sectionName(ft.Field(p[0]))
 		seen[section] = true
 		got := restartSections(&cur, &next)
-		live := liveSections[section] || name == "log.level"
+		live := liveSections[section] != nil || name == "log.level"
 		switch {
 		case live && len(got) != 0:
 			t.Errorf("changing %s (live) is refused as %v", name, got)
@@ -73,6 +74,45 @@ func TestApplyConfigSections(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("[%s]: no setting of it was changed", name)
 		}
+	}
+}
+
+// TestApplyConfigLive: applyConfig calls a live section's function when
+// that section changed and only then, takes the new configuration as the
+// running one, and refuses it, keeping the running one, when the function
+// fails.
+func TestApplyConfigLive(t *testing.T) {
+	saved := liveSections
+	t.Cleanup(func() { liveSections = saved })
+	calls := 0
+	var fail error
+	liveSections = map[string]func(*Daemon, *configs.File) error{
+		"control": func(_ *Daemon, next *configs.File) error { calls++; return fail },
+	}
+	cur := configs.Defaults()
+	d := &Daemon{running: &running{file: &cur}}
+	same := configs.Defaults()
+	if err := d.applyConfig(&running{file: &same}); err != nil || calls != 0 {
+		t.Fatalf("unchanged configuration: %v, %d calls", err, calls)
+	}
+	ft := reflect.TypeFor[configs.File]()
+	var paths [][]int
+	leaves(reflect.ValueOf(cur), nil, &paths)
+	changed := configs.Defaults()
+	for _, p := range paths {
+		if sectionName(ft.Field(p[0])) == "control" && change(reflect.ValueOf(&changed).Elem().FieldByIndex(p)) {
+			t.Logf("changing %s", pathName(ft, p))
+			break
+		}
+	}
+	fail = errors.New("refused")
+	r := &running{file: &changed}
+	if err := d.applyConfig(r); err != fail || calls != 1 || d.running.file != &same {
+		t.Fatalf("failing apply: %v, %d calls, running %p", err, calls, d.running.file)
+	}
+	fail = nil
+	if err := d.applyConfig(r); err != nil || calls != 2 || d.running != r {
+		t.Fatalf("changed [control]: %v, %d calls", err, calls)
 	}
 }
 
