@@ -160,17 +160,20 @@ func runPeers(e *env, args []string) error {
 	return simple(e, args, "peers", `
 List every peer the relay has an account with: its session state (up, down,
 reconnecting: a relay peer kept across restarts whose session is being
-enrolled again, or choked for debt), the class and score this relay measured for it, the
-SWAP balance (positive: the peer owes us) and OF WHICH CONTROL, the part of
-it that control frames made (handshakes, heartbeats, routes, cheques, priced
-by [ledger] control_price_per_packet and control_price_per_byte: the peer
-pays for the control frames it sends, we pay for ours; an end node announces
-no prices, so it pays for its heartbeats and we pay nothing for ours), the
-bytes relayed for it and by it, and the cumulative cheque totals each way. For peers with a session, a
-second table gives the link telemetry from the heartbeats, each figure as
-this relay measured it beside what the peer's last signed heartbeat claims:
-RTT, jitter, loss, throughput, MTU and uptime (here: the session's age).
---json gives full peer ids and every counter.`,
+enrolled again, or choked for debt), the class and score this relay
+measured for it, the SWAP balance (positive: the peer owes us) and OF WHICH
+CONTROL, the part of it that control frames made (handshakes, heartbeats,
+routes, cheques, priced by [ledger] control_price_per_packet and
+control_price_per_byte: the peer pays for the control frames it sends, we
+pay for ours; an end node announces no prices, so it pays for its
+heartbeats and we pay nothing for ours), the bytes relayed for it and by
+it, and the cumulative cheque totals each way. A static lab peer
+([[control.static_peer]]) is listed as static:NAME. For peers with a
+session (not static ones), a second table gives the link telemetry from
+the heartbeats, each figure as this relay measured it beside what the
+peer's last signed heartbeat claims: RTT, jitter, loss, throughput, MTU and
+uptime (here: the session's age). --json gives full peer ids and every
+counter.`,
 		api.Backend.Peers, printPeers)
 }
 
@@ -218,8 +221,10 @@ func runStats(e *env, args []string) error {
 	return simple(e, args, "stats", `
 Print the data plane's cumulative counters: per port as the device counts
 them (frames and bytes each way, the control core's own frames included,
-as dpdk-telemetry's /ethdev/stats shows; frames the NIC missed), per egress class queue (sent, dropped at a full
-queue, depth, and the class's share of the scheduler's bytes), frames
+as dpdk-telemetry's /ethdev/stats shows; frames the NIC missed), per egress
+class queue (sent, dropped at a full queue, depth, and the class's share of
+the scheduler's bytes; its SENT BYTES are wire bytes, each frame plus 24
+bytes of preamble, gap and FCS, so above the port's TX BYTES), frames
 dropped per reason, data plane events that are not drops (checksum_completed:
 relayed frames whose UDP checksum the sender left to offload, completed by
 the relay), and the control core's counters that are not zero
@@ -495,8 +500,9 @@ func runStop(e *env, args []string) error {
 Stop the running relay: it sends every peer an authenticated CLOSE, which
 the data plane puts on the wire before its ports stop, so the peers drop
 the sessions at once instead of after peer_timeout; then it stops the data
-plane, checkpoints the ledger, makes the journal durable and exits. The command returns once the relay has accepted the request; the
-relay's process exits shortly after.`,
+plane, checkpoints the ledger, makes the journal durable and exits. The
+command returns once the relay has accepted the request; the relay's
+process exits shortly after.`,
 		func(c api.Backend, ctx context.Context) (result, error) {
 			return result{Stopping: true}, c.Stop(ctx)
 		}, func(w io.Writer, _ result) { fmt.Fprintln(w, "stopping") })

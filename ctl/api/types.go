@@ -254,7 +254,10 @@ type QueueStats struct {
 	// deprioritised.
 	Class       string `json:"class"`
 	SentPackets uint64 `json:"sent_packets"`
-	SentBytes   uint64 `json:"sent_bytes"`
+	// SentBytes is bytes on the wire, as the scheduler counts them for its
+	// shares and rates: each frame plus 24 bytes of preamble, inter-frame
+	// gap and FCS, so more than the port's TX bytes for the same frames.
+	SentBytes uint64 `json:"sent_bytes"`
 	// Dropped counts frames refused at a full queue.
 	Dropped uint64 `json:"dropped"`
 	// Depth is the number of frames queued when the snapshot was taken.
