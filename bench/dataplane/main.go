@@ -136,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// Each round runs a processor right after its testpmd mode, so both
 	// see the same background load on a shared machine; the per-round
 	// ratios show how much that load moved.
-	res := results{testpmd: map[string][]float64{}, binding: map[string][]float64{}, ratios: map[string][]float64{}, stats: map[string]dpdk.BurstStats{}}
+	res := results{testpmd: map[string][]float64{}, binding: map[string][]float64{}, ratios: map[string][]float64{}, cpuNs: map[string][]float64{}, stats: map[string]dpdk.BurstStats{}}
 	var modes []string
 	for _, p := range processors {
 		if !slices.Contains(modes, p.Testpmd) {
@@ -207,6 +207,7 @@ func runProcessors(ctx context.Context, s *session, mode string, tp []float64, r
 			return fmt.Errorf("bench: %s: %w", p.Name, err)
 		}
 		res.binding[p.Name] = append(res.binding[p.Name], b.rates...)
+		res.cpuNs[p.Name] = append(res.cpuNs[p.Name], b.cpuNs...)
 		res.ratios[p.Name] = append(res.ratios[p.Name], stats.Median(b.rates)/stats.Median(tp))
 		st := res.stats[p.Name]
 		st.Dropped += b.stats.Dropped
@@ -222,6 +223,7 @@ type results struct {
 	testpmd map[string][]float64 // by forwarding mode
 	binding map[string][]float64 // by processor name
 	ratios  map[string][]float64 // binding/testpmd per round, by processor
+	cpuNs   map[string][]float64 // the worker's CPU ns/frame per sample, by processor
 	stats   map[string]dpdk.BurstStats
 	// big is the 1500 B hop-auth pass: testpmd macswap and the relay
 	// with hop auth through egress, in Mpps.

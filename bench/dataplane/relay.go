@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -286,6 +287,18 @@ func reportRelay(w io.Writer, r results) {
 	if d, q := stats.Median(r.binding[relayDirect.name]), stats.Median(r.binding[relayNoAuth.name]); d > 0 && q > 0 {
 		fmt.Fprintf(w, "egress scheduling: %.1f ns/frame (relay noauth %.1f ns/frame through the class queues, %.1f direct)\n",
 			1e3/q-1e3/d, 1e3/q, 1e3/d)
+	}
+	// The same runs in the worker thread's CPU time per frame, which
+	// leaves out the time other processes held the core: on a loaded
+	// machine the figure to compare two builds by.
+	var parts []string
+	for _, rb := range relayBenchs {
+		if ns := r.cpuNs[rb.name]; len(ns) != 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f [%.1f-%.1f]", rb.name, stats.Median(ns), slices.Min(ns), slices.Max(ns)))
+		}
+	}
+	if len(parts) != 0 {
+		fmt.Fprintf(w, "worker CPU ns/frame (thread run time / frames sent, median [min-max]): %s\n", strings.Join(parts, ", "))
 	}
 }
 
