@@ -2,8 +2,11 @@ package relay
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/hopmac"
 	"github.com/poolrelay/poolrelay/dataplane"
+	"github.com/poolrelay/poolrelay/dataplane/dpdk"
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/internal/netns"
@@ -101,6 +105,42 @@ func vethRelay(t *testing.T, deviceA, deviceB func(iface string) string) {
 
 // vethRelayLine is vethRelay on a Line made with lc.
 func vethRelayLine(t *testing.T, deviceA, deviceB func(iface string) string, lc netns.LineConfig) {
+	vethRelayLog(t, deviceA, deviceB, lc, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+}
+
+// TestVethGoMACs is vethRelay on a relay that found no AES-NI path in
+// intel-ipsec-mb (acted out: gmacEngine answers dpdk.ErrNoGMAC, what
+// GMACEngine answers on such a CPU): the Engine falls back to Go's GCM
+// (crypto/hopmac) for every hop MAC, chosen when its tables are made, says
+// so in its start-up line (hop_macs), and relays the same traffic with the
+// same checks, bad MACs and replays dropped.
+func TestVethGoMACs(t *testing.T) {
+	saved := gmacEngine
+	gmacEngine = func() (string, error) { return "", dpdk.ErrNoGMAC }
+	t.Cleanup(func() { gmacEngine = saved })
+	var log bytes.Buffer
+	vethRelayLog(t, afPacket(72), afPacket(73), netns.LineConfig{},
+		zerolog.New(io.MultiWriter(&log, zerolog.NewTestWriter(t))).Level(zerolog.InfoLevel))
+	var started struct {
+		Message string `json:"message"`
+		HopMACs string `json:"hop_macs"`
+		HopAuth bool   `json:"hop_auth"`
+	}
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.Contains(line, `"relay started"`) {
+			if err := json.Unmarshal([]byte(line), &started); err != nil {
+				t.Fatalf("start-up line %q: %v", line, err)
+			}
+		}
+	}
+	want := "Go crypto/cipher GCM (" + dpdk.ErrNoGMAC.Error() + ")"
+	if started.Message == "" || !started.HopAuth || started.HopMACs != want {
+		t.Errorf("start-up line: %+v, want hop_auth and hop_macs %q", started, want)
+	}
+}
+
+// vethRelayLog is vethRelayLine with the Engine logging to log.
+func vethRelayLog(t *testing.T, deviceA, deviceB func(iface string) string, lc netns.LineConfig, log zerolog.Logger) {
 	eal := env.Need(t)
 	nenv, err := netns.ForTest(t, zerolog.Nop())
 	if err != nil {
@@ -125,7 +165,7 @@ func vethRelayLine(t *testing.T, deviceA, deviceB func(iface string) string, lc 
 		pc.TxDescriptors = 256
 		cfg.Ports = append(cfg.Ports, pc)
 	}
-	e, err := OpenOn(eal, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	e, err := OpenOn(eal, cfg, log)
 	if err != nil {
 		t.Fatalf("open the engine on %s and %s: %v", cfg.Ports[0].Device, cfg.Ports[1].Device, err)
 	}
