@@ -374,11 +374,15 @@ func TestOneMedian(t *testing.T) {
 
 // Time is injected through one interface, internal/clock's Clock, and read
 // for real through one clock, clock.System: no other interface declares
-// Now, and no other method Now returns time.Now() (fakes in tests aside).
-// An interface that needs more than the time embeds clock.Clock.
+// Now, and no other method Now returns time.Now(). Tests drive clock.Fake:
+// a test type with a method Now is another fake clock unless it also has
+// AfterFunc (timers, which clock.Fake does not have). An interface that
+// needs more than the time embeds clock.Clock.
 func TestOneClock(t *testing.T) {
 	keep := func(f string) bool { return !in(f, "internal/clock") }
 	eachGoFile(t, 0, keep, func(fset *token.FileSet, f string, af *ast.File) {
+		nows := map[string]token.Pos{} // a test file's receiver types with Now
+		timers := map[string]bool{}    // ... and those with AfterFunc
 		ast.Inspect(af, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.InterfaceType:
@@ -390,7 +394,18 @@ func TestOneClock(t *testing.T) {
 					}
 				}
 			case *ast.FuncDecl:
-				if n.Recv == nil || n.Name.Name != "Now" || n.Body == nil || isTest(f) || len(n.Body.List) != 1 {
+				if n.Recv == nil || n.Body == nil {
+					break
+				}
+				if isTest(f) {
+					switch recv := receiverName(n.Recv.List[0].Type); n.Name.Name {
+					case "Now":
+						nows[recv] = n.Pos()
+					case "AfterFunc":
+						timers[recv] = true
+					}
+				}
+				if n.Name.Name != "Now" || len(n.Body.List) != 1 {
 					break
 				}
 				if r, ok := n.Body.List[0].(*ast.ReturnStmt); ok && len(r.Results) == 1 {
@@ -401,7 +416,23 @@ func TestOneClock(t *testing.T) {
 			}
 			return true
 		})
+		for recv, pos := range nows {
+			if !timers[recv] {
+				t.Errorf("%s: a test clock %s: use internal/clock.Fake (or System)", fset.Position(pos), recv)
+			}
+		}
 	})
+}
+
+// receiverName is the type name of a method's receiver (T for T and *T).
+func receiverName(e ast.Expr) string {
+	if s, ok := e.(*ast.StarExpr); ok {
+		e = s.X
+	}
+	if id, ok := e.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }
 
 // Padding against false sharing is written one way, internal/cacheline's Pad

@@ -9,13 +9,10 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/handshake"
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/pool/transport"
 )
-
-type fixed struct{ t time.Time }
-
-func (f fixed) Now() time.Time { return f.t }
 
 // nullTransport discards what is sent.
 type nullTransport struct{ sent int }
@@ -38,7 +35,7 @@ func seeded(t testing.TB, b byte) *identity.Identity {
 // pair builds two nodes with an established end-to-end session between
 // them, on route (a sends on it, b on its reverse), without a relay.
 func pair(t testing.TB) (a, b *Node, ea, eb *e2eSession) {
-	clk := fixed{time.Date(2026, 11, 21, 4, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2026, 11, 21, 4, 0, 0, 0, time.UTC))
 	mk := func(seed byte) *Node {
 		n, err := New(Config{Identity: seeded(t, seed), Network: 3, Relay: netip.MustParseAddrPort("127.0.0.1:9254"),
 			Transport: &nullTransport{}, Clock: clk, Rand: rand.Reader, Log: logging.Nop(), Echo: true})

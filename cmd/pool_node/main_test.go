@@ -15,6 +15,7 @@ import (
 	"github.com/poolrelay/poolrelay/crypto/address"
 	"github.com/poolrelay/poolrelay/crypto/identity"
 	"github.com/poolrelay/poolrelay/endnode"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 	"github.com/poolrelay/poolrelay/ledger"
 	"github.com/poolrelay/poolrelay/pool/transport"
@@ -32,7 +33,7 @@ func TestSendThroughRelay(t *testing.T) {
 
 	rid, _ := identity.Generate(rand.Reader)
 	led, _, err := ledger.Open(ledger.Options{Config: ledger.DefaultConfig(), DataDir: t.TempDir(), Network: 1,
-		Signer: rid, Clock: wall{}, Log: logging.Nop()})
+		Signer: rid, Clock: clock.System{}, Log: logging.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestSendThroughRelay(t *testing.T) {
 	}
 	relay := &controltest.Relay{UDP: udp, Plane: plane}
 	core, err := control.New(control.Options{Config: control.DefaultConfig(), Identity: rid, Network: 1,
-		Transport: relay, DataPlane: plane, Counters: plane, Ledger: led, Clock: wall{}, Rand: rand.Reader, Log: logging.Nop()})
+		Transport: relay, DataPlane: plane, Counters: plane, Ledger: led, Clock: clock.System{}, Rand: rand.Reader, Log: logging.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestSendThroughRelay(t *testing.T) {
 	budp, _ := transport.ListenUDP("127.0.0.1:0")
 	defer budp.Close()
 	b, err := endnode.New(endnode.Config{Identity: bid, Network: 1, Relay: udp.Addr(), Transport: budp,
-		Clock: wall{}, Rand: rand.Reader, Log: logging.Nop(), Echo: true})
+		Clock: clock.System{}, Rand: rand.Reader, Log: logging.Nop(), Echo: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,3 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
-
-type wall struct{}
-
-func (wall) Now() time.Time { return time.Now() }

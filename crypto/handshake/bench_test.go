@@ -10,14 +10,12 @@ import (
 	"time"
 
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/cputime"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
 
 // The benchmarks use the real clock and crypto/rand, as in production.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 func benchResponder(b *testing.B, difficulty uint8) *Responder {
 	b.Helper()
@@ -27,7 +25,7 @@ func benchResponder(b *testing.B, difficulty uint8) *Responder {
 		Policy:   OpenPolicy,
 		Puzzle: PuzzleConfig{Base: difficulty, Flood: max(difficulty, 16), Max: max(difficulty, 24),
 			FloodRate: 1e12, HalfLife: 10 * time.Second},
-		Clock: realClock{},
+		Clock: clock.System{},
 		Rand:  rand.Reader,
 		Log:   logging.Nop(),
 	})
@@ -57,7 +55,7 @@ func benchInitiatorFor(b *testing.B, id *identity.Identity) *Initiator {
 		Identity: id,
 		Network:  testNetwork,
 		Server:   benchServer.PublicKey(),
-		Clock:    realClock{},
+		Clock:    clock.System{},
 		Rand:     rand.Reader,
 	})
 	if err != nil {

@@ -9,18 +9,12 @@ import (
 	"time"
 
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
 
-// fakeClock is a manually driven clock.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
+// newClock is the tests' fake clock, at a fixed start.
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // detRand is a deterministic byte stream: SHA-256(label || counter) blocks.
 // Handshakes driven by it produce the same bytes on every run.
@@ -64,7 +58,7 @@ var (
 // clock and deterministic randomness.
 type fixture struct {
 	t      testing.TB
-	clock  *fakeClock
+	clock  *clock.Fake
 	server *identity.Identity
 	client *identity.Identity
 	resp   *Responder

@@ -7,12 +7,9 @@ import (
 
 	"github.com/poolrelay/poolrelay/dataplane"
 	"github.com/poolrelay/poolrelay/dataplane/neigh"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
 
 // The control core asks for a next hop, sends the probe it gets back, feeds
 // the punted reply to Learn; workers see the MAC in the published table.
@@ -25,7 +22,7 @@ func Example() {
 		panic(err)
 	}
 	var pub neigh.Published
-	r, err := neigh.New(neigh.DefaultConfig(), ports, nil, fixedClock{time.Unix(1_700_000_000, 0)}, logging.Nop(), &pub)
+	r, err := neigh.New(neigh.DefaultConfig(), ports, nil, clock.NewFake(time.Unix(1_700_000_000, 0)), logging.Nop(), &pub)
 	if err != nil {
 		panic(err)
 	}

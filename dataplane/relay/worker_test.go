@@ -17,6 +17,7 @@ import (
 	"github.com/poolrelay/poolrelay/dataplane/route"
 	"github.com/poolrelay/poolrelay/dataplane/wire"
 	"github.com/poolrelay/poolrelay/dataplane/wire/wiretest"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/sched"
 )
 
@@ -543,10 +544,6 @@ func TestStamp(t *testing.T) {
 	}
 }
 
-type fixedClock struct{}
-
-func (fixedClock) Now() time.Time { return time.Unix(1700000000, 0) }
-
 // TestResolveMAC: a route that takes its next-hop MAC from the neighbour
 // table drops frames until the table holds it, then uses it.
 func TestResolveMAC(t *testing.T) {
@@ -564,7 +561,7 @@ func TestResolveMAC(t *testing.T) {
 	}
 	ports := []neigh.Port{{Name: "p0", MAC: wiretest.RelayMAC, Addrs: []netip.Prefix{netip.PrefixFrom(wiretest.Relay4, 24)}}}
 	static := []dataplane.Neighbor{{IP: wiretest.Next4.String(), MAC: "02:00:00:00:00:77", Port: "p0"}}
-	if _, err := neigh.New(neigh.DefaultConfig(), ports, static, fixedClock{}, zerolog.Nop(), f.w.neigh); err != nil {
+	if _, err := neigh.New(neigh.DefaultConfig(), ports, static, clock.NewFake(time.Unix(1700000000, 0)), zerolog.Nop(), f.w.neigh); err != nil {
 		t.Fatal(err)
 	}
 	fr := signed(t, false, sess, 2, rx)

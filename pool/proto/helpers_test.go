@@ -9,12 +9,9 @@ import (
 
 	"github.com/poolrelay/poolrelay/crypto/handshake"
 	"github.com/poolrelay/poolrelay/crypto/identity"
+	"github.com/poolrelay/poolrelay/internal/clock"
 	"github.com/poolrelay/poolrelay/internal/logging"
 )
-
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) Now() time.Time { return c.t }
 
 var epoch = time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)
 
@@ -30,7 +27,7 @@ func seeded(t testing.TB, b byte) *identity.Identity {
 // sessionPair runs a real handshake in memory and returns both ends.
 func sessionPair(t testing.TB) (client, server *handshake.Session, cid, sid *identity.Identity) {
 	t.Helper()
-	clk := &fixedClock{epoch}
+	clk := clock.NewFake(epoch)
 	cid, sid = seeded(t, 1), seeded(t, 2)
 	r, err := handshake.NewResponder(handshake.ResponderConfig{Identity: sid, Network: 9, Policy: handshake.OpenPolicy,
 		Puzzle: handshake.DefaultPuzzleConfig(), Clock: clk, Rand: rand.Reader, Log: logging.Nop()})
