@@ -94,9 +94,8 @@ type worker struct {
 	keepAuth   bool
 
 	// now is the Burst's TSC for the current burst, the class queues'
-	// clock. egress says whether the Worker has an egress (AttachEgress).
-	now    int64
-	egress bool
+	// clock.
+	now int64
 	// egq[p] is the burst's frames for port index p, handed to its
 	// egress in one egress.Port.EnqueueBurst, or to TX buffer p in one
 	// SendBurst, at the end of the burst; lens[i] is frame i's length on
@@ -128,6 +127,12 @@ type worker struct {
 	// frame without authentication.
 	nh   wire.NextHop
 	nhOf nextHopKey
+	// nhRt and nhDst are the route (in routes, this burst's) and
+	// destination MAC nh was last confirmed for: the next frame of the
+	// same run of one session skips even the comparison with nhOf. decide
+	// clears nhRt at each burst, whose lookups reuse routes.
+	nhRt  *route.Route
+	nhDst wire.MAC
 
 	// Per-port bytes and frames queued for TX in this burst, for one
 	// counters.Sent call per port.
@@ -512,7 +517,9 @@ func retag(m *dpdk.Mbuf, v *verdict) int {
 func (w *worker) send(i, tx int, class sched.Class, m *dpdk.Mbuf, n int) {
 	q := &w.egq[tx]
 	k := q.n & (dpdk.MaxBurst - 1)
-	q.ms[k], q.cs[k], q.at[k], q.queued[k] = m, class, uint16(i), !w.egress
+	// queued is the egress's to set (EnqueueBurst); a TX buffer takes
+	// all, which taken knows without it.
+	q.ms[k], q.cs[k], q.at[k] = m, class, uint16(i)
 	q.n++
 	q.bytes += n
 	w.lens[i&(dpdk.MaxBurst-1)] = int32(n)
@@ -592,7 +599,7 @@ func (w *Worker[B]) AttachEgress(eg []*egress.Port[B]) error {
 			return fmt.Errorf("%w: no egress for port %d", ErrEgress, p)
 		}
 	}
-	w.eg, w.egress = eg, true
+	w.eg = eg
 	return nil
 }
 
@@ -729,8 +736,8 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 				// same session as the lookup before it (bursts mostly
 				// carry runs of one hop session) shares its route:
 				// one lookup per run, not per frame.
-				if sid := route.SessionID(r.Session); uniq == 0 || sid != w.ids[(uniq-1)&(dpdk.MaxBurst-1)] {
-					w.ids[uniq&(dpdk.MaxBurst-1)] = sid
+				if uniq == 0 || !sameSession(&r.Session, &w.ids[(uniq-1)&(dpdk.MaxBurst-1)]) {
+					w.ids[uniq&(dpdk.MaxBurst-1)] = route.SessionID(r.Session)
 					uniq++
 				}
 				w.ref[lookups&(dpdk.MaxBurst-1)] = uint16(uniq - 1)
@@ -749,6 +756,7 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		return
 	}
 	w.tables.routes.LookupBurst(w.ids[:uniq], w.routes[:uniq], w.found[:uniq])
+	w.nhRt = nil // routes holds this burst's lookups now
 	var nt *neigh.Table
 	if w.neigh != nil {
 		nt = w.neigh.Load()
@@ -1017,7 +1025,9 @@ func (w *worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 	// Field by field: the compiler inlines these compares, where == on the
 	// whole struct calls memequal (3% of a relayed frame, measured).
 	k := &w.nhOf
-	if k.src != rt.SrcIP || k.dst != rt.DstIP || k.dstMAC != dst || k.srcMAC != rt.SrcMAC ||
+	if rt == w.nhRt && dst == w.nhDst {
+		// The frame before's route and MAC: nh is right.
+	} else if k.src != rt.SrcIP || k.dst != rt.DstIP || k.dstMAC != dst || k.srcMAC != rt.SrcMAC ||
 		k.srcPort != rt.SrcPort || k.dstPort != rt.DstPort || k.family != rt.Family {
 		nh, err := wire.NewNextHop(rt.SrcMAC, dst,
 			netip.AddrPortFrom(rt.SrcAddr(), rt.SrcPort), netip.AddrPortFrom(rt.DstAddr(), rt.DstPort))
@@ -1027,6 +1037,9 @@ func (w *worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 		}
 		w.nh = nh
 		*k = nextHopKey{src: rt.SrcIP, dst: rt.DstIP, srcMAC: rt.SrcMAC, dstMAC: dst, srcPort: rt.SrcPort, dstPort: rt.DstPort, family: rt.Family}
+		w.nhRt, w.nhDst = rt, dst
+	} else {
+		w.nhRt, w.nhDst = rt, dst
 	}
 	// The UDP checksum's update is held (and a checksum the sender left
 	// to offload recognised) until the frame's bytes are final.
@@ -1104,4 +1117,12 @@ func sum16(b []byte) uint64 {
 	v0 := binary.BigEndian.Uint64(b)
 	v1 := binary.BigEndian.Uint64(b[8:])
 	return v0>>32 + v0&0xffffffff + v1>>32 + v1&0xffffffff
+}
+
+// sameSession reports whether a and b are the same session ID, in two
+// 8-byte compares of the arrays where they are (== on the converted
+// values copied one to the stack first).
+func sameSession(a *wire.SessionID, b *route.SessionID) bool {
+	return binary.LittleEndian.Uint64(a[0:8]) == binary.LittleEndian.Uint64(b[0:8]) &&
+		binary.LittleEndian.Uint64(a[8:16]) == binary.LittleEndian.Uint64(b[8:16])
 }
