@@ -26,6 +26,16 @@ type stallClock struct {
 	stalls        int
 }
 
+// newStallClock returns the clock o names (newClock) with o's stall limit,
+// and the function that releases it.
+func newStallClock(o options) (*stallClock, func(), error) {
+	read, release, err := newClock(o.clock)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &stallClock{read: read, limit: int64(o.stall)}, release, nil
+}
+
 // nominalIteration is what a removed stall counts for: about one loop
 // iteration on these machines.
 const nominalIteration = 500

@@ -104,12 +104,11 @@ func simulatePort(sc scenario, cfg sched.Config, c uint64, o options, seed int64
 	stash := d.vec.Mbufs()[:0]
 	var base egress.Stats
 	based := false
-	read, release, err := newClock(o.clock)
+	clk, release, err := newStallClock(o)
 	if err != nil {
 		return result{}, err
 	}
 	defer release()
-	clk := stallClock{read: read, limit: int64(o.stall)}
 	rxq := d.port.RxQueue(0)
 	for {
 		now := clk.now()
@@ -181,7 +180,7 @@ func simulatePort(sc scenario, cfg sched.Config, c uint64, o options, seed int64
 	if st := tx.Stats(); st.TxRefused > 0 {
 		fmt.Printf("  (the ring refused %d frames, requeued)\n", st.TxRefused)
 	}
-	return summarise(sc, base.Stats, end.Stats, lat, (dur - warm).Seconds(), &clk), nil
+	return summarise(sc, base.Stats, end.Stats, lat, (dur - warm).Seconds(), clk), nil
 }
 
 // errNoPort is returned when -port is given to a build without DPDK.

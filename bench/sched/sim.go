@@ -109,12 +109,11 @@ func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (r
 	out := make([]sched.Handle, burst)
 	var base sched.Stats
 	based := false
-	read, release, err := newClock(o.clock)
+	clk, release, err := newStallClock(o)
 	if err != nil {
 		return result{}, err
 	}
 	defer release()
-	clk := stallClock{read: read, limit: int64(o.stall)}
 	for {
 		now := clk.now()
 		if now >= int64(dur) {
@@ -142,7 +141,7 @@ func simulate(sc scenario, cfg sched.Config, c uint64, o options, seed int64) (r
 			}
 		}
 	}
-	return summarise(sc, base, s.Stats(), lat, (dur - warm).Seconds(), &clk), nil
+	return summarise(sc, base, s.Stats(), lat, (dur - warm).Seconds(), clk), nil
 }
 
 // summarise turns a case's counters at the end of the warm-up (base) and at
