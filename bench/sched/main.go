@@ -73,6 +73,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/sched:", err)
 		os.Exit(1)
 	}
+	if *warm < 0 || *dur <= *warm {
+		fmt.Fprintf(os.Stderr, "bench/sched: --duration (%v) must be longer than --warmup (%v): the figures are taken after the warm-up\n", *dur, *warm)
+		os.Exit(2)
+	}
 	scenarios := allScenarios
 	if *only != "" {
 		var keep []scenario
