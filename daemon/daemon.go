@@ -209,6 +209,13 @@ func (d *Daemon) start() (cleanups []func(), err error) {
 	for i, p := range cfg.Ports {
 		devs[i] = p.Device
 	}
+	names := make([]string, len(cfg.Ports))
+	for i, p := range cfg.Ports {
+		names[i] = p.Name
+	}
+	if err := checkIfaces(names, devs); err != nil {
+		return cleanups, err
+	}
 	if err := makeSocketDirs(devs); err != nil {
 		return cleanups, err
 	}

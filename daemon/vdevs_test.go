@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -31,5 +32,22 @@ func TestSocketDirs(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
 		t.Errorf("%s: %v %v, want a 0750 directory", dir, fi, err)
+	}
+}
+
+// A port on a kernel interface that is not there is refused by name before
+// DPDK probes it; interfaces that exist, and devices without one, pass.
+func TestCheckIfaces(t *testing.T) {
+	err := checkIfaces([]string{"p0", "p1", "p2", "p3"}, []string{
+		"net_af_xdp0,iface=lo,start_queue=0,queue_count=1",
+		"net_af_packet0,iface=nosuch-veth9,qpairs=1",
+		"net_vhost0,iface=/run/pool_relay/x.sock",
+		"net_null0",
+	})
+	if err == nil || !strings.Contains(err.Error(), `port p1: no network interface "nosuch-veth9" here`) || strings.Contains(err.Error(), "p0") || strings.Contains(err.Error(), "p2") {
+		t.Errorf("err = %v, want p1's interface named, and only it", err)
+	}
+	if err := checkIfaces([]string{"p0"}, []string{"net_pcap0,iface=lo"}); err != nil {
+		t.Errorf("lo: %v", err)
 	}
 }

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,4 +56,38 @@ func makeSocketDirs(devices []string) error {
 		}
 	}
 	return nil
+}
+
+// vdevIface is the kernel interface a vdev port attaches to (the iface= of
+// net_af_xdp, net_af_packet and net_pcap), "" for other devices.
+func vdevIface(dev string) string {
+	name, args, _ := strings.Cut(dev, ",")
+	if !strings.HasPrefix(name, "net_af_xdp") && !strings.HasPrefix(name, "net_af_packet") && !strings.HasPrefix(name, "net_pcap") {
+		return ""
+	}
+	for _, kv := range strings.Split(args, ",") {
+		if k, v, _ := strings.Cut(kv, "="); k == "iface" {
+			return v
+		}
+	}
+	return ""
+}
+
+// checkIfaces refuses ports whose kernel interface does not exist in this
+// network namespace, naming it: DPDK's own report of it is "Failed to init
+// internals" and a probe failing with "Operation not permitted", which
+// does not say that the relay was started outside the namespace of its
+// veths (ip netns exec) or that the interface is misspelt.
+func checkIfaces(names, devices []string) error {
+	var errs []error
+	for i, dev := range devices {
+		iface := vdevIface(dev)
+		if iface == "" {
+			continue
+		}
+		if _, err := net.InterfaceByName(iface); err != nil {
+			errs = append(errs, fmt.Errorf("daemon: port %s: no network interface %q here (%s needs it; is the relay in the interface's network namespace, ip netns exec?)", names[i], iface, dev))
+		}
+	}
+	return errors.Join(errs...)
 }
