@@ -268,7 +268,11 @@ func (d *Daemon) RouteAdd(ctx context.Context, spec api.RouteSpec) (api.Route, e
 		return api.Route{}, err
 	}
 	if spec.Port != "" && (to.Endpoint.Port >= len(d.portNames) || d.portNames[to.Endpoint.Port] != spec.Port) {
-		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "route add: peer %s is reached on another port than %s", spec.To, spec.Port)
+		on := "another port"
+		if to.Endpoint.Port < len(d.portNames) {
+			on = d.portNames[to.Endpoint.Port]
+		}
+		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "route add: peer %s is reached on %s, not %s", spec.To, on, spec.Port)
 	}
 	if spec.NextHop != "" && spec.NextHop != to.Endpoint.Addr.String() && spec.NextHop != to.Endpoint.Addr.Addr().String() {
 		return api.Route{}, api.Errorf(api.CodeInvalidArgument, "route add: peer %s is at %s, not %s", spec.To, to.Endpoint.Addr, spec.NextHop)
