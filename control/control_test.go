@@ -16,8 +16,10 @@ import (
 	"github.com/poolrelay/poolrelay/ledger/event"
 	"github.com/poolrelay/poolrelay/ledger/journal"
 	"github.com/poolrelay/poolrelay/ledger/peer"
+	"github.com/poolrelay/poolrelay/ledger/score"
 	"github.com/poolrelay/poolrelay/pool/proto"
 	"github.com/poolrelay/poolrelay/pool/transport"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // enrolled brings up a relay and two end nodes, A (sender) and B (echo),
@@ -542,4 +544,23 @@ func TestHeartbeatTelemetryShown(t *testing.T) {
 		return
 	}
 	t.Fatal("A not among the peers")
+}
+
+// An end node never relays, so its score makes it a heavy consumer; the
+// relay still serves it in the normal class and lets its frames credit the
+// next hop: otherwise the deprioritised mark would carry its users'
+// traffic in the lowest class on every hop.
+func TestEndNodeServedNormal(t *testing.T) {
+	w, a, _, snd := enrolled(t)
+	ps := w.peerOf(a)
+	sendPaced(t, a, snd, make([]byte, 1000), 100)
+	for range 12 { // past a class tick, with the counters observed
+		w.step(time.Second)
+	}
+	if v := w.view(a); v.Class != score.HeavyConsumer || v.Credits {
+		t.Fatalf("end node's score: class %v, credits %v; want a heavy consumer that gives no credit", v.Class, v.Credits)
+	}
+	if c, choked := w.plane.Class(ps.slot); c != sched.Normal || choked || !w.plane.Credit(ps.slot) {
+		t.Fatalf("end node published as %v (choked %v, credit %v), want normal, crediting", c, choked, w.plane.Credit(ps.slot))
+	}
 }

@@ -97,6 +97,13 @@ type RouteCounters interface {
 	Slots() int
 }
 
+// creditSetter is what a DataPlane may also offer: whether frames relayed
+// for a peer slot credit the peer they are handed to (relay.Tables.SetCredit,
+// from ledger.View.Credits). Without it every frame credits.
+type creditSetter interface {
+	SetCredit(peer uint32, credits bool) error
+}
+
 // sentCounter is what a DataPlane may also offer: frames sent under a key
 // slot's tx key (relay.Tables.Sent), the count a rekey is due after. Without
 // it the core uses the frames relayed towards the peer.

@@ -260,6 +260,8 @@ func (c *Core) observe(ps *peerState) {
 	// deliveries would promote a pure sink to the top class.
 	if ps.role != proto.RoleNode {
 		ctr.RelayedBy = account.Traffic{Packets: cur.ToPackets - ps.base.ToPackets, Bytes: cur.ToBytes - ps.base.ToBytes}
+		ctr.RelayedByUncredited = account.Traffic{Packets: cur.UncreditedPackets - ps.base.UncreditedPackets,
+			Bytes: cur.UncreditedBytes - ps.base.UncreditedBytes}
 	}
 	_ = c.o.Ledger.Observe(ps.pid, ctr)
 }
@@ -270,8 +272,24 @@ func (c *Core) publish(ps *peerState) {
 	if err != nil {
 		return
 	}
-	if err := c.o.DataPlane.SetPeer(ps.slot, schedClass(v.Class), v.Choked); err != nil {
+	class, credits := schedClass(v.Class), v.Credits
+	if ps.role == proto.RoleNode {
+		// An end node never relays, so by its score every end node is a
+		// heavy consumer; with the deprioritised mark (sched.Relayed) all
+		// of its users' traffic would then be deprioritised on every hop.
+		// The relay serves its own end nodes in the normal class and lets
+		// their frames credit the next hop: what they ride on is the
+		// relay's standing with its neighbours (the incentive simulation,
+		// package sim, models end nodes so). Their debt still chokes them.
+		class, credits = sched.Normal, true
+	}
+	if err := c.o.DataPlane.SetPeer(ps.slot, class, v.Choked); err != nil {
 		c.log.Error().Err(err).Uint32("slot", ps.slot).Msg("publishing a peer's class")
+	}
+	if cs, ok := c.o.DataPlane.(creditSetter); ok {
+		if err := cs.SetCredit(ps.slot, credits); err != nil {
+			c.log.Error().Err(err).Uint32("slot", ps.slot).Msg("publishing a peer's credit")
+		}
 	}
 }
 

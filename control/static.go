@@ -338,5 +338,6 @@ func (r sessionRange) count() int {
 // since is cur less base: a slot's counters since a peer took it.
 func since(cur, base counters.Peer) counters.Peer {
 	return counters.Peer{ForPackets: cur.ForPackets - base.ForPackets, ForBytes: cur.ForBytes - base.ForBytes,
-		ToPackets: cur.ToPackets - base.ToPackets, ToBytes: cur.ToBytes - base.ToBytes}
+		ToPackets: cur.ToPackets - base.ToPackets, ToBytes: cur.ToBytes - base.ToBytes,
+		UncreditedPackets: cur.UncreditedPackets - base.UncreditedPackets, UncreditedBytes: cur.UncreditedBytes - base.UncreditedBytes}
 }

@@ -399,7 +399,8 @@ func (l *Ledger) submit(t event.Type, b event.Body) {
 }
 
 // Observe applies the cumulative counters of peer p (see account.Counters):
-// charges the traffic, feeds the score, and chokes the peer at once if its
+// charges the traffic, feeds the score (all but the marked part of
+// RelayedBy), and chokes the peer at once if its
 // debt passed its limit. It does no I/O.
 func (l *Ledger) Observe(p peer.ID, c account.Counters) error {
 	e, err := l.lookup(p)
@@ -410,7 +411,15 @@ func (l *Ledger) Observe(p peer.ID, c account.Counters) error {
 	e.mu.Lock()
 	d := e.p.Account.Observe(c)
 	if !d.IsZero() {
-		l.sc.Add(&e.p.Score, now, d.RelayedBy.Bytes, d.RelayedFor.Bytes)
+		// Frames we handed the peer on behalf of peers that give no
+		// credit are charged, but no contribution of the peer's (see
+		// account.Counters.RelayedByUncredited and package score).
+		credits := l.sc.Credits(&e.p.Score)
+		l.sc.Add(&e.p.Score, now, d.RelayedBy.Bytes-d.RelayedByUncredited.Bytes, d.RelayedFor.Bytes)
+		if l.sc.Credits(&e.p.Score) != credits {
+			// The data plane learns it with the class (PeerStates).
+			l.version.Add(1)
+		}
 		e.dirty = true
 		if !e.p.Policy.Choked {
 			l.decideLocked(e, now)
@@ -966,6 +975,9 @@ type PeerState struct {
 	// Choked peers' relayed frames are dropped with reason "debt".
 	Choked bool
 	Class  score.Class
+	// Credits is whether frames we relay for the peer count as
+	// contribution of the peer we hand them to (score.Config.Credits).
+	Credits bool
 }
 
 // PeerStates appends the state of every connected peer to dst, sorted by
@@ -975,7 +987,7 @@ func (l *Ledger) PeerStates(dst []PeerState) []PeerState {
 	for _, e := range l.entries() {
 		e.mu.Lock()
 		if e.p.Account.Connected {
-			dst = append(dst, PeerState{Peer: e.p.Account.Peer, Choked: e.p.Policy.Choked, Class: e.p.Score.Class})
+			dst = append(dst, PeerState{Peer: e.p.Account.Peer, Choked: e.p.Policy.Choked, Class: e.p.Score.Class, Credits: l.sc.Credits(&e.p.Score)})
 		}
 		e.mu.Unlock()
 	}
@@ -986,9 +998,11 @@ func (l *Ledger) PeerStates(dst []PeerState) []PeerState {
 
 // View is a copy of one peer's state, for status and the CLI.
 type View struct {
-	Account   account.Account
-	Choked    bool
-	Class     score.Class
+	Account account.Account
+	Choked  bool
+	Class   score.Class
+	// Credits is PeerState.Credits.
+	Credits   bool
 	Score     float64
 	OutAcked  uint64
 	Limits    policy.Limits
@@ -1023,7 +1037,7 @@ func (l *Ledger) Peers() []View {
 
 func (l *Ledger) viewLocked(e *entry, now time.Time) View {
 	return View{Account: e.p.Account, Choked: e.p.Policy.Choked, Class: e.p.Score.Class,
-		Score: l.sc.Score(&e.p.Score, now), OutAcked: e.p.OutAcked,
+		Credits: l.sc.Credits(&e.p.Score), Score: l.sc.Score(&e.p.Score, now), OutAcked: e.p.OutAcked,
 		Limits: l.pol.Limits(e.p.Account.ReceivedTotal), FirstSeen: time.Unix(0, e.p.FirstSeen)}
 }
 

@@ -795,3 +795,41 @@ func TestRestartDefersForgivenessOfPhantomDebt(t *testing.T) {
 		t.Fatalf("the traffic is paid again: %+v", rep)
 	}
 }
+
+// Bytes handed to a peer on behalf of peers that give no credit are
+// charged but earn the peer no standing: a partner's pumped frames buy a
+// colluder nothing. Credits turns on once a peer has relayed PriorBytes
+// for us, and the version moves with it (the data plane learns it).
+func TestUncreditedNoStanding(t *testing.T) {
+	clk := clock.NewFake(t0)
+	cfg := testConfig()
+	a, b := newNode(t, "a", clk, cfg), newNode(t, "b", clk, cfg)
+	connect(t, a, b)
+	if st := b.l.PeerStates(nil); st[0].Credits {
+		t.Fatal("a newcomer gives credit")
+	}
+	// B hands A 60 MB to relay, all on behalf of peers without credit,
+	// and relays 10 MB for A.
+	for i := uint64(1); i <= 12; i++ {
+		clk.Advance(5 * time.Second)
+		c := traffic(1, i*10<<20/12, i*60<<20/12)
+		c.RelayedByUncredited = c.RelayedBy
+		b.l.Observe(a.id, c)
+		b.l.Tick()
+	}
+	v := b.view(a.id)
+	// Charged (usage is what the account prices) but no standing.
+	if u := v.Account.Usage; v.Class != score.HeavyConsumer || v.Credits || u.RelayedBy.Bytes != 60<<20 || u.RelayedByUncredited.Bytes != 60<<20 {
+		t.Fatalf("after uncredited relaying: class %v credits %v score %v usage %+v", v.Class, v.Credits, v.Score, u)
+	}
+	// The same traffic, credited this time: A's standing rises.
+	ver := b.l.Version()
+	clk.Advance(time.Minute) // past a class tick
+	c := traffic(1, 10<<20, 120<<20)
+	c.RelayedByUncredited = account.Traffic{Packets: 60 << 20 / 1000, Bytes: 60 << 20}
+	b.l.Observe(a.id, c)
+	b.l.Tick()
+	if v := b.view(a.id); v.Class != score.MajorContributor || !v.Credits || b.l.Version() == ver {
+		t.Fatalf("after credited relaying: class %v credits %v score %v, version moved %v", v.Class, v.Credits, v.Score, b.l.Version() != ver)
+	}
+}

@@ -550,3 +550,30 @@ func TestPurge(t *testing.T) {
 		t.Error("the scheduler does not work after Purge")
 	}
 }
+
+// The mark lowers a frame to Deprioritised whatever the peer's class; a
+// Deprioritised peer's frame leaves marked when the peer gives no credit;
+// nothing else is marked or lowered.
+func TestRelayedMark(t *testing.T) {
+	for _, c := range []struct {
+		peer            Class
+		credits, marked bool
+		want            Class
+		wantMarked      bool
+	}{
+		{Priority, true, false, Priority, false},
+		{Normal, true, false, Normal, false},
+		{Normal, false, false, Normal, false},
+		{Control, false, false, Control, false},
+		{Deprioritised, true, false, Deprioritised, false},
+		{Deprioritised, false, false, Deprioritised, true},
+		{Priority, true, true, Deprioritised, true},
+		{Normal, false, true, Deprioritised, true},
+		{Deprioritised, true, true, Deprioritised, true},
+	} {
+		got, m := Relayed(c.peer, c.credits, c.marked)
+		if got != c.want || m != c.wantMarked {
+			t.Errorf("Relayed(%v, %t, %t) = %v, %t; want %v, %t", c.peer, c.credits, c.marked, got, m, c.want, c.wantMarked)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/poolrelay/poolrelay/ledger/score"
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // Result is what a run measured. The headline figures are defined in the
@@ -27,7 +28,12 @@ type Result struct {
 	FreeriderGoodputRatio float64
 	WhitewashGain         float64
 	CollusionGain         float64
-	HonestDisconnects     int
+	// CollusionVsFreerider is the colluders' relative goodput minus
+	// freerider_pays', the first definition of the collusion gain: it
+	// also measures their placement (the link to a common honest relay),
+	// which the controls share (package doc).
+	CollusionVsFreerider float64
+	HonestDisconnects    int
 	// IdleContributorDemoted is true when any neighbour lowered the class
 	// of an idle relay while it was idle; IdleDemotions counts those
 	// (relay, neighbour) pairs, IdleContributors the pairs where the idle
@@ -52,6 +58,12 @@ type Result struct {
 	// Drops of frames, by cause; cheques accepted and rejected; re-keys.
 	DebtDrops, QueueDrops, LinkDrops, WireLoss uint64
 	Cheques, ChequesRejected, Rekeys           int
+	// ClassSent and ClassDropped are the frames every relay's egress
+	// scheduler sent and refused (queue full) per class (sched.Stats);
+	// GuardServed the deprioritised frames its starvation guard (floor
+	// share and maximum wait) sent ahead of their turn.
+	ClassSent, ClassDropped [sched.NumClasses]uint64
+	GuardServed             uint64
 	// Series is the class of each strategy's relays as their neighbours
 	// see them, every 10 simulated seconds.
 	Series []ClassSample
@@ -167,6 +179,17 @@ func (r *Result) sample(s *Sim, now time.Time, idle bool) {
 }
 
 func (r *Result) finish(s *Sim) {
+	for i := range s.relays {
+		if s.relays[i].s == nil {
+			continue
+		}
+		st := s.relays[i].s.Stats()
+		for c := range st.Class {
+			r.ClassSent[c] += st.Class[c].SentPkts
+			r.ClassDropped[c] += st.Class[c].DroppedPkts
+		}
+		r.GuardServed += st.FloorServed + st.MaxWaitServed
+	}
 	for _, f := range s.flows {
 		if !f.measured {
 			continue
@@ -185,7 +208,8 @@ func (r *Result) finish(s *Sim) {
 	}
 	r.FreeriderGoodputRatio = max(r.Ratio[FreeriderPays], r.Ratio[FreeriderNoPay], r.Ratio[Whitewasher])
 	r.WhitewashGain = r.Ratio[Whitewasher] - max(r.Ratio[FreeriderPays], r.Ratio[FreeriderNoPay])
-	r.CollusionGain = max(r.Ratio[ColludePair], r.Ratio[ColludeClique]) - r.Ratio[FreeriderPays]
+	r.CollusionGain = max(r.Ratio[ColludePair]-r.Ratio[PairNoTrade], r.Ratio[ColludeClique]-r.Ratio[CliqueNoTrade])
+	r.CollusionVsFreerider = max(r.Ratio[ColludePair], r.Ratio[ColludeClique]) - r.Ratio[FreeriderPays]
 	for st := Strategy(0); st < NumStrategies; st++ {
 		if st.honest() {
 			r.HonestDisconnects += r.Disconnects[st]

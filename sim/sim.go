@@ -39,12 +39,19 @@ const (
 	HeartbeatLiar
 	Lossy
 	Newcomer
+	// PairNoTrade and CliqueNoTrade are the colluders' controls: relays
+	// placed and wired as ColludePair and ColludeClique (linked to a
+	// common honest relay), that do not trade. What the trade gains is the
+	// difference from them.
+	PairNoTrade
+	CliqueNoTrade
 	// NumStrategies is the number of strategies.
 	NumStrategies
 )
 
 var strategyNames = [NumStrategies]string{"honest", "idle_return", "freerider_pays", "freerider_nopay",
-	"whitewasher", "collude_pair", "collude_clique", "heartbeat_liar", "lossy_link", "newcomer"}
+	"whitewasher", "collude_pair", "collude_clique", "heartbeat_liar", "lossy_link", "newcomer",
+	"pair_no_trade", "clique_no_trade"}
 
 // String is the strategy's name in the CSV files and plots.
 func (s Strategy) String() string {
@@ -64,6 +71,12 @@ func (s Strategy) honest() bool {
 func (s Strategy) transits() bool {
 	return s == Honest || s == IdleReturn || s == Lossy || s == Newcomer || s == HeartbeatLiar
 }
+
+// pairLike and cliqueLike report whether the relay is in a colluding pair
+// or clique, trading or not; trades whether it pumps.
+func (s Strategy) pairLike() bool   { return s == ColludePair || s == PairNoTrade }
+func (s Strategy) cliqueLike() bool { return s == ColludeClique || s == CliqueNoTrade }
+func (s Strategy) trades() bool     { return s == ColludePair || s == ColludeClique }
 
 // pays reports whether the relay sends the cheques its ledger issues.
 func (s Strategy) pays() bool { return s != FreeriderNoPay && s != Whitewasher }
@@ -105,7 +118,9 @@ type Config struct {
 	Share [NumStrategies]float64
 	// CliqueSize is the number of relays in a colluding clique.
 	CliqueSize int
-	// Swap exchanges the relays given FreeriderPays and Whitewasher, with
+	// Swap exchanges the relays given FreeriderPays and Whitewasher, and
+	// those given each colluding strategy and its control (ColludePair
+	// and PairNoTrade, ColludeClique and CliqueNoTrade), with
 	// everything else (topology, flows, keys) the same: two runs that
 	// differ only in it compare the two strategies on the same relays.
 	Swap bool
@@ -142,8 +157,9 @@ func DefaultConfig(n int) Config {
 	for _, s := range []Strategy{IdleReturn, FreeriderPays, FreeriderNoPay, Whitewasher, HeartbeatLiar, Lossy, Newcomer} {
 		share[s] = 0.05
 	}
-	share[ColludePair] = 0.02
-	share[ColludeClique] = 0.02
+	for _, s := range []Strategy{ColludePair, ColludeClique, PairNoTrade, CliqueNoTrade} {
+		share[s] = 0.02
+	}
 	return Config{
 		Relays: n, Seed: 1, Attach: 2,
 		Duration: 15 * time.Minute, Step: time.Second, Warmup: 150 * time.Second,
@@ -179,12 +195,13 @@ type link struct {
 	// egress queue, to the peer it came from (RelayedFor) and to the next
 	// hop (RelayedBy).
 	ctr account.Counters
-	// class and choked are what our ledger publishes about the neighbour;
-	// sc is the score class behind class.
-	class  sched.Class
-	choked bool
-	sc     score.Class
-	lossy  bool
+	// class, choked and nocredit (not Credits) are what our ledger
+	// publishes about the neighbour; sc is the score class behind class.
+	class    sched.Class
+	nocredit bool
+	choked   bool
+	sc       score.Class
+	lossy    bool
 	// reconnectAt is when a disconnected link comes back, Unix ns (0: never).
 	reconnectAt int64
 }
@@ -234,10 +251,14 @@ type flow struct {
 }
 
 type frame struct {
-	flow  int32
-	hop   int32
-	path  []int32
-	links []int32
+	flow int32
+	hop  int32
+	// marked is the POOL header's deprioritised mark
+	// (wire.FlagDeprioritised): set by the first relay that queued the
+	// frame as deprioritised, never cleared (sched.Relayed).
+	marked bool
+	path   []int32
+	links  []int32
 }
 
 // Sim is one simulation.
@@ -277,8 +298,9 @@ func newSim(cfg Config) (*Sim, error) {
 	if cfg.Step <= 0 || cfg.Duration < cfg.IdleEnd || cfg.IdleEnd <= cfg.IdleStart || cfg.IdleStart <= cfg.Warmup {
 		return nil, errors.New("sim: need 0 < warmup < idle_start < idle_end <= duration and a positive step")
 	}
-	if cfg.Swap && cfg.Share[FreeriderPays] != cfg.Share[Whitewasher] {
-		return nil, errors.New("sim: Swap needs as many freerider_pays as whitewasher relays")
+	if cfg.Swap && (cfg.Share[FreeriderPays] != cfg.Share[Whitewasher] || cfg.Share[ColludePair] != cfg.Share[PairNoTrade] ||
+		cfg.Share[ColludeClique] != cfg.Share[CliqueNoTrade]) {
+		return nil, errors.New("sim: Swap needs as many freerider_pays as whitewasher relays, and as many colluders as controls")
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), clock: &simClock{}}
 	s.clock.ns.Store(epoch.UnixNano())
@@ -324,10 +346,10 @@ func (s *Sim) assign() {
 	rest := len(cand)
 	for st := IdleReturn; st < NumStrategies; st++ {
 		c := int(math.Round(s.cfg.Share[st] * float64(n)))
-		switch st {
-		case ColludePair:
+		switch {
+		case st.pairLike():
 			c -= c % 2
-		case ColludeClique:
+		case st.cliqueLike():
 			c -= c % s.cfg.CliqueSize
 		}
 		c = min(c, rest)
@@ -350,20 +372,29 @@ func (s *Sim) assign() {
 			}
 		}
 		given[best]++
-		if s.cfg.Swap && (best == FreeriderPays || best == Whitewasher) {
-			best = FreeriderPays + Whitewasher - best
+		if s.cfg.Swap {
+			for _, tw := range [][2]Strategy{{FreeriderPays, Whitewasher}, {ColludePair, PairNoTrade}, {ColludeClique, CliqueNoTrade}} {
+				if best == tw[0] || best == tw[1] {
+					best = tw[0] + tw[1] - best
+					break
+				}
+			}
 		}
 		s.relays[v].strat = best
 		members[best] = append(members[best], v)
 	}
-	for st, size := range map[Strategy]int{ColludePair: 2, ColludeClique: s.cfg.CliqueSize} {
+	for _, st := range []Strategy{ColludePair, ColludeClique, PairNoTrade, CliqueNoTrade} {
+		size := 2
+		if st.cliqueLike() {
+			size = s.cfg.CliqueSize
+		}
 		m := members[st]
 		for i := 0; i+size <= len(m); i += size {
 			s.collude(m[i : i+size])
 		}
 	}
 	for i := range s.relays {
-		if s.relays[i].strat != ColludePair && s.relays[i].strat != ColludeClique {
+		if st := s.relays[i].strat; !st.pairLike() && !st.cliqueLike() {
 			s.relays[i].hub = -1
 		}
 	}
@@ -462,9 +493,9 @@ func (s *Sim) makeFlows() {
 	}
 	for i := range s.relays {
 		r := &s.relays[i]
-		// A pair's second member only pumps; every other relay's end nodes
-		// send.
-		pairPumper := r.strat == ColludePair && s.pairIndex(int32(i))%2 == 1
+		// A pair's second member only pumps (in a pair that does not
+		// trade, it does nothing); every other relay's end nodes send.
+		pairPumper := r.strat.pairLike() && s.pairIndex(int32(i))%2 == 1
 		if !pairPumper {
 			d := dests[s.rng.IntN(len(dests))]
 			for d == int32(i) {
@@ -472,7 +503,8 @@ func (s *Sim) makeFlows() {
 			}
 			s.flows = append(s.flows, flow{src: int32(i), dst: d, rate: s.cfg.MeanRate * (0.5 + s.rng.Float64()), measured: true})
 		}
-		if r.strat == ColludePair && pairPumper || r.strat == ColludeClique {
+		// Only the trading groups pump; their controls do not.
+		if r.strat.trades() && (pairPumper || r.strat.cliqueLike()) {
 			peerOf := s.colludePartner(int32(i))
 			f := flow{src: int32(i), dst: peerOf, rate: s.cfg.PumpRate, fixed: true, pump: true,
 				path: []int32{int32(i), r.hub, peerOf}}
@@ -486,7 +518,7 @@ func (s *Sim) makeFlows() {
 func (s *Sim) pairIndex(v int32) int {
 	n := 0
 	for _, u := range s.g.adj[s.relays[v].hub] {
-		if s.relays[u].strat == ColludePair && s.relays[u].hub == s.relays[v].hub {
+		if s.relays[u].strat == s.relays[v].strat && s.relays[u].hub == s.relays[v].hub {
 			if u == v {
 				return n
 			}
@@ -595,6 +627,12 @@ func (s *Sim) pickRoutes() {
 func (s *Sim) provision() error {
 	load := make([]float64, len(s.relays))
 	for _, f := range s.flows {
+		// The egresses are provisioned for the end nodes' demand; the
+		// colluders' pumps come on top, at the honest relay they pass
+		// (their sink discards them).
+		if f.pump {
+			continue
+		}
 		for _, v := range f.path {
 			load[v] += f.rate
 		}
@@ -709,6 +747,7 @@ func (s *Sim) refresh(v int32) {
 		}
 		lk := &r.links[j]
 		lk.class, lk.choked, lk.sc = schedClass(ps.Class), ps.Choked, ps.Class
+		lk.nocredit = !ps.Credits
 	}
 }
 
@@ -867,13 +906,28 @@ func (s *Sim) receive(now int64) {
 				s.freeFrame(h.frame)
 				continue
 			}
+			// The data plane's decision (relay.Worker.rewrite): the class
+			// of the peer that handed the frame over, lowered by the
+			// deprioritised mark, which a frame deprioritised for a peer
+			// that gives no credit leaves with (sched.Relayed).
+			fr := &s.frames[h.frame]
+			var class sched.Class
+			class, fr.marked = sched.Relayed(lk.class, !lk.nocredit, fr.marked)
 			// The data plane charges a frame as it relays it: to the peer
 			// it is relayed for and towards the next hop at once, before
-			// the egress queue (relay.Worker.charge).
+			// the egress queue (relay.Worker.charge); towards the next hop
+			// as uncredited when the peer it is relayed for gives no
+			// credit (score.Config.Credits, published with the class).
 			lk.ctr.RelayedFor.Packets++
 			lk.ctr.RelayedFor.Bytes += uint64(s.cfg.FrameBytes)
-			s.chargeTowards(r, h.frame)
-			if !r.s.Enqueue(now, lk.class, sched.Handle(h.frame), s.cfg.FrameBytes) {
+			s.chargeTowards(r, h.frame, lk.nocredit)
+			if s.flows[fr.flow].pump && int(fr.hop) == len(fr.path)-1 {
+				// The colluder at the end of a pump is its sink: it
+				// discards what was pumped to it, on no egress of its own.
+				s.freeFrame(h.frame)
+				continue
+			}
+			if !r.s.Enqueue(now, class, sched.Handle(h.frame), s.cfg.FrameBytes) {
 				s.res.QueueDrops++
 				s.freeFrame(h.frame)
 			}
@@ -899,7 +953,7 @@ func (s *Sim) generate(now int64, measure bool) {
 				f.offered++
 			}
 			h := s.newFrame(int32(i))
-			s.chargeTowards(r, h)
+			s.chargeTowards(r, h, false)
 			if !r.s.Enqueue(now, sched.Normal, sched.Handle(h), s.cfg.FrameBytes) {
 				s.res.QueueDrops++
 				s.freeFrame(h)
@@ -909,8 +963,9 @@ func (s *Sim) generate(now int64, measure bool) {
 }
 
 // chargeTowards counts frame h, about to be queued at r, as relayed
-// towards its next hop (nothing when r delivers it).
-func (s *Sim) chargeTowards(r *relay, h int32) {
+// towards its next hop (nothing when r delivers it), and as uncredited
+// too when it is relayed for a peer that gives no credit.
+func (s *Sim) chargeTowards(r *relay, h int32, uncredited bool) {
 	fr := &s.frames[h]
 	if int(fr.hop) == len(fr.path)-1 {
 		return
@@ -918,6 +973,10 @@ func (s *Sim) chargeTowards(r *relay, h int32) {
 	lk := &r.links[fr.links[fr.hop]]
 	lk.ctr.RelayedBy.Packets++
 	lk.ctr.RelayedBy.Bytes += uint64(s.cfg.FrameBytes)
+	if uncredited {
+		lk.ctr.RelayedByUncredited.Packets++
+		lk.ctr.RelayedByUncredited.Bytes += uint64(s.cfg.FrameBytes)
+	}
 }
 
 // transmit runs each relay's scheduler for one step of its capacity:

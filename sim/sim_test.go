@@ -14,16 +14,25 @@ func small() Config {
 	cfg.Duration = 12 * time.Minute
 	cfg.Warmup = 2 * time.Minute
 	cfg.IdleStart, cfg.IdleEnd = 4*time.Minute, 9*time.Minute
-	// Larger groups of the two strategies whose difference is measured
-	// (re-keying against paying), so that 300 relays tell them apart.
+	// Larger groups of the strategies whose differences are measured
+	// (re-keying against paying, trading against not trading), so that
+	// 300 relays tell them apart.
 	cfg.Share[FreeriderPays], cfg.Share[Whitewasher] = 0.12, 0.12
+	cfg.Share[ColludePair], cfg.Share[PairNoTrade] = 0.04, 0.04
+	cfg.Share[ColludeClique], cfg.Share[CliqueNoTrade] = 0.04, 0.04
 	return cfg
 }
 
+// freeriderBound is the most of the honest relays' goodput a freerider
+// may get in the small configuration (the 10,000-relay target is 0.5;
+// 300 relays give freeriders somewhat more, see TestIncentives).
+const freeriderBound = 0.75
+
 // The incentive properties on the real ledger and scheduler: freeriders
-// are served worse than contributors, re-keying gains nothing, honest
-// relays (lossy ones included) are never disconnected, idle contributors
-// keep their class.
+// are served worse than contributors, re-keying gains nothing, trading
+// standing (colluding pairs and cliques) gains nothing, honest relays
+// (lossy ones included) are never disconnected, idle contributors keep
+// their class.
 func TestIncentives(t *testing.T) {
 	cfg := small()
 	if s := os.Getenv("POOL_SIM_SEED"); s != "" {
@@ -37,15 +46,19 @@ func TestIncentives(t *testing.T) {
 	for st := Strategy(0); st < NumStrategies; st++ {
 		t.Logf("%-16s goodput %.3f (%.3f of honest) disconnects %d mismatches %d", st, res.Goodput[st], res.Ratio[st], res.Disconnects[st], res.Mismatches[st])
 	}
+	t.Logf("egress sent by class %v, refused %v, deprioritised by the guard %d", res.ClassSent, res.ClassDropped, res.GuardServed)
 	if res.Offered[Honest] == 0 || res.Goodput[Honest] == 0 {
 		t.Fatalf("honest relays offered %d frames, goodput %v: nothing was measured", res.Offered[Honest], res.Goodput[Honest])
 	}
 	if res.QueueDrops == 0 {
 		t.Fatal("no queue drops: the egresses were not congested")
 	}
+	// Freeriders are served well below contributors: deprioritised on
+	// every hop, not only the first (the deprioritised mark). Without the
+	// mark this configuration gives them 0.85 of the honest goodput.
 	for _, st := range []Strategy{FreeriderPays, FreeriderNoPay, Whitewasher} {
-		if res.Offered[st] == 0 || res.Ratio[st] >= 1 {
-			t.Errorf("%v: goodput %.3f of the honest relays', want below", st, res.Ratio[st])
+		if res.Offered[st] == 0 || res.Ratio[st] >= freeriderBound {
+			t.Errorf("%v: goodput %.3f of the honest relays', want below %.2f", st, res.Ratio[st], freeriderBound)
 		}
 	}
 	// Re-keying against paying, on the same relays: the run again with the
@@ -60,6 +73,19 @@ func TestIncentives(t *testing.T) {
 	t.Logf("whitewash gain on the same relays: %.3f (unpaired %.3f and %.3f)", gain, res.WhitewashGain, sw.WhitewashGain)
 	if gain > 0 {
 		t.Errorf("whitewash gain %.3f on the same relays, want <= 0", gain)
+	}
+	// Trading against not trading, on the same relays, likewise: the two
+	// runs exchange the colluding groups and their controls.
+	paired := func(trade, ctl Strategy) float64 {
+		return (res.Ratio[trade] - sw.Ratio[ctl] + sw.Ratio[trade] - res.Ratio[ctl]) / 2
+	}
+	pair, clique := paired(ColludePair, PairNoTrade), paired(ColludeClique, CliqueNoTrade)
+	t.Logf("collusion gain on the same relays: pair %.3f, clique %.3f (unpaired %.3f and %.3f)", pair, clique, res.CollusionGain, sw.CollusionGain)
+	if res.Offered[ColludePair] == 0 || res.Offered[ColludeClique] == 0 || res.Offered[PairNoTrade] == 0 || res.Offered[CliqueNoTrade] == 0 {
+		t.Fatal("a colluding group or its control offered nothing")
+	}
+	if g := max(pair, clique); g > 0 {
+		t.Errorf("collusion gain %.3f on the same relays, want <= 0", g)
 	}
 	if res.HonestDisconnects != 0 {
 		t.Errorf("%d honest relays disconnected", res.HonestDisconnects)

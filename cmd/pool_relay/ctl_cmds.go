@@ -311,7 +311,15 @@ exchanged either way ages the earlier ones, so the score weighs roughly the
 last score_half_volume bytes (256 MiB by default). A peer that goes idle
 keeps its score and class: a contributor is not demoted for resting, a heavy
 consumer is not forgiven for waiting. A new identity starts at
-newcomer_score (0.25, a heavy consumer) and rises only by relaying.`+scoreHelp,
+newcomer_score (0.25, a heavy consumer) and rises only by relaying.
+
+Frames relayed on behalf of a peer that has relayed less than
+score_prior_bytes for us are charged as usual but do not count as the next
+hop's contribution: identities without standing cannot pass standing to
+each other (a partner pumping frames through us buys a colluder nothing).
+Our own end nodes' frames always count. A heavy consumer's frames leave
+with the POOL header's deprioritised mark, and every relay after us queues
+them deprioritised too.`+scoreHelp,
 		api.Backend.Score, printScore)
 }
 

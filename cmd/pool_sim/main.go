@@ -114,6 +114,8 @@ func main() {
 	}
 	fmt.Printf("idle: pairs=%d contributors_at_idle_start=%d demoted=%d idle_busy_pairs=%d  newcomers: %d of %d reached priority\n",
 		res.IdlePairs, res.IdleContributors, res.IdleDemotions, res.IdleBusy, res.NewcomersReached, res.Newcomers)
+	fmt.Printf("collusion: gain over the same placement without trading %.3f, over freerider_pays %.3f\n", res.CollusionGain, res.CollusionVsFreerider)
+	fmt.Printf("egress: sent by class (control, priority, normal, deprioritised) %v, refused %v\n", res.ClassSent, res.ClassDropped)
 	fmt.Printf("drops: debt=%d queue=%d link=%d wire=%d  cheques=%d rejected=%d rekeys=%d\n",
 		res.DebtDrops, res.QueueDrops, res.LinkDrops, res.WireLoss, res.Cheques, res.ChequesRejected, res.Rekeys)
 	var ru syscall.Rusage

@@ -33,9 +33,11 @@ type Plane struct {
 	keys   map[uint32]*slotKeys
 	class  map[uint32]sched.Class
 	choked map[uint32]bool
-	ctr    map[uint32]counters.Peer
-	rctr   map[uint32]counters.Route
-	slots  int
+	// uncredited are the slots published as giving no credit.
+	uncredited map[uint32]bool
+	ctr        map[uint32]counters.Peer
+	rctr       map[uint32]counters.Route
+	slots      int
 	// Extra inflates the bytes counted for every ingress frame, to make the
 	// relay's counters disagree with a peer's.
 	Extra atomic.Uint64
@@ -109,6 +111,26 @@ func (p *Plane) HasKeys(slot uint32) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.keys[slot] != nil
+}
+
+// SetCredit implements control's optional credit setter
+// (relay.Tables.SetCredit).
+func (p *Plane) SetCredit(slot uint32, credits bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.uncredited == nil {
+		p.uncredited = map[uint32]bool{}
+	}
+	p.uncredited[slot] = !credits
+	return nil
+}
+
+// Credit returns whether frames relayed for slot credit their next hop, as
+// published (true until told otherwise).
+func (p *Plane) Credit(slot uint32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.uncredited[slot]
 }
 
 // Class returns the class and choke state published for slot.

@@ -23,7 +23,7 @@
 // (about 4 ns here), so a burst of 32 frames of 32 different peer pairs
 // spends some 16 ns per frame publishing, and one of a single flow under 1
 // ns. A worker that wants less may publish every few bursts; readers then
-// lag by as many bursts. Memory: 88 bytes per peer slot per core (two
+// lag by as many bursts. Memory: 132 bytes per peer slot per core (three
 // groups of a 24-byte accumulator, a 16-byte published pair and a 4-byte
 // dirty-list entry).
 package counters
@@ -53,14 +53,21 @@ type Peer struct {
 	// ToPackets and ToBytes count frames relayed towards the peer: it was
 	// the next hop, relaying them on (or delivering them) for others.
 	ToPackets, ToBytes uint64
+	// UncreditedPackets and UncreditedBytes are the part of To relayed on
+	// behalf of peers whose frames give no credit (relay.Tables.SetCredit):
+	// charged as the rest, left out of the peer's score.
+	UncreditedPackets, UncreditedBytes uint64
 }
 
-// add adds one core's published rows for and towards the peer.
-func (p *Peer) add(f, t *pairPub) {
+// add adds one core's published rows for, towards and uncredited towards
+// the peer.
+func (p *Peer) add(f, t, u *pairPub) {
 	p.ForPackets += f.packets.Load()
 	p.ForBytes += f.bytes.Load()
 	p.ToPackets += t.packets.Load()
 	p.ToBytes += t.bytes.Load()
+	p.UncreditedPackets += u.packets.Load()
+	p.UncreditedBytes += u.bytes.Load()
 }
 
 // Port is the cumulative traffic of one port, summed over all cores.
@@ -90,8 +97,8 @@ type Set struct {
 
 // view is the published half of a Core.
 type view struct {
-	relayedFor, relayedTowards, rx, tx []pairPub
-	drops, events                      []atomic.Uint64
+	relayedFor, relayedTowards, uncredited, rx, tx []pairPub
+	drops, events                                  []atomic.Uint64
 }
 
 // MaxEvents is the number of event rows every Set has: things a worker
@@ -115,6 +122,7 @@ func New(cores, peers, reasons, ports int) (*Set, error) {
 		c := &Core{
 			relayedFor:     newPairs(peers),
 			relayedTowards: newPairs(peers),
+			uncredited:     newPairs(peers),
 			rx:             newPairs(ports),
 			tx:             newPairs(ports),
 			drops:          newSingles(reasons),
@@ -124,6 +132,7 @@ func New(cores, peers, reasons, ports int) (*Set, error) {
 		s.views[i] = &view{
 			relayedFor:     c.relayedFor.pub,
 			relayedTowards: c.relayedTowards.pub,
+			uncredited:     c.uncredited.pub,
 			rx:             c.rx.pub,
 			tx:             c.tx.pub,
 			drops:          c.drops.pub,
@@ -153,7 +162,7 @@ func (s *Set) Ports() int { return s.ports }
 func (s *Set) Peer(slot uint32) Peer {
 	var p Peer
 	for _, v := range s.views {
-		p.add(&v.relayedFor[slot], &v.relayedTowards[slot])
+		p.add(&v.relayedFor[slot], &v.relayedTowards[slot], &v.uncredited[slot])
 	}
 	return p
 }
@@ -163,9 +172,9 @@ func (s *Set) Peer(slot uint32) Peer {
 func (s *Set) AllPeers(dst []Peer) []Peer {
 	dst = resize(dst, s.peers)
 	for _, v := range s.views {
-		f, t := v.relayedFor, v.relayedTowards
+		f, t, u := v.relayedFor, v.relayedTowards, v.uncredited
 		for i := range dst {
-			dst[i].add(&f[i], &t[i])
+			dst[i].add(&f[i], &t[i], &u[i])
 		}
 	}
 	return dst
@@ -247,6 +256,7 @@ type Core struct {
 
 	relayedFor     pairs
 	relayedTowards pairs
+	uncredited     pairs
 	rx, tx         pairs
 	drops          singles
 	events         singles
@@ -270,6 +280,13 @@ func (c *Core) RelayedFor(peer uint32, packets, bytes int) {
 // peer.
 func (c *Core) RelayedTowards(peer uint32, packets, bytes int) {
 	c.relayedTowards.add(peer, uint64(packets), uint64(bytes))
+}
+
+// RelayedUncredited counts packets frames totalling bytes bytes, already
+// counted by RelayedTowards, as relayed towards peer on behalf of peers
+// whose frames give no credit.
+func (c *Core) RelayedUncredited(peer uint32, packets, bytes int) {
+	c.uncredited.add(peer, uint64(packets), uint64(bytes))
 }
 
 // Dropped counts one frame dropped for reason.
@@ -299,6 +316,7 @@ func (c *Core) Sent(port uint16, packets, bytes int) {
 func (c *Core) Publish() {
 	c.relayedFor.publish()
 	c.relayedTowards.publish()
+	c.uncredited.publish()
 	c.rx.publish()
 	c.tx.publish()
 	c.drops.publish()

@@ -80,6 +80,15 @@ func TestPublishAndSum(t *testing.T) {
 	if all[1].ForPackets != 5 || all[1].ForBytes != 171 {
 		t.Errorf("after a second publish: %+v", all[1])
 	}
+	// The uncredited part of the traffic towards a peer, from every core.
+	a.RelayedUncredited(7, 1, 10)
+	b.RelayedUncredited(7, 2, 25)
+	a.Publish()
+	b.Publish()
+	all = s.AllPeers(all)
+	if p := s.Peer(7); p.UncreditedPackets != 3 || p.UncreditedBytes != 35 || all[7] != p || p.ToPackets != 3 {
+		t.Errorf("uncredited towards 7: %+v (all %+v)", p, all[7])
+	}
 }
 
 func TestOutOfRangePanics(t *testing.T) {

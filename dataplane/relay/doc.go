@@ -56,7 +56,13 @@
 //     untagged frame or pop every tag for an untagged route, moving only
 //     the 12 bytes of Ethernet addresses.
 //  8. Send it (Worker.send) in the class of the peer it is relayed for
-//     (Tables.SetPeer): into the burst's batch for route.EgressPort, which
+//     (Tables.SetPeer), lowered to Deprioritised when the frame carries the
+//     POOL header's deprioritised mark; a frame deprioritised for a peer
+//     that gives no credit (Tables.SetCredit) leaves with the mark, which
+//     no relay clears (sched.Relayed: the first relay's verdict on a
+//     freerider holds along the path; the
+//     flag and its UDP checksum change are written in step 6, under the
+//     hop MAC): into the burst's batch for route.EgressPort, which
 //     goes to that port's class queues in one EnqueueBurst when the worker
 //     has an egress (AttachEgress, what the Engine does), else to the
 //     Burst's TX buffer in one SendBurst; the burst's drops and punts go
@@ -65,7 +71,10 @@
 //     in its class's counters). Only a frame the egress took is counted
 //     as sent on the port and charged: relayed for the ingress peer and
 //     towards the egress peer, in bytes of the outer POOL header and
-//     payload (the unit end nodes and heartbeats count too), summed over
+//     payload (the unit end nodes and heartbeats count too), towards it as
+//     uncredited too when the ingress peer gives no credit
+//     (Tables.SetCredit; the ledger leaves those bytes out of the egress
+//     peer's score), summed over
 //     runs of one route, and counted for the route too, under its
 //     route.Route.Counter slot (counters.Routes).
 //  9. Publish the counters, once per burst; the route counters about
@@ -126,8 +135,8 @@
 // worker core, resident only where a core counted it (counters.Routes):
 // for the default 1M routes, about 32 MB when RSS keeps each route on one
 // core, 32 MB x cores at worst; the daemon's rate sampler adds 32 bytes per
-// route direction in use. Per peer slot: 4 bytes of class and choke
-// state here and 88 bytes of counters per worker core. Per key slot: 8 bytes
+// route direction in use. Per peer slot: 4 bytes of class, choke and credit
+// state here and 132 bytes of counters per worker core. Per key slot: 8 bytes
 // of pointer, and once installed about 2 x workers hopmac clones, a 392-byte
 // padded replay window per worker and a Sequence. Per worker: the per-burst
 // scratch, about 202 bytes x dpdk.MaxBurst (103 KB) and 12 bytes x

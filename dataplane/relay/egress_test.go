@@ -203,3 +203,105 @@ func TestOpenBadSched(t *testing.T) {
 		}
 	}
 }
+
+// signedMarked is signed with the deprioritised mark set by the previous
+// hop, under its hop MAC.
+func signedMarked(tb testing.TB, session wire.SessionID, seq uint64, k *hopmac.Key) []byte {
+	tb.Helper()
+	s := wiretest.Spec(false)
+	s.Pool.Session, s.Pool.Seq, s.Pool.Flags = session, seq, wire.FlagDeprioritised
+	s.Pool.MAC = macOf(&s.Pool, s.Payload, k)
+	return wiretest.Frame(tb, &s)
+}
+
+// TestDeprioritisedMark: a frame relayed for a deprioritised peer that
+// gives no credit leaves with the deprioritised mark, under the next hop's
+// MAC and a valid UDP checksum; a marked frame is deprioritised whatever
+// the class of the peer that handed it over, and keeps its mark; an
+// unmarked frame of a priority peer is left as it was; a deprioritised
+// peer that gives credit is deprioritised here but not marked. With and
+// without hop auth, through Worker.Burst on the in-memory packet I/O.
+func TestDeprioritisedMark(t *testing.T) {
+	type want struct {
+		class  sched.Class
+		marked bool
+	}
+	for _, auth := range []bool{true, false} {
+		rx := hopmac.New(rxKey)
+		f := newFixture(t, auth)
+		r := testRoute(t, false)
+		r.IngressPeer = peerDep
+		if err := f.tables.Routes().Put(route.SessionID(sessDep), r); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.tables.SetPeer(peerDep, sched.Deprioritised, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.tables.SetCredit(peerDep, false); err != nil {
+			t.Fatal(err)
+		}
+		check := func(step string, frames [][]byte, ws []want) {
+			t.Helper()
+			vs := f.decide(0, frames...)
+			for k, c := range ws {
+				var res wire.Result
+				wire.Classify(frames[k], wiretest.Matcher(), &res)
+				if vs[k].act != actRelay || vs[k].class != c.class {
+					t.Errorf("auth=%v %s frame %d: verdict %+v, want relay in %v", auth, step, k, vs[k], c.class)
+				}
+				if res.Drop != wire.DropNone || !wire.UDPChecksumValid(frames[k], &res) {
+					t.Errorf("auth=%v %s frame %d: drop %v, UDP checksum valid %v", auth, step, k, res.Drop, wire.UDPChecksumValid(frames[k], &res))
+				}
+				if got := res.Flags&wire.FlagDeprioritised != 0; got != c.marked {
+					t.Errorf("auth=%v %s frame %d: marked %v, want %v", auth, step, k, got, c.marked)
+				}
+				if auth && !hopmac.New(txKey).Verify(frames[k][res.PoolOff:int(res.PayloadOff)+int(res.PayloadLen)]) {
+					t.Errorf("%s frame %d: hop MAC does not verify under the tx key", step, k)
+				}
+			}
+		}
+		check("uncredited", [][]byte{signed(t, false, sessDep, 1, rx), signedMarked(t, sessV4, 2, rx), signed(t, false, sessV4, 3, rx)},
+			[]want{{sched.Deprioritised, true}, {sched.Deprioritised, true}, {sched.Priority, false}})
+		if err := f.tables.SetCredit(peerDep, true); err != nil {
+			t.Fatal(err)
+		}
+		check("credited", [][]byte{signed(t, false, sessDep, 4, rx), signedMarked(t, sessDep, 5, rx)},
+			[]want{{sched.Deprioritised, false}, {sched.Deprioritised, true}})
+	}
+}
+
+// TestUncredited: frames relayed for a peer that gives no credit are
+// counted towards the next hop as uncredited too, and only those.
+func TestUncredited(t *testing.T) {
+	rx := hopmac.New(rxKey)
+	f := newFixture(t, true)
+	if !f.tables.Credit(peerIn) {
+		t.Fatal("a slot gives no credit before SetCredit")
+	}
+	f.decide(0, signed(t, false, sessV4, 1, rx))
+	if err := f.tables.SetCredit(peerIn, false); err != nil {
+		t.Fatal(err)
+	}
+	// SetPeer leaves the credit bit alone, and the class survives it.
+	if err := f.tables.SetPeer(peerIn, sched.Priority, false); err != nil {
+		t.Fatal(err)
+	}
+	if c, choked := f.tables.Peer(peerIn); c != sched.Priority || choked || f.tables.Credit(peerIn) {
+		t.Fatalf("peer state %v %v credit %v", c, choked, f.tables.Credit(peerIn))
+	}
+	vs := f.decide(0, signed(t, false, sessV4, 2, rx), signed(t, false, sessV4, 3, rx))
+	if vs[0].class != sched.Priority {
+		t.Errorf("uncredited priority peer's frame in %v", vs[0].class)
+	}
+	if err := f.tables.SetCredit(peerIn, true); err != nil {
+		t.Fatal(err)
+	}
+	f.decide(0, signed(t, false, sessV4, 4, rx))
+	p := f.set.Peer(peerOut)
+	if p.ToPackets != 4 || p.UncreditedPackets != 2 || p.UncreditedBytes != p.ToBytes/2 {
+		t.Errorf("next hop's counters %+v: want 4 frames towards it, 2 of them uncredited", p)
+	}
+	if err := f.tables.SetCredit(99, true); err == nil {
+		t.Error("SetCredit beyond the slots: no error")
+	}
+}

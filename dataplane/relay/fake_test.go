@@ -172,3 +172,41 @@ func TestFakeRefusedThroughWorker(t *testing.T) {
 		t.Errorf("the TX ring refused nothing (%+v): the test did not test", st)
 	}
 }
+
+// TestFakeMarkedThroughEgress: through the worker's egress on the fake, a
+// frame that arrives with the deprioritised mark from a priority peer is
+// queued in class Deprioritised and sent still marked; its unmarked
+// neighbour in the burst goes in Priority, unmarked.
+func TestFakeMarkedThroughEgress(t *testing.T) {
+	f := newFixture(t, true)
+	eg := attachEgress(t, f.w, f.b, sched.DefaultConfig(), 1e9, 0)
+	rx := hopmac.New(rxKey)
+	f.w.Burst(f.b, 0, f.b.Cycle(signedMarked(t, sessV4, 1, rx), signed(t, false, sessV4, 2, rx)))
+	marked := map[uint64]bool{}
+	collect := func() {
+		for _, m := range f.b.Sent(0) {
+			var r wire.Result
+			wire.Classify(m.Data(), wiretest.Matcher(), &r)
+			marked[r.Seq] = r.Flags&wire.FlagDeprioritised != 0
+		}
+	}
+	for round := range 4 {
+		f.b.SetTSC(uint64(round+1) * 1_000_000)
+		f.w.Drain(f.b)
+		collect()
+		f.b.Flush()
+	}
+	f.w.CloseEgress(f.b)
+	f.b.Flush()
+	if len(marked) != 2 || !marked[0] || marked[1] {
+		t.Errorf("sent frames by egress seq, marked: %v; want seq 0 marked, 1 not", marked)
+	}
+	eg[0].Publish()
+	st := eg[0].Stats()
+	if st.Class[sched.Deprioritised].SentPkts != 1 || st.Class[sched.Priority].SentPkts != 1 {
+		t.Errorf("sent by class: deprioritised %+v, priority %+v; want one each", st.Class[sched.Deprioritised], st.Class[sched.Priority])
+	}
+	if n := f.b.InUse(); n != 0 {
+		t.Errorf("%d mbufs held", n)
+	}
+}

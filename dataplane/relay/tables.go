@@ -43,7 +43,7 @@ type Tables struct {
 	mu sync.Mutex
 	// keys[slot] is the slot's current keys, nil when it has none.
 	keys []atomic.Pointer[hopSlot]
-	// peers[slot] is the peer's class<<1 | choked.
+	// peers[slot] is the peer's peerUncredited | class<<1 | choked.
 	peers []atomic.Uint32
 	// trace is the running capture (Engine.Trace), nil almost always.
 	trace atomic.Pointer[trace]
@@ -287,6 +287,7 @@ func (t *Tables) Sent(slot uint32) uint64 {
 // the frames relayed for it) and whether it is choked: a choked peer's frames
 // are dropped with ReasonDebt. It returns ErrSlot for a slot beyond Peers
 // (the contract had no error; an out-of-range slot must not be silent).
+// The credit bit (SetCredit) is kept as it was.
 func (t *Tables) SetPeer(peer uint32, class sched.Class, choked bool) error {
 	if int64(peer) >= int64(len(t.peers)) {
 		return fmt.Errorf("%w: peer slot %d of %d", ErrSlot, peer, len(t.peers))
@@ -298,8 +299,57 @@ func (t *Tables) SetPeer(peer uint32, class sched.Class, choked bool) error {
 	if choked {
 		v |= 1
 	}
-	t.peers[peer].Store(v)
+	t.update(peer, peerClassChoked, v)
 	return nil
+}
+
+// The peer word's fields: class<<1 | choked, and the credit bit.
+const (
+	peerClassChoked = 0x7
+	// peerUncredited: frames relayed for the peer give no credit to the
+	// peer they are handed to.
+	peerUncredited = 0x8
+)
+
+// update replaces the bits mask of peer slot peer's word with v, leaving
+// the others: the control core's setters may run on more than one
+// goroutine.
+func (t *Tables) update(peer, mask, v uint32) {
+	w := &t.peers[peer]
+	for {
+		old := w.Load()
+		if w.CompareAndSwap(old, old&^mask|v) {
+			return
+		}
+	}
+}
+
+// SetCredit sets whether frames relayed for the peer in slot peer count as
+// contribution of the peer they are handed to (score.Config.Credits, as
+// the ledger publishes it): frames of a peer that gives no credit are
+// counted towards their next hop under counters.Core.RelayedUncredited
+// too, which the ledger leaves out of that next hop's score. A slot
+// credits until told otherwise. It returns ErrSlot for a slot beyond
+// Peers.
+func (t *Tables) SetCredit(peer uint32, credits bool) error {
+	if int64(peer) >= int64(len(t.peers)) {
+		return fmt.Errorf("%w: peer slot %d of %d", ErrSlot, peer, len(t.peers))
+	}
+	v := uint32(peerUncredited)
+	if credits {
+		v = 0
+	}
+	t.update(peer, peerUncredited, v)
+	return nil
+}
+
+// Credit reports whether frames relayed for peer give credit (SetCredit);
+// a slot beyond Peers does.
+func (t *Tables) Credit(peer uint32) bool {
+	if int64(peer) >= int64(len(t.peers)) {
+		return true
+	}
+	return t.peers[peer].Load()&peerUncredited == 0
 }
 
 // Peer returns the class and choke state of peer; a slot beyond Peers reads
@@ -309,5 +359,5 @@ func (t *Tables) Peer(peer uint32) (class sched.Class, choked bool) {
 		return sched.Normal, false
 	}
 	v := t.peers[peer].Load()
-	return sched.Class(v >> 1), v&1 != 0
+	return sched.Class(v & peerClassChoked >> 1), v&1 != 0
 }

@@ -211,9 +211,11 @@ const (
 )
 
 // charge is the counting of one relayed frame: the peers it is relayed for
-// and towards, and its outer POOL bytes.
+// and towards, its outer POOL bytes, and whether the peer it is relayed
+// for gives no credit (Tables.SetCredit).
 type charge struct {
 	in, out, route uint32
+	uncredited     bool
 	bytes          int
 }
 
@@ -222,8 +224,9 @@ type charge struct {
 // kept apart, so that routes interleaved between one peer pair do not cut
 // the peers' run.
 type chargeRun struct {
-	in, out  uint32
-	n, bytes int
+	in, out    uint32
+	uncredited bool
+	n, bytes   int
 
 	route     uint32
 	rn, rbyte int
@@ -455,13 +458,13 @@ func (w *worker) drop(m *dpdk.Mbuf) {
 // per frame.
 func (w *worker) charge(ch *charge) {
 	r := &w.run
-	if r.n != 0 && (ch.in != r.in || ch.out != r.out) {
+	if r.n != 0 && (ch.in != r.in || ch.out != r.out || ch.uncredited != r.uncredited) {
 		w.flushCharge()
 	}
 	if r.rn != 0 && ch.route != r.route {
 		w.flushRoute()
 	}
-	r.in, r.out, r.route = ch.in, ch.out, ch.route
+	r.in, r.out, r.route, r.uncredited = ch.in, ch.out, ch.route, ch.uncredited
 	r.n++
 	r.bytes += ch.bytes
 	r.rn++
@@ -474,6 +477,9 @@ func (w *worker) flushCharge() {
 	if r.n != 0 {
 		w.c.RelayedFor(r.in, r.n, r.bytes)
 		w.c.RelayedTowards(r.out, r.n, r.bytes)
+		if r.uncredited {
+			w.c.RelayedUncredited(r.out, r.n, r.bytes)
+		}
 		r.n, r.bytes = 0, 0
 	}
 	w.flushRoute()
@@ -1047,6 +1053,15 @@ func (w *worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 		v.reason = reason8(d)
 		return
 	}
+	// The class of the peer the frame is relayed for, lowered by the
+	// deprioritised mark; a frame deprioritised for a peer that gives no
+	// credit leaves marked (sched.Relayed). Setting the mark is the one
+	// header change, in the rare case (a freerider's frame at its first
+	// hop), and the hop MAC written below covers it.
+	class, mark := sched.Relayed(sched.Class(h.peer&peerClassChoked>>1), h.peer&peerUncredited == 0, r.Flags&wire.FlagDeprioritised != 0)
+	if mark && r.Flags&wire.FlagDeprioritised == 0 {
+		markDeprioritised(f, r, h)
+	}
 	var tags int8
 	switch {
 	case rt.VLAN != 0 && r.VLANs != 0:
@@ -1094,12 +1109,21 @@ func (w *worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 	// encapsulation (a peer on a UDP socket never sees its L2 or IP bytes,
 	// and VLAN tags or IPv6 would otherwise make honest counts disagree by
 	// more than the ledger's band).
-	w.charges[i&(dpdk.MaxBurst-1)] = charge{in: rt.IngressPeer, out: rt.EgressPeer, route: rt.Counter, bytes: len(pool)}
+	w.charges[i&(dpdk.MaxBurst-1)] = charge{in: rt.IngressPeer, out: rt.EgressPeer, route: rt.Counter,
+		uncredited: h.peer&peerUncredited != 0, bytes: len(pool)}
 	// Field by field, not *v = verdict{...}: the compiler builds a
 	// composite on the stack with narrow stores and copies it with one
 	// 8-byte load, which the CPU cannot forward from them; the stall was
 	// half of this function's time (perf annotate).
-	v.act, v.tx, v.class, v.tags, v.vlan = actRelay, rt.EgressPort, sched.Class(h.peer>>1), tags, rt.VLAN
+	v.act, v.tx, v.class, v.tags, v.vlan = actRelay, rt.EgressPort, class, tags, rt.VLAN
+}
+
+// markDeprioritised sets the deprioritised mark in the frame's POOL flags
+// and folds the change into the held UDP checksum update.
+func markDeprioritised(f []byte, r *wire.Result, h *hopState) {
+	fl := r.Flags | wire.FlagDeprioritised
+	wire.Header(f[r.PoolOff:]).SetFlags(fl)
+	h.udp.Add(int(r.PoolOff)+2, uint64(r.Flags), uint64(fl))
 }
 
 // seqSum is the sum of a seq's four big-endian 16-bit words, as wire.Sum

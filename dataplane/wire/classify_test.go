@@ -239,9 +239,12 @@ func classifyCases() []classifyCase {
 		{"pool reserved byte 47", func(t testing.TB) []byte {
 			return edit(build(t, true, withEncapIP), func(b []byte, r *wire.Result) []byte { r.Pool(b).SetReserved(0, 0x80); return nil })
 		}, wire.KindPoolIP6, wire.DropReservedBits},
-		{"pool flag bit 10", func(t testing.TB) []byte {
-			return edit(udp4(t), func(b []byte, r *wire.Result) []byte { r.Pool(b).SetFlags(1 << 10); return nil })
+		{"pool flag bit 11", func(t testing.TB) []byte {
+			return edit(udp4(t), func(b []byte, r *wire.Result) []byte { r.Pool(b).SetFlags(1 << 11); return nil })
 		}, wire.KindPoolUDP4, wire.DropReservedBits},
+		{"pool deprioritised mark (bit 10) is no reserved bit", func(t testing.TB) []byte {
+			return edit(udp4(t), func(b []byte, r *wire.Result) []byte { r.Pool(b).SetFlags(wire.FlagDeprioritised); return nil })
+		}, wire.KindPoolUDP4, wire.DropNone},
 		{"pool flag bit 15", func(t testing.TB) []byte {
 			return edit(udp4(t), func(b []byte, r *wire.Result) []byte { r.Pool(b).SetFlags(wire.FlagEncrypted | 1<<15); return nil })
 		}, wire.KindPoolUDP4, wire.DropReservedBits},

@@ -87,7 +87,7 @@ func (t Type) String() string {
 // Flags is the POOL header's 16-bit flags field.
 type Flags uint16
 
-// The POOL flags. Bits 10 to 15 are reserved and must be zero.
+// The POOL flags. Bits 11 to 15 are reserved and must be zero.
 const (
 	FlagEncrypted     Flags = 1 << 0
 	FlagCompressed    Flags = 1 << 1
@@ -99,13 +99,24 @@ const (
 	FlagRollbackReady Flags = 1 << 7
 	FlagConfigLocked  Flags = 1 << 8
 	FlagJournalSync   Flags = 1 << 9
+	// FlagDeprioritised is the relays' downgrade-only priority mark: the
+	// first relay that queues a frame as deprioritised for a peer that
+	// gives it no credit (a heavy consumer that has not relayed for it)
+	// sets it, no relay clears it, and every relay after it queues the
+	// frame as deprioritised whatever it thinks of the peer that handed
+	// the frame over (sched.Relayed). The hop MAC of the hop that set it
+	// covers it, as it covers the whole header, and it only ever lowers a
+	// frame's class: forging it gains nothing. An end node ignores it. (It
+	// was reserved bit 10.)
+	FlagDeprioritised Flags = 1 << 10
 	// FlagsReserved is the mask of the reserved bits.
-	FlagsReserved Flags = 0xfc00
+	FlagsReserved Flags = 0xf800
 )
 
 var flagNames = [...]string{
 	"ENCRYPTED", "COMPRESSED", "PRIORITY", "FRAGMENT", "LAST_FRAG",
 	"REQUIRE_ACK", "TELEMETRY", "ROLLBACK_READY", "CONFIG_LOCKED", "JOURNAL_SYNC",
+	"DEPRIORITISED",
 }
 
 // Has reports whether every flag of g is set in f.

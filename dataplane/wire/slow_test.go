@@ -236,7 +236,7 @@ func slowPool(p []byte, pos int, r *wire.Result) {
 		r.Drop = wire.DropBadVersion
 	case p[0]&15 > 11:
 		r.Drop = wire.DropUnknownType
-	case p[1] != 0 || p[47] != 0 || be16(p, 2)&0xfc00 != 0:
+	case p[1] != 0 || p[47] != 0 || be16(p, 2)&0xf800 != 0:
 		r.Drop = wire.DropReservedBits
 	case be16(p, 44) != len(p)-80:
 		r.Drop = wire.DropPayloadLength

@@ -43,6 +43,17 @@ type Counters struct {
 	// RelayedBy: frames we handed the peer to relay for us (we pay, at its
 	// prices).
 	RelayedBy Traffic `json:"relayed_by"`
+	// RelayedByUncredited: the part of RelayedBy relayed on behalf of
+	// peers that give no credit (score.Config.Credits: they have relayed
+	// less for us than the score's prior weighs), counted by the data
+	// plane from the peer state the control core publishes. Charged like
+	// the rest of RelayedBy; it only does not count as the peer's
+	// contribution to its score (ledger.Observe), so that identities
+	// without standing cannot pass standing to each other (the Sybil
+	// trade of package sim). Not part of the canonical encoding (claims,
+	// journal, checkpoint): after a restart of the control part alone its
+	// first delta may exceed what is new, and is clamped to RelayedBy's.
+	RelayedByUncredited Traffic `json:"relayed_by_uncredited"`
 	// ControlIn: control frames the peer sent us (charged to it at our
 	// control prices).
 	ControlIn Traffic `json:"control_in"`
@@ -53,8 +64,8 @@ type Counters struct {
 
 func (c Counters) add(d Counters) Counters {
 	return Counters{Epoch: c.Epoch, RelayedFor: c.RelayedFor.add(d.RelayedFor),
-		RelayedBy: c.RelayedBy.add(d.RelayedBy), ControlIn: c.ControlIn.add(d.ControlIn),
-		ControlOut: c.ControlOut.add(d.ControlOut)}
+		RelayedBy: c.RelayedBy.add(d.RelayedBy), RelayedByUncredited: c.RelayedByUncredited.add(d.RelayedByUncredited),
+		ControlIn: c.ControlIn.add(d.ControlIn), ControlOut: c.ControlOut.add(d.ControlOut)}
 }
 
 // IsZero reports whether no traffic is counted (the epoch is ignored).
@@ -139,10 +150,16 @@ func (a *Account) Observe(c Counters) Counters {
 	default:
 		d.RelayedFor, a.Base.RelayedFor = grow(a.Base.RelayedFor, c.RelayedFor)
 		d.RelayedBy, a.Base.RelayedBy = grow(a.Base.RelayedBy, c.RelayedBy)
+		d.RelayedByUncredited, a.Base.RelayedByUncredited = grow(a.Base.RelayedByUncredited, c.RelayedByUncredited)
 		d.ControlIn, a.Base.ControlIn = grow(a.Base.ControlIn, c.ControlIn)
 		d.ControlOut, a.Base.ControlOut = grow(a.Base.ControlOut, c.ControlOut)
 	}
 	d.Epoch = 0
+	// The uncredited part of RelayedBy is a part of it: a base the
+	// checkpoint does not hold (a restart of the control part alone) must
+	// not make it more.
+	d.RelayedByUncredited.Packets = min(d.RelayedByUncredited.Packets, d.RelayedBy.Packets)
+	d.RelayedByUncredited.Bytes = min(d.RelayedByUncredited.Bytes, d.RelayedBy.Bytes)
 	a.Usage = a.Usage.add(d)
 	a.chargePeer(a.Ours.Prices.Charge(d.RelayedFor, d.ControlIn))
 	a.chargeUs(a.Theirs.Prices.Charge(d.RelayedBy, d.ControlOut))

@@ -320,3 +320,28 @@ func TestMirrorShortfallAdopt(t *testing.T) {
 		t.Fatalf("after adopting, usage %+v still lacks %+v", a.Usage, m.Shortfall(a.Usage))
 	}
 }
+
+// The uncredited part of RelayedBy is charged as the rest of it (it is a
+// part of it), tracked as its own delta, and never exceeds RelayedBy's
+// delta, also when its base was lost (a checkpoint does not hold it).
+func TestObserveUncredited(t *testing.T) {
+	a := connected()
+	a.Ours.Prices, a.Theirs.Prices = Prices{Byte: 1}, Prices{Byte: 1}
+	c := snap(1, 0, 1000)
+	c.RelayedByUncredited = Traffic{Packets: 4, Bytes: 400}
+	if d := a.Observe(c); d.RelayedByUncredited.Bytes != 400 || a.Balance != -1000 {
+		t.Fatalf("delta %+v balance %d", d, a.Balance)
+	}
+	c = snap(1, 0, 1500)
+	c.RelayedByUncredited = Traffic{Packets: 9, Bytes: 900}
+	if d := a.Observe(c); d.RelayedByUncredited.Bytes != 500 || a.Usage.RelayedByUncredited.Bytes != 900 {
+		t.Fatalf("delta %+v usage %+v", d, a.Usage)
+	}
+	// Restored from a checkpoint: the base of the uncredited part is gone.
+	a.Base.RelayedByUncredited = Traffic{}
+	c = snap(1, 0, 1600)
+	c.RelayedByUncredited = Traffic{Packets: 10, Bytes: 1000}
+	if d := a.Observe(c); d.RelayedByUncredited.Bytes != 100 || d.RelayedBy.Bytes != 100 {
+		t.Fatalf("delta after a lost base %+v, want at most RelayedBy's 100", d)
+	}
+}

@@ -36,6 +36,30 @@
 // re-decides its unchokes, and with hysteresis so a score near a boundary
 // does not flap.
 //
+// # Standing is passed on only by peers that have some
+//
+// A relay that hands a peer frames counts them as relayed by that peer, the
+// peer's contribution. Counted for every frame, this let two identities
+// trade standing at an honest relay H: Y pumps frames through H to X, H
+// counts X as relaying for it, X's own traffic then rides in priority, and
+// Y, a heavy consumer, is replaced when choked. In the incentive
+// simulation (package sim, 10,000 relays) a colluding pair kept 1.28 times
+// an honest relay's goodput where a freerider kept 0.91.
+//
+// So frames relayed on behalf of a peer that gives no credit (Credits: it
+// has relayed less than PriorBytes for us) are charged like any others but
+// are not the next hop's contribution: the data plane counts them apart
+// (account.Counters.RelayedByUncredited) and the ledger leaves them out of
+// that peer's score (they neither add to it nor age it). Fresh identities
+// therefore cannot create standing among themselves, however many there
+// are; it enters only from the relay's own end nodes' traffic, which
+// always counts, and spreads with the relaying of peers that earned some.
+// Excluding the frames of every heavy consumer instead was tried in the
+// simulation and starved honest relays too: transit makes many honest
+// links lopsided, so most honest relays fell to heavy consumer and stayed
+// there. A new identity still starts low, and idleness still changes
+// nothing: Credits depends on the traffic-clocked averages alone.
+//
 // Claims in a peer's heartbeat never move its score: CrossCheck compares
 // them with our own counters and reports a mismatch, which is journalled and
 // shown but not punished, since two colluding identities can sign each other
@@ -159,6 +183,15 @@ func (c Config) Add(t *Tracker, now time.Time, by, forPeer uint64) {
 	t.By = t.By*f + float64(by)*w
 	t.For = t.For*f + float64(forPeer)*w
 }
+
+// Credits reports whether frames relayed for the peer count as
+// contribution of the peer they are handed to: only once the peer has
+// itself relayed for us at least PriorBytes (by the averages, so
+// uncredited bytes and idleness change nothing). Standing is passed on
+// only by peers that have some, so fresh identities cannot create it
+// among themselves; it starts from the relay's own end nodes' traffic,
+// which always counts.
+func (c Config) Credits(t *Tracker) bool { return t.By >= c.PriorBytes }
 
 // Score is the peer's generosity score. It depends on the traffic added
 // only; now is accepted for the callers' convenience and does not matter.

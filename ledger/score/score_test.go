@@ -231,3 +231,36 @@ func TestOwnScore(t *testing.T) {
 		t.Fatalf("score %v", s)
 	}
 }
+
+// A peer gives credit only once it has relayed PriorBytes for us, by the
+// averages: a newcomer and a peer that only consumes give none, whatever
+// we relay for them; idleness changes nothing either way; heavy
+// consumption afterwards ages the credit away.
+func TestCredits(t *testing.T) {
+	tr := cfg.NewTracker(t0)
+	if cfg.Credits(&tr) {
+		t.Fatal("a newcomer gives credit")
+	}
+	cfg.Add(&tr, t0, 0, 50<<20)
+	if cfg.Credits(&tr) {
+		t.Fatal("a peer that only consumed gives credit")
+	}
+	cfg.Add(&tr, t0.Add(time.Second), 1<<19, 0)
+	if cfg.Credits(&tr) {
+		t.Fatalf("credit after half of PriorBytes relayed (by %v)", tr.By)
+	}
+	cfg.Add(&tr, t0.Add(2*time.Second), 1<<20, 0)
+	if !cfg.Credits(&tr) {
+		t.Fatalf("no credit after 1.5 MiB relayed (by %v)", tr.By)
+	}
+	tr2 := tr
+	cfg.Add(&tr2, t0.Add(24*time.Hour), 0, 0)
+	if !cfg.Credits(&tr2) || tr2.By != tr.By {
+		t.Fatal("idleness took the credit away")
+	}
+	// Eight half-volumes of our relaying for it age 1.5 MiB below 1 MiB.
+	cfg.Add(&tr, t0.Add(3*time.Second), 0, 8*64<<20)
+	if cfg.Credits(&tr) {
+		t.Fatalf("credit kept after consuming eight half-volumes (by %v)", tr.By)
+	}
+}
