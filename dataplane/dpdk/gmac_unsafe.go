@@ -122,10 +122,25 @@ func (b *GMACBatch) Add(m *Mbuf, off, n int, k *GMACKey) int {
 	return i
 }
 
+// AddSign is Add for a frame to sign whose UDP checksum field, at csum in
+// m's data, Sign then stores too: old and new are the partial sums of the
+// words replaced so far and of their replacements (wire.UDPHeld.Pending),
+// to which Sign adds the new tag's, at an even distance from the field.
+// It panics where Add does, and when the field is not within m's data.
+func (b *GMACBatch) AddSign(m *Mbuf, off, n int, k *GMACKey, csum int, old, new uint64) int {
+	if csum < 0 || csum+2 > m.Len() {
+		panic("dpdk: UDP checksum outside the mbuf's data")
+	}
+	i := b.Add(m, off, n, k)
+	j := &b.jobs[i]
+	j.csum, j.old, j.new = C.uintptr_t(uintptr(j.data)-uintptr(off)+uintptr(csum)), C.uint64_t(old), C.uint64_t(new)
+	return i
+}
+
 // add records n bytes at p, which must be C memory.
 func (b *GMACBatch) add(p unsafe.Pointer, n int, k *GMACKey) {
 	j := &b.jobs[b.n]
-	j.data, j.key, j.len = C.uintptr_t(uintptr(p)), C.uintptr_t(uintptr(k.p)), C.uint32_t(n)
+	j.data, j.key, j.len, j.csum = C.uintptr_t(uintptr(p)), C.uintptr_t(uintptr(k.p)), C.uint32_t(n), 0
 	b.keys[b.n] = k
 	b.n++
 }
@@ -150,7 +165,7 @@ func (b *GMACBatch) OK(i int) bool { return b.jobs[i].ok != 0 }
 
 // Sign writes every job's MAC in one cgo call: the MAC field is zeroed and
 // the tag written into its first 16 bytes, over the seq already in the
-// header.
+// header; then, for a job added with AddSign, the UDP checksum.
 func (b *GMACBatch) Sign() {
 	if b.n == 0 {
 		return

@@ -304,6 +304,43 @@ PR_SIMD void pr_gmac_verify(uintptr_t batch)
 	}
 }
 
+/*
+ * sum16 is the ones' complement partial sum of 16 bytes as big-endian
+ * 16-bit words (two 32-bit halves of each 8, congruent modulo 0xffff),
+ * relay's sum16.
+ */
+static inline uint64_t sum16(const uint8_t *p)
+{
+	uint64_t a, b;
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 8, 8);
+	a = __builtin_bswap64(a);
+	b = __builtin_bswap64(b);
+	return (a >> 32) + (a & 0xffffffff) + (b >> 32) + (b & 0xffffffff);
+}
+
+/*
+ * udp_update stores the UDP checksum at c after words summing to old were
+ * replaced by words summing to new: RFC 1624's HC' = ~(~HC + ~m + m'), the
+ * complement of old taken as a multiple of 0xffff minus old, folded once;
+ * zero is stored as 0xffff (zero means no checksum). wire.UDPHeld.Apply's
+ * arithmetic; the relay's tests compare the bytes with it.
+ */
+static inline void udp_update(uint8_t *c, uint64_t old, uint64_t new)
+{
+	uint16_t hc = (uint16_t)(c[0] << 8 | c[1]);
+	uint64_t x = (uint64_t)(uint16_t)~hc + (0xffffULL << 40) - old + new;
+	x = (x & 0xffffffff) + (x >> 32);
+	x = (x & 0xffffffff) + (x >> 32);
+	x = (x & 0xffff) + (x >> 16);
+	x = (x & 0xffff) + (x >> 16);
+	uint16_t v = (uint16_t)~x;
+	if (v == 0)
+		v = 0xffff;
+	c[0] = (uint8_t)(v >> 8);
+	c[1] = (uint8_t)v;
+}
+
 PR_SIMD void pr_gmac_sign(uintptr_t batch)
 {
 	struct pr_gmac_batch *b = (struct pr_gmac_batch *)batch;
@@ -318,6 +355,8 @@ PR_SIMD void pr_gmac_sign(uintptr_t batch)
 		__m128i tag = tag_of((const struct pr_gmac_key *)j->key, f, j->len);
 		_mm_storeu_si128((__m128i *)(f + PR_HOP_MAC_OFF), tag);
 		_mm_storeu_si128((__m128i *)(f + PR_HOP_MAC_OFF + PR_HOP_TAG), _mm_setzero_si128());
+		if (j->csum != 0)
+			udp_update((uint8_t *)j->csum, j->old, j->new + sum16(f + PR_HOP_MAC_OFF));
 	}
 }
 

@@ -28,10 +28,19 @@
  * mbuf's buffer), len bytes of header and payload, key at an expanded key.
  * Pointers are integers so that Go's stores are plain stores. ok is the
  * verification's answer.
+ *
+ * csum, for signing, points at the frame's UDP checksum field (0: none to
+ * update), whose update for everything but the new tag is held in old and
+ * new (partial sums of the words replaced and of their replacements, the
+ * tag's words at an even distance from the field): pr_gmac_sign adds the
+ * tag's sum and stores the checksum, RFC 1624 as wire.UDPHeld.Apply does.
  */
 struct pr_gmac_job {
 	uintptr_t data;
 	uintptr_t key;
+	uintptr_t csum;
+	uint64_t old;
+	uint64_t new;
 	uint32_t len;
 	uint8_t ok;
 	uint8_t pad[3];
@@ -68,7 +77,8 @@ void pr_gmac_batch_free(struct pr_gmac_batch *b);
 void pr_gmac_verify(uintptr_t batch);
 /*
  * pr_gmac_sign zeroes each frame's MAC field and writes the tag of the frame
- * into its first 16 bytes. Jobs shorter than the header are skipped.
+ * into its first 16 bytes, then, for a job with a csum, the UDP checksum.
+ * Jobs shorter than the header are skipped.
  */
 void pr_gmac_sign(uintptr_t batch);
 /*

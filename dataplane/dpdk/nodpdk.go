@@ -272,6 +272,11 @@ func NewGMACBatch(size int) (*GMACBatch, error) { return nil, ErrNoGMAC }
 // Add panics: no GMACBatch exists in this build.
 func (b *GMACBatch) Add(m *Mbuf, off, n int, k *GMACKey) int { panic(ErrNoGMAC) }
 
+// AddSign panics: no batch exists to add to.
+func (b *GMACBatch) AddSign(m *Mbuf, off, n int, k *GMACKey, csum int, old, new uint64) int {
+	panic(ErrNoGMAC)
+}
+
 // Len returns 0.
 func (b *GMACBatch) Len() int { return 0 }
 

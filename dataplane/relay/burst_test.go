@@ -130,8 +130,9 @@ func burstNoAllocs(t *testing.T, withEgress bool) {
 	}
 }
 
-// TestMACPaths relays the same burst (valid frames, a forged MAC, a replay,
-// a non-zero second half of the MAC field) three ways: from mbufs, with
+// TestMACPaths relays the same burst (valid frames over IPv4 and IPv6, with
+// and without a UDP checksum, a forged MAC, a replay, a non-zero second
+// half of the MAC field) three ways: from mbufs, with
 // the hop MACs through intel-ipsec-mb in one call per pass; from mbufs on
 // tables that keep to Go (the fallback of a CPU without AES-NI); and from
 // Go copies, as the unit tests do. Same keys and seqs: verdicts and every
@@ -148,6 +149,17 @@ func TestMACPaths(t *testing.T) {
 	}
 	rx := hopmac.New(rxKey)
 	fs := burst(t, 32, rx, 1)
+	// IPv6 frames among them (a UDP checksum always, over other
+	// addresses), and IPv4 frames without one.
+	for i := 20; i < 26; i++ {
+		fs[i] = signed(t, true, sessV6, uint64(100+i), rx)
+	}
+	for i := 26; i < 29; i++ {
+		s := wiretest.Spec(false)
+		s.Pool.Session, s.Pool.Seq, s.NoUDPChecksum = sessV4, uint64(100+i), true
+		s.Pool.MAC = macOf(&s.Pool, s.Payload, rx)
+		fs[i] = wiretest.Frame(t, &s)
+	}
 	fs[3][len(fs[3])-1] ^= 1              // payload changed: bad MAC
 	fs[7] = append([]byte(nil), fs[6]...) // the same seq twice: replay
 	fs[9][wire.EthernetLen+wire.IPv4MinLen+wire.UDPLen+hopmac.MACOffset+hopmac.TagSize] = 1

@@ -826,7 +826,9 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 	// The verdicts of the MACs (the batch's jobs are the lookups at
 	// passVerify, in order), the window, then the rewrite of each frame
 	// that passed, in one pass.
-	job, signs := 0, 0
+	// goSums counts the frames whose signature (Go's GCM) or checksum
+	// (not held for C: UDPHeld.Pending) the last pass does.
+	job, signs, goSums := 0, 0, 0
 	for j := range hops {
 		h := &hops[j]
 		i := int(which[j]) & (dpdk.MaxBurst - 1)
@@ -855,23 +857,44 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		}
 		w.left = lookups - j
 		w.rewrite(i, frames[i], r, &routes[int(ref[j])&(dpdk.MaxBurst-1)], &verdicts[i], h)
-		if h.pass == passSign {
-			signs++
-			if sb != nil {
-				sb.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.out.txC)
-			}
+		if h.pass != passSign {
+			continue
 		}
+		if sb == nil {
+			goSums++
+			continue
+		}
+		off, n := int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff)
+		// The UDP checksum goes with the MAC into C where it can: the
+		// update held from the rewrite plus the seq's change (the old
+		// tag's sum is in oldSum, the new tag's C adds), stored after
+		// the tag. A checksum left to offload is completed here after
+		// signing (the last pass).
+		// (The seq is an even distance from the tag: its sums go with
+		// the tag's.)
+		switch csum, old, new, ok := h.udp.Pending(off + hopmac.MACOffset); {
+		case !ok:
+			sb.Add(rx[i], off, n, h.out.txC)
+			goSums++
+		case csum == 0: // no checksum to update
+			sb.Add(rx[i], off, n, h.out.txC)
+			h.pass = 0
+		default:
+			sb.AddSign(rx[i], off, n, h.out.txC, csum, old+h.oldSum, new+seqSum(h.seq))
+			h.pass = 0
+		}
+		signs++
 	}
 	if vb != nil {
 		vb.Reset()
 	}
 	w.seqOf, w.seqLeft = nil, 0
-	if signs == 0 {
-		return
-	}
-	if sb != nil {
+	if sb != nil && signs != 0 {
 		sb.Sign()
 		sb.Reset()
+	}
+	if goSums == 0 {
+		return
 	}
 	for j := range hops {
 		h := &hops[j]

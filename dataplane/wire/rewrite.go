@@ -118,6 +118,25 @@ func (u *UDPHeld) Add(off int, old, new uint64) {
 	u.new += new
 }
 
+// Pending returns the held update for a caller that completes it
+// elsewhere (the hop MAC leaf in C, which writes a tag and then the
+// checksum): csum is the checksum field's offset in the frame, old and new
+// the sums so far, to which the caller adds the sum of the words it still
+// changes, at an even distance from off, and stores the result as Apply
+// does; csum 0 means there is nothing to store (POOL over IP, UDP over
+// IPv4 without a checksum, a drop). ok is false when Apply must store it
+// instead: a checksum left to offload (NotReady), or the field an odd
+// distance from off (the words would count byte-swapped).
+func (u *UDPHeld) Pending(off int) (csum int, old, new uint64, ok bool) {
+	switch {
+	case u.notReady || u.csum != 0 && (u.csum-6-off)&1 != 0:
+		return 0, 0, 0, false
+	case u.csum == 0:
+		return 0, 0, 0, true
+	}
+	return u.csum, u.old, u.new, true
+}
+
 // NotReady reports whether the frame came with a UDP checksum left to
 // offload (see UDPChecksumNotReady), which Apply completes.
 func (u *UDPHeld) NotReady() bool { return u.notReady }
