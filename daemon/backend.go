@@ -459,12 +459,16 @@ func parseEnrollAddress(s string) (address.Address, netip.AddrPort, error) {
 // Unenroll implements api.Backend: CLOSE to the peer, its routes and keys
 // removed, and it leaves the persistent set of kept peers (no reconnection,
 // after a restart either); its account, debt included, stays.
-func (d *Daemon) Unenroll(ctx context.Context, p string) error {
+func (d *Daemon) Unenroll(ctx context.Context, p string) (api.Unenrolled, error) {
 	pi, err := d.findPeer(ctx, p)
 	if err != nil {
-		return err
+		return api.Unenrolled{}, err
 	}
-	return controlError("unenroll", d.core.Unenroll(ctx, pi.Key))
+	u := api.Unenrolled{Peer: pi.Key.String()}
+	if pi.Endpoint.Addr.IsValid() {
+		u.Address = pi.Endpoint.Addr.String()
+	}
+	return u, controlError("unenroll", d.core.Unenroll(ctx, pi.Key))
 }
 
 // Stop implements api.Backend.

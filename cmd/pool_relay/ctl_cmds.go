@@ -481,10 +481,6 @@ keeps its account and any debt.`, 1,
 }
 
 func runUnenroll(e *env, args []string) error {
-	type result struct {
-		Peer       string `json:"peer"`
-		Unenrolled bool   `json:"unenrolled"`
-	}
 	return oneCall(e, args, "unenroll", "unenroll PEER [--json] [--socket PATH]", `
 Close the session with PEER and remove its routes: the peer is sent an
 authenticated CLOSE and drops the session at once. PEER is its id as
@@ -494,10 +490,16 @@ peer has (a prefix several share is refused, listing them), or its address
 after a restart (peers.json in the data directory), also one shown as
 reconnecting. The account stays: a debt survives unenrolling and
 reconnecting.`, 1,
-		func(c api.Backend, ctx context.Context, pos []string) (result, error) {
-			return result{Peer: pos[0], Unenrolled: true}, c.Unenroll(ctx, pos[0])
+		func(c api.Backend, ctx context.Context, pos []string) (api.Unenrolled, error) {
+			return c.Unenroll(ctx, pos[0])
 		},
-		func(w io.Writer, _ result, pos []string) { fmt.Fprintf(w, "unenrolled %s\n", pos[0]) })
+		func(w io.Writer, u api.Unenrolled, _ []string) {
+			if u.Address != "" {
+				fmt.Fprintf(w, "unenrolled %s at %s\n", u.Peer, u.Address)
+				return
+			}
+			fmt.Fprintf(w, "unenrolled %s\n", u.Peer)
+		})
 }
 
 func runStop(e *env, args []string) error {

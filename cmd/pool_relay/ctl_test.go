@@ -188,12 +188,12 @@ func (d *fakeDaemon) Enroll(_ context.Context, addr string) (api.Peer, error) {
 	return api.Peer{ID: id(peerAKey).String(), Address: addr, Connected: true, Class: "heavy_consumer", Score: 0.25}, nil
 }
 
-func (d *fakeDaemon) Unenroll(_ context.Context, p string) error {
+func (d *fakeDaemon) Unenroll(_ context.Context, p string) (api.Unenrolled, error) {
 	d.note("unenroll " + p)
 	if p != short(id(peerAKey).String()) {
-		return api.Errorf(api.CodeNotFound, "no peer %s", p)
+		return api.Unenrolled{}, api.Errorf(api.CodeNotFound, "no peer %s", p)
 	}
-	return nil
+	return api.Unenrolled{Peer: id(peerAKey).String(), Address: "192.0.2.7:9254"}, nil
 }
 
 func (d *fakeDaemon) Stop(context.Context) error { d.note("stop"); return nil }
@@ -492,7 +492,8 @@ func TestHelpWalk(t *testing.T) {
 func TestUnenrollAndStop(t *testing.T) {
 	d, sock := startDaemon(t)
 	code, out, _ := runCLI(t, "unenroll", short(id(peerAKey).String()), "--socket", sock)
-	if code != 0 || out != "unenrolled "+short(id(peerAKey).String())+"\n" {
+	// Named by a prefix, the peer is echoed by its full id.
+	if code != 0 || out != "unenrolled "+id(peerAKey).String()+" at 192.0.2.7:9254\n" {
 		t.Fatalf("unenroll: %d %q", code, out)
 	}
 	code, out, _ = runCLI(t, "stop", "--json", "--socket", sock)

@@ -42,7 +42,8 @@ verifying the chain up to them.`},
 Write every record of the journal, verified, one JSON object per line, to
 FILE (created with mode 0600, replaced atomically once complete) or to
 standard output when FILE is absent or "-". The output is JSON with or
-without --json.`},
+without --json. Written to FILE, the count of records and the chain's head
+are reported on standard error.`},
 }
 
 // runJournal works on the journal file directly and read-only, so it is
@@ -122,7 +123,14 @@ func runJournal(e *env, args []string) error {
 		return nil
 	case "export":
 		if out != "" && out != "-" {
-			return exportJournal(path, out)
+			sum, err := exportJournal(path, out)
+			if err != nil {
+				return err
+			}
+			// On standard error, as cheques export reports: standard output
+			// stays the data's alone.
+			fmt.Fprintf(e.stderr, "wrote %d records to %s, head %s\n", sum.Records, out, hex.EncodeToString(sum.Head[:]))
+			return nil
 		}
 		var werr error
 		_, err := journal.Verify(path, func(r *journal.Record) error {
@@ -181,11 +189,13 @@ pool_relay journal SUBCOMMAND --help shows each subcommand's flags.
 // exportJournal writes the verified journal to file as JSON lines: a
 // temporary file beside it, renamed over it only once complete, so a
 // broken chain never leaves a partial export under the final name.
-func exportJournal(path, file string) error {
+func exportJournal(path, file string) (journal.Summary, error) {
+	var sum journal.Summary
 	err := atomicfile.Write(file, atomicfile.Options{}, func(f io.Writer) error {
 		w := bufio.NewWriter(f)
 		var werr error
-		_, err := journal.Verify(path, func(r *journal.Record) error {
+		var err error
+		sum, err = journal.Verify(path, func(r *journal.Record) error {
 			werr = journal.WriteJSON(w, r)
 			return werr
 		})
@@ -198,9 +208,9 @@ func exportJournal(path, file string) error {
 		return err
 	})
 	if err != nil {
-		return journalError(err)
+		return sum, journalError(err)
 	}
-	return nil
+	return sum, nil
 }
 
 func journalError(err error) error {

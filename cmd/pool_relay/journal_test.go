@@ -66,7 +66,8 @@ func TestJournalCommands(t *testing.T) {
 	// gives a summary object.
 	code, stdout, _ := runCLI(t, "journal", "export", "--file", path)
 	dst := filepath.Join(t.TempDir(), "journal.jsonl")
-	if code, out, errOut := runCLI(t, "journal", "export", dst, "--file", path); code != 0 || out != "" {
+	if code, out, errOut := runCLI(t, "journal", "export", dst, "--file", path); code != 0 || out != "" ||
+		!strings.HasPrefix(errOut, "wrote 5 records to "+dst+", head ") {
 		t.Fatalf("export FILE: code %d out %q err %q", code, out, errOut)
 	}
 	if b, err := os.ReadFile(dst); err != nil || string(b) != stdout || code != 0 {

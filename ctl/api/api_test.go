@@ -35,8 +35,11 @@ func (r *recorder) Enroll(_ context.Context, a string) (Peer, error) {
 	r.note("Enroll %s", a)
 	return Peer{Address: a}, nil
 }
-func (r *recorder) Unenroll(_ context.Context, p string) error { r.note("Unenroll %s", p); return nil }
-func (r *recorder) Stop(context.Context) error                 { r.note("Stop"); return nil }
+func (r *recorder) Unenroll(_ context.Context, p string) (Unenrolled, error) {
+	r.note("Unenroll %s", p)
+	return Unenrolled{Peer: p}, nil
+}
+func (r *recorder) Stop(context.Context) error { r.note("Stop"); return nil }
 func (r *recorder) ConfigShow(context.Context) (ConfigState, error) {
 	r.note("ConfigShow")
 	return ConfigState{}, nil

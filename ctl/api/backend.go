@@ -34,7 +34,7 @@ type Backend interface {
 	// and returns the peer once enrolled.
 	Enroll(ctx context.Context, address string) (Peer, error)
 	// Unenroll closes a peer's session; its account (debt included) stays.
-	Unenroll(ctx context.Context, peer string) error
+	Unenroll(ctx context.Context, peer string) (Unenrolled, error)
 	// Stop shuts the daemon down once the response is sent.
 	Stop(ctx context.Context) error
 	// ConfigShow returns the running configuration and any pending one.
@@ -99,11 +99,11 @@ var handlers = map[string]handler{
 		}
 		return b.Enroll(ctx, a.Address)
 	}),
-	CmdUnenroll: withArgs(func(b Backend, ctx context.Context, a UnenrollArgs) (Empty, error) {
+	CmdUnenroll: withArgs(func(b Backend, ctx context.Context, a UnenrollArgs) (Unenrolled, error) {
 		if a.Peer == "" {
-			return Empty{}, Errorf(CodeInvalidArgument, "peer is required")
+			return Unenrolled{}, Errorf(CodeInvalidArgument, "peer is required")
 		}
-		return empty(b.Unenroll(ctx, a.Peer))
+		return b.Unenroll(ctx, a.Peer)
 	}),
 	CmdStop:           noArgs(func(b Backend, ctx context.Context) (Empty, error) { return empty(b.Stop(ctx)) }),
 	CmdConfigShow:     noArgs(Backend.ConfigShow),

@@ -410,6 +410,15 @@ type UnenrollArgs struct {
 	Peer string `json:"peer"`
 }
 
+// Unenrolled is the answer to unenroll: which peer it closed, by its full
+// id, since the request may have named it by a prefix or an address.
+type Unenrolled struct {
+	// Peer is the unenrolled peer's id (hex).
+	Peer string `json:"peer"`
+	// Address is where the peer was reached, IP:PORT, when known.
+	Address string `json:"address,omitempty"`
+}
+
 // ConfigState is the answer to the config commands.
 type ConfigState struct {
 	// Config is the running configuration, TOML.

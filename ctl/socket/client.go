@@ -194,8 +194,9 @@ func (c *Client) Enroll(ctx context.Context, address string) (r api.Peer, err er
 }
 
 // Unenroll implements api.Backend.
-func (c *Client) Unenroll(ctx context.Context, peer string) error {
-	return c.Call(ctx, api.CmdUnenroll, api.UnenrollArgs{Peer: peer}, nil)
+func (c *Client) Unenroll(ctx context.Context, peer string) (r api.Unenrolled, err error) {
+	err = c.Call(ctx, api.CmdUnenroll, api.UnenrollArgs{Peer: peer}, &r)
+	return r, err
 }
 
 // Stop implements api.Backend.
