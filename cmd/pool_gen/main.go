@@ -365,9 +365,15 @@ func report(w io.Writer, c *genConfig, r *result, rows int) {
 	lost := func(i int) int64 { return int64(r.Queued[i]) - int64(r.Received[i]) }
 	sort.SliceStable(idx, func(a, b int) bool { return lost(idx[a]) > lost(idx[b]) })
 	fmt.Fprintf(w, "sessions with frames queued and none back: %d of %d\n", silent, len(idx))
-	// queued counts frames handed to the PMD, refused ones included.
+	// queued counts frames handed to the PMD, refused ones included: the
+	// binding frees a refused burst's tail without saying whose frames
+	// they were, so the column is "not back", and the line above it says
+	// how much of it the TX ring refused, which lost= leaves out.
+	if r.TxRefused > 0 {
+		fmt.Fprintf(w, "not back includes the %d frames the TX ring refused (tx_refused), spread over the sessions; lost= counts only frames sent\n", r.TxRefused)
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "session\thop session id\tqueued\treceived\tlost\t")
+	fmt.Fprintln(tw, "session\thop session id\tqueued\treceived\tnot back\t")
 	for _, i := range idx[:min(rows, len(idx))] {
 		id := traffic.HopSession(i)
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t\n", i, id, r.Queued[i], r.Received[i], lost(i))
