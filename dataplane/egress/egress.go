@@ -179,18 +179,20 @@ func (p *Port[B]) EnqueueBurst(ms []*dpdk.Mbuf, cs []sched.Class, now int64, que
 	cs, queued = cs[:len(ms)], queued[:len(ms)]
 	drops := p.ms[:0:len(ms)] // panics, as the Burst would, beyond its Size
 	hs, ls := p.out[:len(ms)], p.lens[:len(ms)]
-	for i, m := range ms {
-		hs[i], ls[i] = sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead
-	}
-	// The scheduler takes each run of one class in one call.
+	// The scheduler takes each run of one class in one call; the run's
+	// handles and lengths are gathered while finding its end.
 	for i := 0; i < len(ms); {
-		c, j := cs[i], i+1
-		for j < len(ms) && cs[j] == c {
-			j++
+		c, j := cs[i], i
+		for ; j < len(ms) && cs[j] == c; j++ {
+			m := ms[j]
+			hs[j], ls[j] = sched.Handle(m.Handle()), uint32(m.PktLen())+WireOverhead
 		}
 		k := i + p.s.EnqueueRun(now, c, hs[i:j], ls[i:j])
-		for x := i; x < j; x++ {
-			queued[x] = x < k
+		for x := i; x < k; x++ {
+			queued[x] = true
+		}
+		for x := k; x < j; x++ {
+			queued[x] = false
 		}
 		if k < j {
 			drops = append(drops, ms[k:j]...)
