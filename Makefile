@@ -91,7 +91,7 @@ bench-tables: deps
 bench-dataplane: deps
 	$(GO) run ./bench/dataplane
 
-## bench-dataplane-sweep: relay worker over 1K/100K/1M routes x 128/512/1500 B on net_null (auth off); writes bench/results/dataplane_sweep.{csv,png} (root; ~1 min).
+## bench-dataplane-sweep: relay worker over 1K/100K/1M routes x 128/512/1500 B on net_null (auth off); writes bench/results/dataplane_sweep.{csv,png}, 3 interleaved rounds, median per cell and per-round 1M/1K ratios (root; ~3 min).
 bench-dataplane-sweep: deps
 	POOLRELAY_SWEEP=1 $(GO) test -run '^$$' -bench RelaySweep -benchtime 1x -timeout 20m ./bench/dataplane
 

@@ -338,48 +338,106 @@ func (s *session) sized(name string, size, first int) (*session, error) {
 
 // sweepCell is one measured point of the sweep.
 type sweepCell struct {
-	routes, size  int
-	mpps          float64
+	routes, size int
+	// mpps is the wall-clock rate; cpuMpps the rate per second of the
+	// worker thread's CPU time (1000 / bindingResult.cpuNs), 0 if unknown.
+	mpps, cpuMpps float64
 	drops         uint64
 	bytesPerRoute float64
+}
+
+// sweepRatio is one frame size's last / first route count ratio (1M / 1K
+// by default): the median over rounds of each round's ratio, by wall clock
+// and by worker CPU time.
+type sweepRatio struct {
+	size      int
+	wall, cpu float64
 }
 
 // relaySweep measures the relay (hop authentication off, a different
 // route's session in every frame) over route counts and frame sizes on
 // net_null ports hot-plugged into s's EAL, one pair per size, and returns
-// the cells in order.
-func relaySweep(ctx context.Context, s *session, routes, sizes []int, log io.Writer) ([]sweepCell, error) {
-	var cells []sweepCell
+// the cells in order. It runs every cell once per round, rounds one after
+// another, so that the cells compared (1K and 1M routes) are measured
+// minutes apart at most and each in every spell of a shared machine's
+// load; a cell's Mpps is the median of its samples over all rounds (its
+// cpuMpps the median of its rounds').
+func relaySweep(ctx context.Context, s *session, routes, sizes []int, rounds int, log io.Writer) (cells []sweepCell, ratios []sweepRatio, err error) {
+	subs := make([]*session, len(sizes))
 	for i, size := range sizes {
-		sub, err := s.sized(fmt.Sprintf("sweep%d", size), size, 10+2*i)
-		if err != nil {
-			return cells, err
+		if subs[i], err = s.sized(fmt.Sprintf("sweep%d", size), size, 10+2*i); err != nil {
+			return nil, nil, err
 		}
-		defer sub.close()
-		for _, n := range routes {
-			rb := &relayBench{name: fmt.Sprintf("sweep %d routes %d B", n, size), routes: n}
-			fmt.Fprintf(log, "bench: %s\n", rb.name)
-			res, err := sub.run(ctx, Processor{Name: rb.name, Frame: rb.frame, Process: rb.process})
-			if err != nil {
-				return cells, err
+		defer subs[i].close()
+	}
+	k := func(i, j int) int { return i*len(routes) + j }
+	benches := make([]*relayBench, len(sizes)*len(routes))
+	rates := make([][]float64, len(benches))
+	wall := make([][]float64, len(benches)) // each round's median
+	cpu := make([][]float64, len(benches))  // each round's
+	for round := 1; round <= rounds; round++ {
+		for i, size := range sizes {
+			for j, n := range routes {
+				rb := benches[k(i, j)]
+				if rb == nil {
+					rb = &relayBench{name: fmt.Sprintf("sweep %d routes %d B", n, size), routes: n}
+					benches[k(i, j)] = rb
+				}
+				fmt.Fprintf(log, "bench: sweep round %d/%d: %d routes %d B\n", round, rounds, n, size)
+				res, err := subs[i].run(ctx, Processor{Name: rb.name, Frame: rb.frame, Process: rb.process})
+				if err != nil {
+					return nil, nil, err
+				}
+				rates[k(i, j)] = append(rates[k(i, j)], res.rates...)
+				wall[k(i, j)] = append(wall[k(i, j)], stats.Median(res.rates))
+				var cpuMpps float64 // frames per µs of the worker's CPU time
+				if len(res.cpuNs) > 0 {
+					cpuMpps = 1e3 / stats.Median(res.cpuNs)
+				}
+				cpu[k(i, j)] = append(cpu[k(i, j)], cpuMpps)
 			}
-			cell := sweepCell{routes: n, size: size, mpps: stats.Median(res.rates), bytesPerRoute: rb.t.Routes().Stats().BytesPerRoute()}
-			for _, d := range rb.set.AllDrops(nil) {
+		}
+	}
+	ratio := func(first, last []float64) float64 {
+		var rs []float64
+		for r := range first {
+			if first[r] > 0 {
+				rs = append(rs, last[r]/first[r])
+			}
+		}
+		if len(rs) == 0 {
+			return 0
+		}
+		return stats.Median(rs)
+	}
+	for i, size := range sizes {
+		for j, n := range routes {
+			rb := benches[k(i, j)]
+			cell := sweepCell{routes: n, size: size, mpps: stats.Median(rates[k(i, j)]), cpuMpps: stats.Median(cpu[k(i, j)]),
+				bytesPerRoute: rb.t.Routes().Stats().BytesPerRoute()}
+			rb.fold()
+			for _, d := range rb.drops {
 				cell.drops += d
 			}
 			cells = append(cells, cell)
 		}
+		first, last := k(i, 0), k(i, len(routes)-1)
+		ratios = append(ratios, sweepRatio{size: size, wall: ratio(wall[first], wall[last]), cpu: ratio(cpu[first], cpu[last])})
 	}
-	return cells, nil
+	return cells, ratios, nil
 }
 
 // writeSweep writes the cells as CSV and draws Mpps against routes, one
-// line per frame size, as a PNG (or SVG, by the extension).
+// line per frame size, as a PNG (or SVG, by the extension): Mpps per
+// second of worker CPU time where the cells have it (the figure a shared
+// machine does not blur), else by wall clock.
 func writeSweep(csvPath, plotPath string, cells []sweepCell) error {
 	var b strings.Builder
-	b.WriteString("routes,size_bytes,mpps,gbps,ns_per_frame,drops,bytes_per_route\n")
+	b.WriteString("routes,size_bytes,mpps,gbps,ns_per_frame,drops,bytes_per_route,cpu_mpps\n")
+	useCPU := len(cells) > 0
 	for _, c := range cells {
-		fmt.Fprintf(&b, "%d,%d,%.3f,%.3f,%.1f,%d,%.1f\n", c.routes, c.size, c.mpps, c.mpps*float64(c.size)*8/1e3, 1e3/c.mpps, c.drops, c.bytesPerRoute)
+		fmt.Fprintf(&b, "%d,%d,%.3f,%.3f,%.1f,%d,%.1f,%.3f\n", c.routes, c.size, c.mpps, c.mpps*float64(c.size)*8/1e3, 1e3/c.mpps, c.drops, c.bytesPerRoute, c.cpuMpps)
+		useCPU = useCPU && c.cpuMpps > 0
 	}
 	if err := os.WriteFile(csvPath, []byte(b.String()), 0o644); err != nil {
 		return err
@@ -387,7 +445,10 @@ func writeSweep(csvPath, plotPath string, cells []sweepCell) error {
 	p := plot.New()
 	p.Title.Text = "relay worker, one core, hop auth off, a different route per frame"
 	p.X.Label.Text = "routes"
-	p.Y.Label.Text = "Mpps"
+	p.Y.Label.Text = "Mpps (wall clock)"
+	if useCPU {
+		p.Y.Label.Text = "Mpps per second of the worker's CPU time"
+	}
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
@@ -397,7 +458,11 @@ func writeSweep(csvPath, plotPath string, cells []sweepCell) error {
 		if _, ok := bySize[c.size]; !ok {
 			sizes = append(sizes, c.size)
 		}
-		bySize[c.size] = append(bySize[c.size], plotter.XY{X: float64(c.routes), Y: c.mpps})
+		y := c.mpps
+		if useCPU {
+			y = c.cpuMpps
+		}
+		bySize[c.size] = append(bySize[c.size], plotter.XY{X: float64(c.routes), Y: y})
 	}
 	for i, size := range sizes {
 		l, pts, err := plotter.NewLinePoints(bySize[size])

@@ -59,7 +59,8 @@ func TestWriteSweep(t *testing.T) {
 //	POOLRELAY_SWEEP=1 go test -run '^$' -bench RelaySweep -benchtime 1x ./bench/dataplane
 //
 // POOLRELAY_SWEEP_ROUTES and POOLRELAY_SWEEP_SIZES (comma-separated) replace
-// the default 1000,100000,1000000 and 128,512,1500.
+// the default 1000,100000,1000000 and 128,512,1500; POOLRELAY_SWEEP_ROUNDS
+// the default 3 rounds (each runs every cell once, see relaySweep).
 func BenchmarkRelaySweep(b *testing.B) {
 	if os.Getenv("POOLRELAY_SWEEP") == "" {
 		b.Skip("set POOLRELAY_SWEEP=1 to run the sweep")
@@ -69,6 +70,10 @@ func BenchmarkRelaySweep(b *testing.B) {
 	}
 	routes := envInts(b, "POOLRELAY_SWEEP_ROUTES", []int{1000, 100000, 1000000})
 	sizes := envInts(b, "POOLRELAY_SWEEP_SIZES", []int{128, 512, 1500})
+	rounds := envInts(b, "POOLRELAY_SWEEP_ROUNDS", []int{3})[0]
+	if rounds < 1 || len(routes) == 0 || len(sizes) == 0 {
+		b.Fatal("POOLRELAY_SWEEP_ROUNDS must be at least 1, the route counts and sizes not empty")
+	}
 	c := &config{rounds: 1, warmup: 1, seconds: 3, size: sizes[0], burst: 32, mbufs: 16383, memMB: 512}
 	var err error
 	if c.mainCore, c.workCore, err = pickCores(""); err != nil {
@@ -81,12 +86,16 @@ func BenchmarkRelaySweep(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.close()
-	cells, err := relaySweep(context.Background(), s, routes, sizes, os.Stderr)
+	cells, ratios, err := relaySweep(context.Background(), s, routes, sizes, rounds, os.Stderr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, cell := range cells {
-		b.Logf("routes=%d size=%d mpps=%.2f drops=%d bytes/route=%.0f (%s)", cell.routes, cell.size, cell.mpps, cell.drops, cell.bytesPerRoute, mem.describe())
+		b.Logf("routes=%d size=%d mpps=%.2f cpu_mpps=%.2f drops=%d bytes/route=%.0f", cell.routes, cell.size, cell.mpps, cell.cpuMpps, cell.drops, cell.bytesPerRoute)
+	}
+	b.Logf("memory: %s", mem.describe())
+	for _, r := range ratios {
+		b.Logf("size=%d routes %d/%d: ratio=%.2f cpu_ratio=%.2f (median over %d rounds of each round's ratio)", r.size, routes[len(routes)-1], routes[0], r.wall, r.cpu, rounds)
 	}
 	out := filepath.Join("..", "results")
 	if err := writeSweep(filepath.Join(out, "dataplane_sweep.csv"), filepath.Join(out, "dataplane_sweep.png"), cells); err != nil {

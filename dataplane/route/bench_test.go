@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+
+	"github.com/poolrelay/poolrelay/internal/cputime"
 )
 
 // benchSizes are the route counts the issue asks figures for. Every table is
@@ -118,6 +120,7 @@ func BenchmarkLookup(b *testing.B) {
 				found := 0
 				var sink uint32
 				b.ResetTimer()
+				cpu := cputime.Start()
 				for i := range b.N {
 					r, ok := bt.tbl.Lookup(ids[i&(1<<20-1)])
 					if ok {
@@ -126,6 +129,7 @@ func BenchmarkLookup(b *testing.B) {
 					sink += r.EgressPeer
 				}
 				b.StopTimer()
+				cpu.Report(b)
 				if want := kind == "hit"; (found == b.N) != want || (found == 0) == want {
 					b.Fatalf("%s benchmark found %d of %d", kind, found, b.N)
 				}
@@ -133,6 +137,7 @@ func BenchmarkLookup(b *testing.B) {
 				b.ReportMetric(st.BytesPerRoute(), "B/route")
 				b.ReportMetric(float64(bt.heapBytes)/float64(n), "heapB/route")
 				b.ReportMetric(st.Load(), "load")
+				b.ReportMetric(float64(st.HugeBytes)/float64(max(1, st.ChunkBytes)), "huge")
 				_ = sink
 			})
 		}
@@ -157,10 +162,13 @@ func BenchmarkLookupBurst(b *testing.B) {
 				found := make([]bool, burst)
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu := cputime.Start()
 				for i := 0; i < b.N; i += burst {
 					off := i & (1<<20 - 1)
 					bt.tbl.LookupBurst(ids[off:off+burst], routes, found)
 				}
+				b.StopTimer()
+				cpu.Report(b)
 			})
 		}
 	}

@@ -30,6 +30,14 @@
 // dropped it, which is what makes copy-on-write safe without epochs or
 // hazard pointers.
 //
+// Shards' slots and signatures are carved from large chunks (arena.go)
+// whose whole 2 MiB pages are advised for transparent huge pages and
+// prefaulted: at a million routes the slots are ~90 MB, 23 000 pages of
+// 4 KiB, and every lookup's slot would also be a TLB miss. A chunk goes
+// back to the collector once no shard points into it; the table copies
+// itself into fresh chunks after a bulk install and whenever it has carved
+// more than twice what it uses.
+//
 // Entries hold no pointers, so the collector never scans the arrays, however
 // large the table.
 //
@@ -46,7 +54,9 @@
 // adds a 104-byte header and an 8-byte pointer, which matter only when a
 // table holds far fewer routes than its shards (1 K routes in a table
 // made for 1 M: about 460 bytes per route). Table.Stats reports the exact
-// figure.
+// figure; its ChunkBytes, what the chunks carved since the last
+// compaction take, can reach about three times the slot and signature
+// bytes between compactions.
 //
 // # Hashing
 //

@@ -14,7 +14,8 @@ const (
 	// targetShardRoutes is the number of routes a shard holds when the table
 	// is full. An update copies one shard: at about a thousand routes that
 	// is ~140 KB, some 30 µs on the control core (BenchmarkUpdate), whatever
-	// the table size.
+	// the table size, plus its share of the compactions and of the huge
+	// page faults of the table's chunks (see arena).
 	targetShardRoutes = 1024
 	// maxShards bounds the shard pointer array (512 KB) for the largest
 	// table the configuration allows (16 M routes).
@@ -60,6 +61,12 @@ type Table struct {
 
 	// mu serialises writers and guards the fields below.
 	mu sync.Mutex
+	// slotArena and sigArena hold the slot and signature arrays of every
+	// shard but empty; liveSlots and liveBuckets are how many of their
+	// elements the published shards use.
+	slotArena              arena[slot]
+	sigArena               arena[bucket]
+	liveSlots, liveBuckets int
 	// minExpires[i] is a lower bound of the non-zero Expires values in
 	// shard i (math.MaxInt64 when it has none): Sweep skips shards with
 	// nothing due. Kept here, not in the shard, so that readers never see
@@ -107,13 +114,14 @@ const (
 )
 
 // slot is a key and what a worker needs of its route, in 64 bytes: one
-// cache line, and on a line of its own, since slot arrays are multiples of
-// 512 bytes, which the Go runtime places on 64-byte boundaries (size
-// classes from 512 bytes up are multiples of 64 and spans are
-// page-aligned; TestSlotsAligned checks). A lookup of a table far larger
-// than the cache then costs two misses, the signatures' line and this one,
-// where the 104-byte key and Route it replaced spanned two or three lines
-// and made the lookup wait on memory about twice as long.
+// cache line, and on a line of its own, since slot arrays are carved at
+// multiples of 64 bytes from chunks that start on a 64-byte boundary
+// (chunks from 512 bytes up are in size classes that are multiples of 64,
+// in page-aligned spans, or are page-aligned large objects;
+// TestSlotsAligned checks). A lookup of a table far larger than the cache
+// then costs two misses, the signatures' line and this one, where the
+// 104-byte key and Route it replaced spanned two or three lines and made
+// the lookup wait on memory about twice as long.
 //
 // It holds an IPv4 route whole, but for its expiry (the cold expires
 // array: workers never test it). An IPv6 route, whose addresses alone
@@ -248,12 +256,15 @@ func New(maxRoutes int) (*Table, error) {
 	for shards*targetShardRoutes < maxRoutes && shards < maxShards {
 		shards *= 2
 	}
+	full := bucketsFor(maxRoutes) // buckets of a full table, roughly
 	t := &Table{
 		key:        newHashKey(),
 		shift:      uint(64 - log2(shards)),
 		max:        maxRoutes,
 		shards:     make([]atomic.Pointer[shard], shards),
 		minExpires: make([]int64, shards),
+		slotArena:  newArena[slot](slotBytes, full*bucketSlots*slotBytes),
+		sigArena:   newArena[bucket](bucketBytes, full*bucketBytes),
 	}
 	for i := range t.shards {
 		t.shards[i].Store(empty)

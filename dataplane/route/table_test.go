@@ -6,7 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -631,4 +634,77 @@ func TestSlotRoundTrip(t *testing.T) {
 		}
 	}
 	checkShards(t, tbl)
+}
+
+// TestCompaction updates a table far past what its arenas may carve
+// before compacting, and checks that every route survives each compaction
+// whole, that compactions happen, and that the chunks a table pins stay
+// within the bound arena documents.
+func TestCompaction(t *testing.T) {
+	const n = 20_000
+	tbl, _ := New(1 << 15)
+	var b Batch
+	for i := range uint64(n) {
+		b.Put(testID(i), testRoute(i, 0))
+	}
+	if err := tbl.Apply(&b); err != nil {
+		t.Fatal(err)
+	}
+	st := tbl.Stats()
+	slotsBytes := st.Slots * slotBytes
+	if st.ChunkBytes > slotsBytes+slotsBytes/4 {
+		t.Errorf("after a bulk install the chunks hold %d bytes for %d bytes of slots: not compacted", st.ChunkBytes, slotsBytes)
+	}
+	compactions, last := 0, st.ChunkBytes
+	for v := uint32(1); v <= 3000; v++ {
+		i := uint64(v*7919) % n
+		if err := tbl.Put(testID(i), testRoute(i, v)); err != nil {
+			t.Fatal(err)
+		}
+		st := tbl.Stats()
+		if st.ChunkBytes < last {
+			compactions++
+		}
+		last = st.ChunkBytes
+		live := st.Slots*slotBytes + st.Slots/bucketSlots*bucketBytes
+		if limit := 3*live + 2*tbl.slotArena.max*slotBytes + 2*tbl.sigArena.max*bucketBytes; st.ChunkBytes > limit {
+			t.Fatalf("after %d puts the chunks hold %d bytes, over %d (live %d)", v, st.ChunkBytes, limit, live)
+		}
+	}
+	if compactions == 0 {
+		t.Error("3000 shard copies and not one compaction")
+	}
+	for i := range uint64(n) {
+		r, ok := tbl.Lookup(testID(i))
+		if v := r.IngressPeer - uint32(i)*7919; !ok || !consistent(r) || v > 3000 {
+			t.Fatalf("route %d after compactions: %v %+v", i, ok, r)
+		}
+	}
+	checkShards(t, tbl)
+	if runtime.GOOS == "linux" {
+		big, _ := New(1 << 20)
+		b.Reset()
+		for i := range uint64(200_000) {
+			b.Put(testID(i), testRoute(i, 0))
+		}
+		if err := big.Apply(&b); err != nil {
+			t.Fatal(err)
+		}
+		// 200K routes take ~18 MB of slots in one chunk, which covers
+		// 2 MiB pages whatever its alignment. The advice failing is
+		// possible (a kernel without THP) but not here: say so.
+		if st := big.Stats(); st.HugeBytes == 0 {
+			t.Logf("no chunk memory advised for huge pages (THP: %s)", thpMode())
+		} else {
+			t.Logf("%d of %d chunk bytes advised for huge pages", st.HugeBytes, st.ChunkBytes)
+		}
+	}
+}
+
+func thpMode() string {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -125,8 +125,9 @@ func (t *Table) applyLocked(ps []pending) error {
 		minExpires int64
 	}
 	var (
-		out   []rebuilt
-		delta int
+		out    []rebuilt
+		delta  int
+		chunks = t.slotArena.chunks + t.sigArena.chunks
 	)
 	for len(ps) > 0 {
 		n := 1
@@ -144,11 +145,57 @@ func (t *Table) applyLocked(ps []pending) error {
 		return fmt.Errorf("route: %d routes would exceed the maximum of %d: %w", total, t.max, ErrFull)
 	}
 	for _, r := range out {
+		old := t.shards[r.shard].Load()
+		t.liveSlots += len(r.s.arenaSlots()) - len(old.arenaSlots())
+		t.liveBuckets += len(r.s.arenaSigs()) - len(old.arenaSigs())
 		t.shards[r.shard].Store(r.s)
 		t.minExpires[r.shard] = r.minExpires
 	}
 	t.n.Add(int64(delta))
+	// A change of a shard or two takes at most a chunk from each arena;
+	// more is a bulk install, whose table compaction lays out in one run.
+	if t.slotArena.chunks+t.sigArena.chunks > chunks+2 ||
+		t.slotArena.wasteful(t.liveSlots) || t.sigArena.wasteful(t.liveBuckets) {
+		t.compactLocked()
+	}
 	return nil
+}
+
+// arenaSlots and arenaSigs return s's arrays that come from the table's
+// arenas: all of them but empty's.
+func (s *shard) arenaSlots() []slot {
+	if s == empty {
+		return nil
+	}
+	return s.slots
+}
+
+func (s *shard) arenaSigs() []bucket {
+	if s == empty {
+		return nil
+	}
+	return s.sigs
+}
+
+// compactLocked copies every shard's slots and signatures into fresh
+// chunks, one per arena, and publishes the copies, so that the chunks the
+// old arrays kept alive can be freed (see arena). A reader sees each shard
+// before or after, and both hold the same routes. The expiry and spill
+// arrays are shared with the old shard: published shards are never
+// written.
+func (t *Table) compactLocked() {
+	t.slotArena.reset(t.liveSlots)
+	t.sigArena.reset(t.liveBuckets)
+	for si := range t.shards {
+		s := t.shards[si].Load()
+		if s == empty {
+			continue
+		}
+		t.shards[si].Store(&shard{
+			sigs: t.sigArena.clone(s.sigs), slots: t.slotArena.clone(s.slots),
+			spill: s.spill, expires: s.expires, n: s.n,
+		})
+	}
 }
 
 // change returns a new shard: old with the changes ps applied. old is not
@@ -164,7 +211,7 @@ func (t *Table) change(old *shard, ps []pending) *shard {
 	if need := old.n + puts; float64(need) > maxLoad*float64(len(old.slots)) {
 		s = t.resized(old, bucketsFor(need))
 	} else {
-		s = old.clone()
+		s = t.clone(old)
 	}
 	for _, p := range ps {
 		if p.op.del {
@@ -187,12 +234,13 @@ func bucketsFor(n int) int {
 	return max(minBuckets, int(math.Ceil(float64(n)/(rebuildLoad*bucketSlots))))
 }
 
-// clone returns a private copy of s. The spill array is copied compacted:
-// the entries of routes since deleted or replaced by ones that fit a slot
-// are dropped, so it never holds more than the shard's spilled routes and
-// the changes of one update.
-func (s *shard) clone() *shard {
-	c := &shard{sigs: slices.Clone(s.sigs), slots: slices.Clone(s.slots), expires: slices.Clone(s.expires), n: s.n}
+// clone returns a private copy of s, its slots and signatures in the
+// table's arenas. The spill array is copied compacted: the entries of
+// routes since deleted or replaced by ones that fit a slot are dropped, so
+// it never holds more than the shard's spilled routes and the changes of
+// one update.
+func (t *Table) clone(s *shard) *shard {
+	c := &shard{sigs: t.sigArena.clone(s.sigs), slots: t.slotArena.clone(s.slots), expires: slices.Clone(s.expires), n: s.n}
 	if len(s.spill) == 0 {
 		return c
 	}
@@ -211,7 +259,7 @@ func (s *shard) clone() *shard {
 // resized returns a copy of s with size buckets, every route rehashed into
 // it (which also drops overflow marks that deletes left behind).
 func (t *Table) resized(s *shard, size int) *shard {
-	ns := &shard{sigs: make([]bucket, size), slots: make([]slot, size*bucketSlots), expires: make([]int64, size*bucketSlots)}
+	ns := &shard{sigs: t.sigArena.alloc(size), slots: t.slotArena.alloc(size * bucketSlots), expires: make([]int64, size*bucketSlots)}
 	for i := range s.slots {
 		if e := &s.slots[i]; e.key != (SessionID{}) {
 			r := s.full(uint32(i))
@@ -358,6 +406,11 @@ type Stats struct {
 	// Bytes is the memory the table holds: slot, signature, expiry and
 	// spill arrays, shard headers and the shard pointer array.
 	Bytes int
+	// ChunkBytes is the memory of the slot and signature chunks allocated
+	// since the table last compacted: what its arrays, old ones included,
+	// can keep from the garbage collector (see arena). HugeBytes is the
+	// part of it advised for transparent huge pages.
+	ChunkBytes, HugeBytes int
 	// MaxProbe is the longest distance in buckets of a route from its home
 	// bucket plus one: the most buckets a lookup of an installed route
 	// reads.
@@ -395,6 +448,10 @@ var (
 // so it is for the control core and benchmarks, not for a hot path.
 func (t *Table) Stats() Stats {
 	st := Stats{Shards: len(t.shards), Bytes: len(t.shards) * pointerSize}
+	t.mu.Lock()
+	st.ChunkBytes = t.slotArena.chunkBytes + t.sigArena.chunkBytes
+	st.HugeBytes = t.slotArena.hugeBytes + t.sigArena.hugeBytes
+	t.mu.Unlock()
 	for si := range t.shards {
 		s := t.shards[si].Load()
 		st.Routes += s.n
