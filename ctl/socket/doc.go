@@ -9,7 +9,9 @@
 // given the configured group: only root, the daemon's user and that group can
 // connect at all. Then each connection's peer credentials (SO_PEERCRED,
 // reported by the kernel, not by the client) must show uid 0, the daemon's
-// own uid, or membership of the socket's group, unless more uids are allowed
+// own uid, or membership of the socket's group (the primary group, the
+// group database's members, or a group the connecting process holds, as
+// sg or setpriv give one), unless more uids are allowed
 // in Options; anyone else gets a permission_denied response and is
 // disconnected. The second check still holds when the file's mode was
 // widened by mistake or the socket was handed to another process.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -328,17 +330,30 @@ func TestPolicy(t *testing.T) {
 				return g, nil
 			}
 			return nil, errors.New("no such user")
+		},
+		// pid 7 holds group 990 (given by sg) as uid 1002; pid 8 holds it
+		// as another uid (a pid reused since the connect).
+		procGroupsOf: func(pid int32) (uint32, []uint32, error) {
+			switch pid {
+			case 7:
+				return 1002, []uint32{100, 990}, nil
+			case 8:
+				return 1004, []uint32{990}, nil
+			}
+			return 0, nil, errors.New("no such process")
 		}}
 	for _, tc := range []struct {
 		cred Cred
 		ok   bool
 	}{
-		{Cred{UID: 0, GID: 0}, true},       // root
-		{Cred{UID: 500, GID: 500}, true},   // the daemon's own user
-		{Cred{UID: 1003, GID: 990}, true},  // primary group is the socket's
-		{Cred{UID: 1001, GID: 100}, true},  // supplementary member
-		{Cred{UID: 1500, GID: 1500}, true}, // allowed explicitly
-		{Cred{UID: 1002, GID: 100}, false}, // known user, not a member
+		{Cred{PID: 7, UID: 1002, GID: 100}, true},  // holds the group, unknown to the database
+		{Cred{PID: 8, UID: 1002, GID: 100}, false}, // the pid's uid is not the connector's
+		{Cred{UID: 0, GID: 0}, true},               // root
+		{Cred{UID: 500, GID: 500}, true},           // the daemon's own user
+		{Cred{UID: 1003, GID: 990}, true},          // primary group is the socket's
+		{Cred{UID: 1001, GID: 100}, true},          // supplementary member
+		{Cred{UID: 1500, GID: 1500}, true},         // allowed explicitly
+		{Cred{UID: 1002, GID: 100}, false},         // known user, not a member
 		{Cred{UID: 65534, GID: 65534}, false},
 	} {
 		err := p.Allow(tc.cred)
@@ -346,6 +361,46 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("Allow(%+v) = %v, want allowed=%v", tc.cred, err, tc.ok)
 		}
 	}
+}
+
+func TestParseStatus(t *testing.T) {
+	own, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	euid, _, err := parseStatus(own)
+	if err != nil || euid != uint32(os.Geteuid()) {
+		t.Fatalf("own status: euid %d, %v; want %d", euid, err, os.Geteuid())
+	}
+	for _, tc := range []struct {
+		in   string
+		euid uint32
+		gids []uint32
+		ok   bool
+	}{
+		{"Name:\tsh\nUid:\t1000\t1002\t1002\t1002\nGid:\t100\t100\t100\t100\nGroups:\t100 990 \n", 1002, []uint32{100, 990}, true},
+		{"Uid:\t0\t0\t0\t0\nGroups:\t\n", 0, nil, true},
+		{"Uid:\t0\nGroups:\t1\n", 0, nil, false},
+		{"Uid:\t0\t0\t0\t0\n", 0, nil, false},
+		{"Uid:\t0\tx\t0\t0\nGroups:\t1\n", 0, nil, false},
+		{"Uid:\t0\t0\t0\t0\nGroups:\t1 99999999999\n", 0, nil, false},
+		{"", 0, nil, false},
+	} {
+		euid, gids, err := parseStatus([]byte(tc.in))
+		if (err == nil) != tc.ok || (tc.ok && (euid != tc.euid || !slices.Equal(gids, tc.gids))) {
+			t.Errorf("parseStatus(%q) = %d %v %v", tc.in, euid, gids, err)
+		}
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	f.Add([]byte("Uid:\t1000\t1002\t1002\t1002\nGroups:\t100 990\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		euid, gids, err := parseStatus(b)
+		if err != nil && (euid != 0 || gids != nil) {
+			t.Fatalf("error %v with results %d %v", err, euid, gids)
+		}
+	})
 }
 
 // helperEnv makes the test binary act as a CLI client (see TestMain).
@@ -379,11 +434,11 @@ func TestMain(m *testing.M) {
 
 // runAs runs this test binary as a client with uid/gid 65534 (nobody) and
 // returns what it printed.
-func runAs(t *testing.T, bin, sock string) string {
+func runAs(t *testing.T, bin, sock string, groups ...uint32) string {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), helperEnv+"="+sock)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: groups}}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -445,6 +500,28 @@ func TestUnprivilegedUserRefused(t *testing.T) {
 		t.Fatalf("a refused client reached the backend %d times", b.calls)
 	}
 	alive(t, s.Path())
+}
+
+// A user given the socket's group by sg or setpriv, unknown to the group
+// database, connects through the file's mode with the groups its process
+// holds, and the server accepts it for the same reason.
+func TestGroupHeldByProcessAllowed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user with other groups; TestPolicy covers the decision")
+	}
+	const gid = 47113 // in no group database entry
+	top, bin := clientCopy(t)
+	s, b := startServer(t, Options{Path: filepath.Join(top, "run", "ctl.sock"), Group: strconv.Itoa(gid)})
+	os.Chmod(filepath.Dir(s.Path()), 0o755)
+	if got := runAs(t, bin, s.Path()); !strings.HasPrefix(got, string(api.CodePermissionDenied)) {
+		t.Fatalf("nobody without the group: %q, want %s", got, api.CodePermissionDenied)
+	}
+	if got := runAs(t, bin, s.Path(), gid); strings.HasPrefix(got, string(api.CodePermissionDenied)) {
+		t.Fatalf("nobody holding group %d: %q, want it allowed", gid, got)
+	}
+	if b.calls != 1 {
+		t.Fatalf("backend calls %d, want the allowed client's one", b.calls)
+	}
 }
 
 // Commands that change the relay are logged with who ran them; reads are
