@@ -47,7 +47,8 @@
 //     once (intel-ipsec-mb's IMB_AES256_GCM_PRE, from Debian's
 //     libipsec-mb-dev, and the powers of H) and shared read-only by the
 //     workers, GMACBatch a worker's jobs for a burst, and GMACBatch.Verify
-//     and Sign one cgo call each per burst. hopmac.c computes the tag of a
+//     and Sign one cgo call each per burst (Sign also stores the UDP
+//     checksum of a job added with AddSign, after the tag). hopmac.c computes the tag of a
 //     short frame itself (one GHASH reduction per frame, the MAC field's
 //     zero blocks skipped, E_K(J0) beside the GHASH chain) and hands the
 //     middle of a long one to the library's GHASH: the library's direct

@@ -282,6 +282,22 @@ void pr_gmac_batch_free(struct pr_gmac_batch *b)
 	free(b);
 }
 
+/*
+ * prefetch_frame asks for every cache line of a job's frame, the next
+ * one's while this one is hashed: a frame the PMD wrote is not in the
+ * cache, and a long frame's lines, read in order only once its hashing
+ * starts, each waited for memory (the library's GHASH was 40% of a
+ * relayed 1500-byte frame in the data-plane benchmark). At most a 2 KB
+ * buffer's lines.
+ */
+static inline void prefetch_frame(const struct pr_gmac_job *j)
+{
+	const uint8_t *p = (const uint8_t *)j->data;
+	uint32_t n = j->len < 2048 ? j->len : 2048;
+	for (uint32_t o = 0; o < n; o += 64)
+		__builtin_prefetch(p + o);
+}
+
 PR_SIMD void pr_gmac_verify(uintptr_t batch)
 {
 	struct pr_gmac_batch *b = (struct pr_gmac_batch *)batch;
@@ -293,7 +309,7 @@ PR_SIMD void pr_gmac_verify(uintptr_t batch)
 		if (j->len < PR_HOP_HEADER)
 			continue;
 		if (i + 1 < n)
-			__builtin_prefetch((const void *)b->jobs[i + 1].data);
+			prefetch_frame(&b->jobs[i + 1]);
 		__m128i tag = tag_of((const struct pr_gmac_key *)j->key, f, j->len);
 		__m128i got = _mm_loadu_si128((const __m128i *)(f + PR_HOP_MAC_OFF));
 		__m128i pad = _mm_loadu_si128((const __m128i *)(f + PR_HOP_MAC_OFF + PR_HOP_TAG));
@@ -351,7 +367,7 @@ PR_SIMD void pr_gmac_sign(uintptr_t batch)
 		if (j->len < PR_HOP_HEADER)
 			continue;
 		if (i + 1 < n)
-			__builtin_prefetch((const void *)b->jobs[i + 1].data);
+			prefetch_frame(&b->jobs[i + 1]);
 		__m128i tag = tag_of((const struct pr_gmac_key *)j->key, f, j->len);
 		_mm_storeu_si128((__m128i *)(f + PR_HOP_MAC_OFF), tag);
 		_mm_storeu_si128((__m128i *)(f + PR_HOP_MAC_OFF + PR_HOP_TAG), _mm_setzero_si128());

@@ -47,7 +47,11 @@
 // step 5's checks and signing after step 6's rewrites: in C (Tables chose
 // it: the CPU has AES-NI; dpdk.GMACBatch, on intel-ipsec-mb's expanded
 // keys) each batch is one cgo call that loops over the frames, so a
-// burst makes two calls beside its Cycle whatever its size; without
+// burst makes two calls beside its Cycle whatever its size. The
+// verifications' answers, the replay window and the rewrites are one pass
+// over the burst, and the sign call stores each frame's UDP checksum after
+// its tag (GMACBatch.AddSign, the update held from the rewrite), so a last
+// pass in Go runs only for a checksum left to offload; without
 // AES-NI, or on frames outside DPDK's memory (the unit tests), crypto/hopmac
 // computes them in Go at the same points. Tables.MACEngine names the path,
 // which the Engine logs at start (hop_macs).
@@ -98,8 +102,8 @@
 // with route.FlagResolveMAC and so already knows the next hop to resolve
 // (neigh.Resolver.Request); a punt per unresolved frame would only flood it.
 //
-// The worker makes no cgo call of its own (the Burst's Cycle is the one per
-// burst), takes no lock, logs nothing and allocates nothing: every per-burst
+// The worker makes no cgo call of its own beside the two hop MAC batches
+// above (the Burst's Cycle is the one per burst), takes no lock, logs nothing and allocates nothing: every per-burst
 // array is sized for dpdk.MaxBurst when the Worker is made (TestNoAllocs,
 // BenchmarkWorker).
 //
