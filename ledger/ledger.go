@@ -399,7 +399,7 @@ func (l *Ledger) submit(t event.Type, b event.Body) {
 }
 
 // Observe applies the cumulative counters of peer p (see account.Counters):
-// charges the traffic, feeds the score (all but the marked part of
+// charges the traffic, feeds the score (all but the uncredited part of
 // RelayedBy), and chokes the peer at once if its
 // debt passed its limit. It does no I/O.
 func (l *Ledger) Observe(p peer.ID, c account.Counters) error {

@@ -286,12 +286,25 @@ func burst(tb testing.TB, n int, rx *hopmac.Key, seq uint64) [][]byte {
 // would, so every run takes the full path.
 func TestNoAllocs(t *testing.T) {
 	for _, auth := range []bool{true, false} {
-		t.Run(fmt.Sprintf("auth=%v", auth), func(t *testing.T) { noAllocs(t, auth) })
+		for _, mark := range []bool{false, true} {
+			t.Run(fmt.Sprintf("auth=%v/mark=%v", auth, mark), func(t *testing.T) { noAllocs(t, auth, mark) })
+		}
 	}
 }
 
-func noAllocs(t *testing.T, auth bool) {
+// noAllocs relays bursts of 32 frames; with mark, for a deprioritised peer
+// that gives no credit, so that every frame is marked (the flag and its
+// checksum change) and counted as uncredited.
+func noAllocs(t *testing.T, auth, mark bool) {
 	f := newFixture(t, auth)
+	if mark {
+		if err := f.tables.SetPeer(peerIn, sched.Deprioritised, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.tables.SetCredit(peerIn, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rx := hopmac.New(rxKey)
 	m := wiretest.Matcher()
 	fs := burst(t, 32, rx, 1)
@@ -307,12 +320,15 @@ func noAllocs(t *testing.T, auth bool) {
 		t.Errorf("%v allocations per burst, want 0", allocs)
 	}
 	for i := range fs {
-		if v := f.w.verdicts[i]; v.act != actRelay {
-			t.Fatalf("frame %d: %+v, want every frame relayed", i, v)
+		if v := f.w.verdicts[i]; v.act != actRelay || (v.class == sched.Deprioritised) != mark {
+			t.Fatalf("frame %d: %+v, want every frame relayed, deprioritised %v", i, v, mark)
 		}
 	}
 	if got := f.set.Peer(peerIn).ForPackets; got != 101*32 {
 		t.Errorf("relayed %d, want %d", got, 101*32)
+	}
+	if got, want := f.set.Peer(peerOut).UncreditedPackets, map[bool]uint64{false: 0, true: 101 * 32}[mark]; got != want {
+		t.Errorf("%d frames counted as uncredited towards the next hop, want %d", got, want)
 	}
 	f.b.Flush()
 	if got := f.b.Sent(0); len(got) != 32 {

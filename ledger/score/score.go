@@ -42,23 +42,42 @@
 // peer's contribution. Counted for every frame, this let two identities
 // trade standing at an honest relay H: Y pumps frames through H to X, H
 // counts X as relaying for it, X's own traffic then rides in priority, and
-// Y, a heavy consumer, is replaced when choked. In the incentive
-// simulation (package sim, 10,000 relays) a colluding pair kept 1.28 times
-// an honest relay's goodput where a freerider kept 0.91.
+// Y, a heavy consumer, is replaced when choked.
 //
 // So frames relayed on behalf of a peer that gives no credit (Credits: it
-// has relayed less than PriorBytes for us) are charged like any others but
-// are not the next hop's contribution: the data plane counts them apart
-// (account.Counters.RelayedByUncredited) and the ledger leaves them out of
-// that peer's score (they neither add to it nor age it). Fresh identities
-// therefore cannot create standing among themselves, however many there
-// are; it enters only from the relay's own end nodes' traffic, which
-// always counts, and spreads with the relaying of peers that earned some.
-// Excluding the frames of every heavy consumer instead was tried in the
-// simulation and starved honest relays too: transit makes many honest
-// links lopsided, so most honest relays fell to heavy consumer and stayed
-// there. A new identity still starts low, and idleness still changes
-// nothing: Credits depends on the traffic-clocked averages alone.
+// has relayed less than PriorBytes for us, by the averages) are charged
+// like any others but are not the next hop's contribution: the data plane
+// counts them apart (account.Counters.RelayedByUncredited) and the ledger
+// leaves them out of that peer's score (they neither add to it nor age
+// it). Fresh identities therefore cannot create standing among themselves,
+// however many there are; it enters only from the relay's own end nodes'
+// traffic, which always counts, and spreads with the relaying of peers
+// that earned some. Excluding the frames of every heavy consumer instead
+// was tried in the simulation and starved honest relays too: transit makes
+// many honest links lopsided, so most honest relays fell to heavy consumer
+// and stayed there. A new identity still starts low, and idleness still
+// changes nothing: Credits depends on the traffic-clocked averages alone.
+//
+// Credits also decides the data plane's deprioritised mark (sched.Relayed):
+// a frame deprioritised for a peer that gives no credit leaves marked, and
+// every relay after it deprioritises it too, so a freerider no longer rides
+// on its first hop's standing.
+//
+// Before and after, in the incentive simulation (package sim, make sim:
+// 10,000 relays, seed 1, every egress provisioned at 1/1.5 of its demand),
+// relative to honest relays' goodput:
+//
+//	                                  before        after
+//	freerider_goodput_ratio           0.912         0.581
+//	collusion_gain (vs not trading)   0.110         -0.006
+//	collude_pair, collude_clique      1.066, 0.929  0.588, 0.590
+//	whitewash_gain                    -0.024        -0.035
+//
+// with no honest relay disconnected and no idle contributor demoted either
+// way. The target freerider_goodput_ratio < 0.5 is met under heavier
+// congestion (0.316 with every egress at 1/3 of its demand) but not at 1/1.5: a deprioritised frame is
+// served last but never blocked, and the hops after a flow's first have
+// room to spare (package sim).
 //
 // Claims in a peer's heartbeat never move its score: CrossCheck compares
 // them with our own counters and reports a mismatch, which is journalled and
