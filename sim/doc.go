@@ -144,10 +144,9 @@
 // frames the egresses sent were deprioritised ones, and only 13% of those
 // offered to a queue were refused. Under heavier congestion (Overload 3)
 // the same policy gives freeriders 0.316 of the honest goodput at 10,000
-// relays. Without the deprioritised floor (floor_percent 0) freeriders got
-// 0.575 at 3,000 relays where the default 10% gave 0.635 (measured with
-// the mark on every peer that gives no credit, within 0.001 of this rule
-// at 10,000 relays): the floor is not what keeps them up. Re-keying gains nothing over paying (cheques carry
+// relays. Without the deprioritised floor (floor_percent 0) freeriders get
+// 0.580 at 3,000 relays where the default 10% gives 0.636: the floor is not
+// what keeps them up. Re-keying gains nothing over paying (cheques carry
 // no value, so both are heavy consumers that give no credit); measured on
 // the same relays (Config.Swap) the gain is about -0.02 at 300 relays.
 //
