@@ -22,8 +22,8 @@ type microRow struct {
 // The hop MAC through intel-ipsec-mb, as the worker computes it: a verify
 // and a sign per frame, 32 frames to a cgo call (dataplane/dpdk).
 const (
-	gmacBench128  = "BenchmarkGMAC/ipsecmb/128"
-	gmacBench1500 = "BenchmarkGMAC/ipsecmb/1500"
+	gmacBench128  = "BenchmarkGMAC/batch/128"
+	gmacBench1500 = "BenchmarkGMAC/batch/1500"
 )
 
 // The targets, per core.
