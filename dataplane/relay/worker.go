@@ -1132,8 +1132,13 @@ func (w *worker) rewrite(i int, f []byte, r *wire.Result, rt *route.Route, v *ve
 	// encapsulation (a peer on a UDP socket never sees its L2 or IP bytes,
 	// and VLAN tags or IPv6 would otherwise make honest counts disagree by
 	// more than the ledger's band).
-	w.charges[i&(dpdk.MaxBurst-1)] = charge{in: rt.IngressPeer, out: rt.EgressPeer, route: rt.Counter,
-		uncredited: h.peer&peerUncredited != 0, bytes: len(pool)}
+	// Field by field, as v below: a composite literal is built on the
+	// stack with narrow stores and copied with 16-byte loads that wait for
+	// them (perf annotate put 44% of this function's samples on that
+	// copy).
+	ch := &w.charges[i&(dpdk.MaxBurst-1)]
+	ch.in, ch.out, ch.route = rt.IngressPeer, rt.EgressPeer, rt.Counter
+	ch.uncredited, ch.bytes = h.peer&peerUncredited != 0, len(pool)
 	// Field by field, not *v = verdict{...}: the compiler builds a
 	// composite on the stack with narrow stores and copies it with one
 	// 8-byte load, which the CPU cannot forward from them; the stall was
