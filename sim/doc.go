@@ -137,18 +137,45 @@
 //     trade gains -0.006 over not trading.
 //
 // Still open: freeriders keep 0.58 of an honest relay's goodput, not below
-// 0.5. The scheduler is work-conserving (deprioritised is served last but
-// never blocked), and with every egress provisioned at 1/1.5 of the
-// demand routed through it the source's own egress thins each flow, so
-// the later hops have room to spare for deprioritised frames: 40% of the
-// frames the egresses sent were deprioritised ones, and only 13% of those
-// offered to a queue were refused. Under heavier congestion (Overload 3)
-// the same policy gives freeriders 0.316 of the honest goodput at 10,000
-// relays. Without the deprioritised floor (floor_percent 0) freeriders get
-// 0.580 at 3,000 relays where the default 10% gives 0.636: the floor is not
-// what keeps them up. Re-keying gains nothing over paying (cheques carry
-// no value, so both are heavy consumers that give no credit); measured on
-// the same relays (Config.Swap) the gain is about -0.02 at 300 relays.
+// 0.5. The cause is the congestion this model offers a scheduler that never
+// blocks, not the class the policy gives freeriders nor how the scheduler
+// ranks it. pool_sim prints where each strategy's frames are offered and
+// refused, by hop and class, and the load the egresses really see
+// (Result.HopOffered, HopRefused, EgressLoad); at 10,000 relays:
+//
+//   - Freeriders are classed at once: a fresh identity's prior (0.25) is a
+//     heavy consumer and they never relay, so every neighbour ranks them
+//     heavy consumer, deprioritised, from the first class tick to the end.
+//     None of their loss falls before they are classed.
+//   - The scheduler ranks the classes strictly: at the first relay after
+//     the source, 1.1% of the priority frames offered are refused, 3.4% of
+//     the normal ones and 24% to 28% of the deprioritised ones.
+//   - Overload is the demand routed through an egress at the start over its
+//     capacity; flows reach the later hops thinned by the earlier ones, so
+//     the frames offered to an egress over its capacity have a median of
+//     1.04 over relays (p25 0.84, p90 1.47). Refusals are where that is
+//     above 1: freeriders lose 17% at their own egress (honest relays 13%,
+//     both in the normal class there), 28% at the first relay and 7% to 13%
+//     at each later hop; honest frames 10% at the first relay, 3% to 7% at
+//     each later hop.
+//   - Deprioritised is not the freeriders' class alone: transit makes honest
+//     links lopsided, so 33% of the honest frames at the first relay and 37%
+//     to 49% at later hops are deprioritised too. Taking them out does not
+//     help: with the class set from the flow's source strategy instead of the
+//     ledger (a throwaway patch, not kept: honest frames never deprioritised,
+//     freeriders' at every hop) freeriders got more, 0.619 at 1,000 relays
+//     (0.560 with the policy) and 0.672 at 3,000 (0.636): alone in their
+//     class they are served by the floor (10% of every backlogged egress's
+//     bytes, beside about 16% of the frames offered) and wait in the queue
+//     rather than being refused.
+//
+// So the figure moves with the congestion (Overload 3: 0.316 at 10,000
+// relays) and with the floor (floor_percent 0: 0.580 at 3,000 relays where
+// 10% gives 0.636), and below 0.5 at Overload 1.5 only by refusing
+// deprioritised frames an egress has room for, which "never blocked" rules
+// out. Re-keying gains nothing over paying (cheques carry no value, so both
+// are heavy consumers that give no credit); measured on the same relays
+// (Config.Swap) the gain is about -0.02 at 300 relays.
 //
 // The simulation also shows that a relay charges a frame to the next hop
 // before its egress queue (relay.Worker.charge), so a frame it then drops

@@ -52,6 +52,21 @@ type Result struct {
 	NewcomerPriorityS           float64
 	NewcomersReached, Newcomers int
 
+	// HopOffered and HopRefused count, by the strategy of the flow's
+	// source, the frames of measured flows offered to an egress queue
+	// after the warm-up, by hop (0: the source's own egress, 1: the first
+	// relay after it, ..., the last bucket every hop from HopBuckets-1 on)
+	// and class, and those of them the full queue refused. They show where
+	// a strategy's frames are lost and in which class (pool_sim prints
+	// them; the README's Incentives section reads them).
+	HopOffered, HopRefused [NumStrategies][HopBuckets][sched.NumClasses]uint64
+	// EgressLoad is the distribution over relays of the frames offered to
+	// the egress after the warm-up (every class, pumps included) over its
+	// capacity in that time: the 10th, 25th, 50th, 75th and 90th
+	// percentiles. Overload is this ratio at the start before any flow
+	// is thinned; the hops after a congested one see less.
+	EgressLoad [5]float64
+
 	// Disconnects and Mismatches count ledger disconnects of, and
 	// heartbeat-claim mismatches about, relays of each strategy.
 	Disconnects, Mismatches [NumStrategies]int
@@ -178,7 +193,40 @@ func (r *Result) sample(s *Sim, now time.Time, idle bool) {
 	}
 }
 
+// HopBuckets is the number of hop buckets of Result.HopOffered.
+const HopBuckets = 6
+
+// offer counts frame h offered to relay v's egress in class c, and refused
+// unless ok, after the warm-up.
+func (r *Result) offer(s *Sim, v, h int32, c sched.Class, ok bool) {
+	s.relays[v].offered++
+	fr := &s.frames[h]
+	f := &s.flows[fr.flow]
+	if f.pump {
+		return
+	}
+	st := s.relays[f.src].strat
+	hop := min(HopBuckets-1, int(fr.hop))
+	r.HopOffered[st][hop][c]++
+	if !ok {
+		r.HopRefused[st][hop][c]++
+	}
+}
+
 func (r *Result) finish(s *Sim) {
+	var load []float64
+	steps := float64((s.cfg.Duration-s.cfg.Warmup)/s.cfg.Step + 1)
+	for i := range s.relays {
+		if rl := &s.relays[i]; rl.s != nil {
+			load = append(load, float64(rl.offered)/(steps*float64(rl.cap)))
+		}
+	}
+	if len(load) > 0 {
+		sort.Float64s(load)
+		for k, p := range []float64{0.10, 0.25, 0.50, 0.75, 0.90} {
+			r.EgressLoad[k] = load[int(p*float64(len(load)-1))]
+		}
+	}
 	for i := range s.relays {
 		if s.relays[i].s == nil {
 			continue

@@ -219,6 +219,8 @@ type relay struct {
 	joined bool
 	idle   bool
 	ver    uint64
+	// offered counts the frames offered to the egress after the warm-up.
+	offered uint64
 	// Colluders: the honest relay they trade through.
 	hub int32
 	// Per step, from the parallel part of account: the ledger's
@@ -829,7 +831,7 @@ func (s *Sim) run() error {
 			s.reroute(false)
 		}
 		measure := step >= warm
-		s.receive(now.UnixNano())
+		s.receive(now.UnixNano(), measure)
 		s.generate(now.UnixNano(), measure)
 		s.transmit(now.UnixNano(), measure)
 		if err := s.account(now.UnixNano(), step%hb == 0); err != nil {
@@ -896,7 +898,7 @@ func (s *Sim) control(v int32, heartbeat bool) error {
 // receive takes each relay's handed-over frames: dropped for debt when the
 // sender is choked, else counted as relayed for the sender and queued in
 // the sender's class (a full queue drops at the tail).
-func (s *Sim) receive(now int64) {
+func (s *Sim) receive(now int64, measure bool) {
 	for i := range s.relays {
 		r := &s.relays[i]
 		for _, h := range r.inbox {
@@ -927,7 +929,11 @@ func (s *Sim) receive(now int64) {
 				s.freeFrame(h.frame)
 				continue
 			}
-			if !r.s.Enqueue(now, class, sched.Handle(h.frame), s.cfg.FrameBytes) {
+			ok := r.s.Enqueue(now, class, sched.Handle(h.frame), s.cfg.FrameBytes)
+			if measure {
+				s.res.offer(s, int32(i), h.frame, class, ok)
+			}
+			if !ok {
 				s.res.QueueDrops++
 				s.freeFrame(h.frame)
 			}
@@ -954,7 +960,11 @@ func (s *Sim) generate(now int64, measure bool) {
 			}
 			h := s.newFrame(int32(i))
 			s.chargeTowards(r, h, false)
-			if !r.s.Enqueue(now, sched.Normal, sched.Handle(h), s.cfg.FrameBytes) {
+			ok := r.s.Enqueue(now, sched.Normal, sched.Handle(h), s.cfg.FrameBytes)
+			if measure {
+				s.res.offer(s, f.src, h, sched.Normal, ok)
+			}
+			if !ok {
 				s.res.QueueDrops++
 				s.freeFrame(h)
 			}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/poolrelay/poolrelay/sched"
 )
 
 // small is the configuration make test runs: 300 relays for 12 simulated
@@ -109,6 +111,31 @@ func TestIncentives(t *testing.T) {
 	}
 	if res.NewcomersReached == 0 {
 		t.Error("no newcomer reached priority")
+	}
+	// The hop figures: a source queues its end nodes' frames as normal,
+	// and a freerider's frames are deprioritised at every relay after it
+	// (a fresh identity starts a heavy consumer that gives no credit, and
+	// the mark keeps them there).
+	for _, st := range []Strategy{Honest, FreeriderPays} {
+		for c := range res.HopOffered[st][0] {
+			if n := res.HopOffered[st][0][c]; sched.Class(c) != sched.Normal && n != 0 {
+				t.Errorf("%v: %d frames offered at the source's egress as %v", st, n, sched.Class(c))
+			}
+		}
+	}
+	for h := 1; h < HopBuckets; h++ {
+		for c, n := range res.HopOffered[FreeriderPays][h] {
+			if sched.Class(c) != sched.Deprioritised && n != 0 {
+				t.Errorf("freerider_pays: %d frames offered at hop %d as %v", n, h, sched.Class(c))
+			}
+		}
+	}
+	if res.HopOffered[FreeriderPays][1][sched.Deprioritised] == 0 || res.HopRefused[FreeriderPays][1][sched.Deprioritised] == 0 {
+		t.Errorf("freerider_pays at the first relay: %d frames offered, %d refused: the hop figures were not counted",
+			res.HopOffered[FreeriderPays][1][sched.Deprioritised], res.HopRefused[FreeriderPays][1][sched.Deprioritised])
+	}
+	if res.EgressLoad[2] <= 0 || res.EgressLoad[0] > res.EgressLoad[2] || res.EgressLoad[2] > res.EgressLoad[4] {
+		t.Errorf("egress load percentiles %v: not counted or not in order", res.EgressLoad)
 	}
 }
 

@@ -116,6 +116,23 @@ func main() {
 		res.IdlePairs, res.IdleContributors, res.IdleDemotions, res.IdleBusy, res.NewcomersReached, res.Newcomers)
 	fmt.Printf("collusion: gain over the same placement without trading %.3f, over freerider_pays %.3f\n", res.CollusionGain, res.CollusionVsFreerider)
 	fmt.Printf("egress: sent by class (control, priority, normal, deprioritised) %v, refused %v\n", res.ClassSent, res.ClassDropped)
+	fmt.Printf("egress load (offered over capacity per relay after warm-up): p10=%.2f p25=%.2f p50=%.2f p75=%.2f p90=%.2f\n",
+		res.EgressLoad[0], res.EgressLoad[1], res.EgressLoad[2], res.EgressLoad[3], res.EgressLoad[4])
+	fmt.Println("hops: per hop (0 = source egress), frames offered to a queue, share by class (priority/normal/deprioritised) and share refused in each")
+	for _, st := range []sim.Strategy{sim.Honest, sim.FreeriderPays} {
+		for h := 0; h < sim.HopBuckets; h++ {
+			fmt.Printf("  %-14s hop%d%s", st, h, map[bool]string{true: "+", false: " "}[h == sim.HopBuckets-1])
+			fmt.Printf(" offered=%8d", hopSum(res.HopOffered[st][h][:]))
+			// Classes 1 to 3 of package sched: priority, normal, deprioritised.
+			for c, name := range []string{1: "priority", 2: "normal", 3: "deprioritised"} {
+				if c == 0 {
+					continue
+				}
+				fmt.Printf("  %s %.3f refused %.3f", name, ratio(res.HopOffered[st][h][c], hopSum(res.HopOffered[st][h][:])), ratio(res.HopRefused[st][h][c], res.HopOffered[st][h][c]))
+			}
+			fmt.Println()
+		}
+	}
 	fmt.Printf("drops: debt=%d queue=%d link=%d wire=%d  cheques=%d rejected=%d rekeys=%d\n",
 		res.DebtDrops, res.QueueDrops, res.LinkDrops, res.WireLoss, res.Cheques, res.ChequesRejected, res.Rekeys)
 	var ru syscall.Rusage
@@ -138,4 +155,21 @@ func raiseFileLimit(n uint64) {
 		l.Cur = l.Max
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
+}
+
+// hopSum is the sum of a hop's frames over the classes.
+func hopSum(v []uint64) uint64 {
+	var n uint64
+	for _, x := range v {
+		n += x
+	}
+	return n
+}
+
+// ratio is a/b, 0 when b is 0.
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
