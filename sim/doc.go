@@ -164,10 +164,10 @@
 //     help: with the class set from the flow's source strategy instead of the
 //     ledger (a throwaway patch, not kept: honest frames never deprioritised,
 //     freeriders' at every hop) freeriders got more, 0.619 at 1,000 relays
-//     (0.560 with the policy) and 0.672 at 3,000 (0.636): alone in their
-//     class they are served by the floor (10% of every backlogged egress's
-//     bytes, beside about 16% of the frames offered) and wait in the queue
-//     rather than being refused.
+//     (0.560 with the policy), 0.672 at 3,000 (0.636) and 0.635 at 10,000
+//     (0.581): alone in their class they are served by the floor (10% of
+//     every backlogged egress's bytes, beside about 16% of the frames
+//     offered) and wait in the queue rather than being refused.
 //
 // So the figure moves with the congestion (Overload 3: 0.316 at 10,000
 // relays) and with the floor (floor_percent 0: 0.580 at 3,000 relays where
