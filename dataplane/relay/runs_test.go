@@ -14,8 +14,11 @@ import (
 // every lookup is a run of its own: verdicts and the rewritten bytes must
 // be the same frame by frame, with and without hop authentication.
 func TestSessionRunsShareLookups(t *testing.T) {
+	// Runs of one session that pass and that fail the route's checks
+	// (without hop auth a run's frames after the first take its check).
 	sessions := []wire.SessionID{sessV4, sessV4, sessUnknown, sessUnknown, sessV4, sessDisabled,
-		sessV4, sessV6, sessV6, sessV4, sessChoked, sessChoked, sessV4}
+		sessV4, sessV6, sessV6, sessV4, sessChoked, sessChoked, sessV4, sessDisabled, sessDisabled,
+		sessV4, sessV4, sessV4}
 	for _, auth := range []bool{false, true} {
 		var rx *hopmac.Key
 		if auth {

@@ -788,6 +788,13 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		// passRewrite or dropped, rewrite gives none a seq): one pass,
 		// check then rewrite while the frame and its route are still in
 		// registers and L1, instead of the three below.
+		//
+		// Without hop auth check reads nothing of the frame: its outcome
+		// is the route's, and a frame of the same run as the one before
+		// (same lookup) that passed takes that frame's (the next hop's
+		// MAC and the peer's state, read once per run of the burst as
+		// the route is).
+		var passed *hopState
 		for j := range hops {
 			i := int(which[j]) & (dpdk.MaxBurst - 1)
 			h := &hops[j]
@@ -795,13 +802,23 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			u := int(ref[j]) & (dpdk.MaxBurst - 1)
 			if !found[u] {
 				verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
+				passed = nil
 				continue
 			}
 			r, rt, v := &res[i], &routes[u], &verdicts[i]
-			w.check(frames[i], r, rt, nt, v, h)
-			if h.pass == passRewrite {
-				w.rewrite(i, frames[i], r, rt, v, h)
+			if passed != nil && j > 0 && ref[j-1] == ref[j] {
+				*v = verdict{act: actDrop}
+				h.in, h.out, h.inOpen = nil, nil, false
+				h.dst, h.peer, h.pass = passed.dst, passed.peer, passRewrite
+			} else {
+				passed = nil
+				w.check(frames[i], r, rt, nt, v, h)
+				if h.pass != passRewrite {
+					continue
+				}
+				passed = h
 			}
+			w.rewrite(i, frames[i], r, rt, v, h)
 		}
 		return
 	}
