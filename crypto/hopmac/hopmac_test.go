@@ -284,7 +284,9 @@ func (r *refWindow) accept(seq uint64) bool {
 
 func checkWindow(t *testing.T, seqs []uint64) {
 	t.Helper()
-	var w Window
+	// w takes Accept alone, w2 AcceptInOrder then Accept when it says
+	// false (the data plane's order).
+	var w, w2 Window
 	ref := &refWindow{seen: map[uint64]bool{}}
 	for i, s := range seqs {
 		want := ref.accept(s)
@@ -294,6 +296,16 @@ func checkWindow(t *testing.T, seqs []uint64) {
 		if got := w.Accept(s); got != want {
 			t.Fatalf("step %d seq %d: Accept %v, reference %v", i, s, got, want)
 		}
+		inOrder := w2.AcceptInOrder(s)
+		if inOrder && !want {
+			t.Fatalf("step %d seq %d: AcceptInOrder true, reference false", i, s)
+		}
+		if got := inOrder || w2.Accept(s); got != want {
+			t.Fatalf("step %d seq %d: AcceptInOrder then Accept %v, reference %v", i, s, got, want)
+		}
+	}
+	if w != w2 {
+		t.Fatal("the windows through Accept and through AcceptInOrder differ")
 	}
 }
 

@@ -33,6 +33,20 @@ func (w *Window) Check(seq uint64) bool {
 	return w.ring[(seq/wordBits)&ringMask]&(1<<(seq%wordBits)) == 0
 }
 
+// AcceptInOrder records seq and returns true when it is above the highest
+// seq accepted and in that seq's 64-bit word, as most frames in order are
+// (nothing to clear); otherwise it records nothing and returns false, and
+// Accept decides. It is small enough for the compiler to inline in a data
+// plane's per-frame pass, where Accept is a call.
+func (w *Window) AcceptInOrder(seq uint64) bool {
+	if top := w.top; seq <= top || seq^top >= wordBits {
+		return false
+	}
+	w.top = seq
+	w.ring[(seq/wordBits)&ringMask] |= 1 << (seq % wordBits)
+	return true
+}
+
 // Accept records seq and reports whether it was fresh: false for a seq seen
 // before or too old for the window.
 func (w *Window) Accept(seq uint64) bool {

@@ -371,8 +371,10 @@ PR_SIMD void pr_gmac_sign(uintptr_t batch)
 		__m128i tag = tag_of((const struct pr_gmac_key *)j->key, f, j->len);
 		_mm_storeu_si128((__m128i *)(f + PR_HOP_MAC_OFF), tag);
 		_mm_storeu_si128((__m128i *)(f + PR_HOP_MAC_OFF + PR_HOP_TAG), _mm_setzero_si128());
-		if (j->csum != 0)
+		if (j->csum != 0) {
 			udp_update((uint8_t *)j->csum, j->old, j->new + sum16(f + PR_HOP_MAC_OFF));
+			j->csum = 0; /* Go's Add leaves it as it finds it */
+		}
 	}
 }
 

@@ -33,7 +33,9 @@
  * update), whose update for everything but the new tag is held in old and
  * new (partial sums of the words replaced and of their replacements, the
  * tag's words at an even distance from the field): pr_gmac_sign adds the
- * tag's sum and stores the checksum, RFC 1624 as wire.UDPHeld.Apply does.
+ * tag's sum and stores the checksum, RFC 1624 as wire.UDPHeld.Apply does,
+ * and clears csum: Go's per-frame store leaves it untouched (one store
+ * less), so a job's csum is 0 unless set since the last sign (or reset).
  */
 struct pr_gmac_job {
 	uintptr_t data;

@@ -270,12 +270,15 @@ type GMACBatch struct{}
 func NewGMACBatch(size int) (*GMACBatch, error) { return nil, ErrNoGMAC }
 
 // Add panics: no GMACBatch exists in this build.
-func (b *GMACBatch) Add(m *Mbuf, off, n int, k *GMACKey) int { panic(ErrNoGMAC) }
+func (b *GMACBatch) Add(m *Mbuf, off, n uint16, k *GMACKey) { panic(ErrNoGMAC) }
 
 // AddSign panics: no batch exists to add to.
-func (b *GMACBatch) AddSign(m *Mbuf, off, n int, k *GMACKey, csum int, old, new uint64) int {
+func (b *GMACBatch) AddSign(m *Mbuf, off, n uint16, k *GMACKey, csum int, old, new uint64) {
 	panic(ErrNoGMAC)
 }
+
+// SetChecksum panics: no batch exists to add to.
+func (b *GMACBatch) SetChecksum(m *Mbuf, csum int, old, new uint64) { panic(ErrNoGMAC) }
 
 // Len returns 0.
 func (b *GMACBatch) Len() int { return 0 }

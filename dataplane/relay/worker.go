@@ -834,7 +834,7 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		r := &res[i]
 		w.check(frames[i], r, &routes[u], nt, &verdicts[i], h)
 		if h.pass == passVerify && vb != nil {
-			vb.Add(rx[i], int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff), h.in.rxC)
+			vb.Add(rx[i], r.PoolOff, r.PayloadOff+r.PayloadLen-r.PoolOff, h.in.rxC)
 		}
 	}
 	if vb != nil {
@@ -858,11 +858,14 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			} else {
 				ok = h.in.rx[w.id].Verify(frames[i][r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)])
 			}
+			// The window: in order within its top word (inlined), or
+			// Accept's general case.
+			win := &h.in.win[w.id].w
 			switch {
 			case !ok:
 				h.pass = 0
 				verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonBadMAC)}
-			case !h.in.win[w.id].w.Accept(r.Seq):
+			case !win.AcceptInOrder(r.Seq) && !win.Accept(r.Seq):
 				h.pass = 0
 				verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonReplay)}
 			default:
@@ -881,7 +884,7 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 			goSums++
 			continue
 		}
-		off, n := int(r.PoolOff), int(r.PayloadOff)+int(r.PayloadLen)-int(r.PoolOff)
+		off, n := r.PoolOff, r.PayloadOff+r.PayloadLen-r.PoolOff
 		// The UDP checksum goes with the MAC into C where it can: the
 		// update held from the rewrite plus the seq's change (the old
 		// tag's sum is in oldSum, the new tag's C adds), stored after
@@ -889,15 +892,15 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		// signing (the last pass).
 		// (The seq is an even distance from the tag: its sums go with
 		// the tag's.)
-		switch csum, old, new, ok := h.udp.Pending(off + hopmac.MACOffset); {
+		// (Add and SetChecksum inline: a few stores into the job.)
+		sb.Add(rx[i], off, n, h.out.txC)
+		switch csum, old, new, ok := h.udp.Pending(int(off) + hopmac.MACOffset); {
 		case !ok:
-			sb.Add(rx[i], off, n, h.out.txC)
 			goSums++
 		case csum == 0: // no checksum to update
-			sb.Add(rx[i], off, n, h.out.txC)
 			h.pass = 0
 		default:
-			sb.AddSign(rx[i], off, n, h.out.txC, csum, old+h.oldSum, new+seqSum(h.seq))
+			sb.SetChecksum(rx[i], csum, old+h.oldSum, new+seqSum(h.seq))
 			h.pass = 0
 		}
 		signs++
