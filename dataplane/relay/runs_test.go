@@ -18,7 +18,11 @@ func TestSessionRunsShareLookups(t *testing.T) {
 	// (without hop auth a run's frames after the first take its check).
 	sessions := []wire.SessionID{sessV4, sessV4, sessUnknown, sessUnknown, sessV4, sessDisabled,
 		sessV4, sessV6, sessV6, sessV4, sessChoked, sessChoked, sessV4, sessDisabled, sessDisabled,
-		sessV4, sessV4, sessV4}
+		sessV4, sessV4, sessV4,
+		// With hop auth, a run whose frames fail their own checks after
+		// the first passed the route's: a replayed seq, then a forgery.
+		sessV4, sessV4, sessV4, sessV4}
+	const replayed, forged = 19, 20
 	for _, auth := range []bool{false, true} {
 		var rx *hopmac.Key
 		if auth {
@@ -27,7 +31,14 @@ func TestSessionRunsShareLookups(t *testing.T) {
 		build := func() [][]byte {
 			fs := make([][]byte, len(sessions))
 			for i, s := range sessions {
-				fs[i] = signed(t, s == sessV6, s, uint64(i+1), rx)
+				seq := uint64(i + 1)
+				if i == replayed {
+					seq = replayed // the frame before's
+				}
+				fs[i] = signed(t, s == sessV6, s, seq, rx)
+				if i == forged {
+					fs[i][len(fs[i])-1] ^= 1
+				}
 			}
 			return fs
 		}
@@ -45,6 +56,9 @@ func TestSessionRunsShareLookups(t *testing.T) {
 			if !bytes.Equal(burst[i], single[i]) {
 				t.Errorf("auth %v, frame %d: rewritten bytes differ between the burst and alone", auth, i)
 			}
+		}
+		if auth && (vs[replayed].reason != reason8(ReasonReplay) || vs[forged].reason != reason8(ReasonBadMAC) || vs[forged+1].act != actRelay) {
+			t.Errorf("a run's replayed, forged and next frames: verdicts %+v, %+v, %+v", vs[replayed], vs[forged], vs[forged+1])
 		}
 		if f.set.Peer(peerIn) != g.set.Peer(peerIn) {
 			t.Errorf("auth %v: peer counters %+v in bursts, %+v alone", auth, f.set.Peer(peerIn), g.set.Peer(peerIn))

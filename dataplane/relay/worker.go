@@ -822,6 +822,11 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		}
 		return
 	}
+	// A frame of the same run as the one before (same lookup) whose
+	// route passed the route's checks takes that frame's outcome of them
+	// (next-hop MAC, peer state, key slots: read once per run of the
+	// burst, as the route is) and only has its own checked (checkFrame).
+	var passed *hopState
 	for j := range hops {
 		i := int(which[j]) & (dpdk.MaxBurst - 1)
 		h := &hops[j]
@@ -829,10 +834,20 @@ func (w *worker) decide(port int, rx []*dpdk.Mbuf, frames [][]byte) {
 		u := int(ref[j]) & (dpdk.MaxBurst - 1)
 		if !found[u] {
 			verdicts[i] = verdict{act: actDrop, reason: reason8(ReasonNoRoute)}
+			passed = nil
 			continue
 		}
 		r := &res[i]
-		w.check(frames[i], r, &routes[u], nt, &verdicts[i], h)
+		if passed != nil && j > 0 && ref[j-1] == ref[j] {
+			verdicts[i] = verdict{act: actDrop}
+			h.dst, h.peer, h.in, h.out, h.inOpen = passed.dst, passed.peer, passed.in, passed.out, passed.inOpen
+			w.checkFrame(frames[i], r, &verdicts[i], h)
+		} else {
+			passed = nil
+			if w.check(frames[i], r, &routes[u], nt, &verdicts[i], h) {
+				passed = h
+			}
+		}
 		if h.pass == passVerify && vb != nil {
 			vb.Add(rx[i], r.PoolOff, r.PayloadOff+r.PayloadLen-r.PoolOff, h.in.rxC)
 		}
@@ -991,41 +1006,43 @@ func (w *worker) nd(port int, f []byte, r *wire.Result, v *verdict) {
 // that need no MAC, in the order that charges nobody for what it drops:
 // it leaves the frame in h at passVerify (hop auth: keys found, the seq
 // inside the window), at passRewrite (no hop auth, or an unauthenticated
-// peer's frame), or dropped in v.
-func (w *worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Table, v *verdict, h *hopState) {
+// peer's frame), or dropped in v. It reports whether the route's part of
+// the checks (all but checkFrame's) passed, which holds for every frame of
+// the same run in the burst.
+func (w *worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Table, v *verdict, h *hopState) bool {
 	*v = verdict{act: actDrop}
 	t := w.tables
 	switch {
 	case rt.Flags&route.FlagDisabled != 0:
 		v.reason = reason8(ReasonDisabled)
-		return
+		return false
 	case int(rt.EgressPort) >= len(w.macs) || int64(rt.IngressPeer) >= int64(len(t.peers)) ||
 		int64(rt.EgressPeer) >= int64(len(t.peers)) || int64(rt.Counter) >= w.routeSlots:
 		v.reason = reason8(ReasonBadEgress)
-		return
+		return false
 	}
 	h.dst = wire.MAC(rt.DstMAC)
 	if rt.Flags&route.FlagResolveMAC != 0 {
 		if nt == nil {
 			v.reason = reason8(ReasonUnresolved)
-			return
+			return false
 		}
 		mac, ok := nt.Lookup16(rt.EgressPort, rt.DstIP)
 		if !ok {
 			v.reason = reason8(ReasonUnresolved)
-			return
+			return false
 		}
 		h.dst = mac
 	}
 	h.peer = t.peers[rt.IngressPeer].Load()
 	if h.peer&1 != 0 {
 		v.reason = reason8(ReasonDebt)
-		return
+		return false
 	}
 	h.in, h.out, h.inOpen = nil, nil, false
 	if !w.keepAuth {
 		h.pass = passRewrite
-		return
+		return true
 	}
 	var in, out *hopSlot
 	if int64(rt.IngressKey) < int64(len(t.keys)) {
@@ -1039,18 +1056,27 @@ func (w *worker) check(f []byte, r *wire.Result, rt *route.Route, nt *neigh.Tabl
 	// sign towards it.
 	if in == nil || out == nil || (in.rx == nil && !in.open) || (out.tx == nil && !out.open) {
 		v.reason = reason8(ReasonNoKey)
-		return
+		return false
 	}
+	h.in, h.inOpen = in, in.open
+	h.out = nil
+	if !out.open {
+		h.out = out
+	}
+	w.checkFrame(f, r, v, h)
+	return true
+}
+
+// checkFrame does check's checks of the frame itself, once the route's
+// passed and left its keys in h.
+func (w *worker) checkFrame(f []byte, r *wire.Result, v *verdict, h *hopState) {
+	in := h.in
 	// The sum of what the new seq and tag replace, for the UDP checksum,
 	// read before anything writes the MAC field. Its last 16 bytes are
 	// zero (verification checks; a frame from an open slot has them
 	// cleared by rewrite, which adds their sum) and stay.
 	pool := f[r.PoolOff : int(r.PayloadOff)+int(r.PayloadLen)]
 	h.oldSum = seqSum(r.Seq) + sum16(pool[hopmac.MACOffset:hopmac.MACOffset+hopmac.TagSize])
-	h.in, h.inOpen = in, in.open
-	if !out.open {
-		h.out = out
-	}
 	if in.open {
 		h.pass = passRewrite
 		return
