@@ -48,7 +48,6 @@ type Port struct {
 	// hot-plugged (one the EAL was given stays bound to its driver).
 	unplug bool
 	closed bool
-	xnames []string
 }
 
 // OpenPort sets up and starts the port of cfg.Device: a device given to
@@ -154,10 +153,6 @@ func (e *EAL) OpenPort(cfg dataplane.PortConfig, workers int, pools *Pools) (*Po
 			C.pr_port_stop(C.uint16_t(id))
 			return nil, err
 		}
-	}
-	p.xnames, err = p.xstatNames()
-	if err != nil {
-		p.log.Warn().Err(err).Msg("no extended statistics")
 	}
 	e.ports = append(e.ports, p)
 	started = true
@@ -306,9 +301,17 @@ func (p *Port) xstatNames() ([]string, error) {
 }
 
 // XStats returns the port's extended statistics: the PMD's own counters by
-// name, in the PMD's order.
+// name, in the PMD's order. The names are read on each call, not once at
+// start: some PMDs cannot name them until a peer attaches (net_vhost
+// without a client answers EPERM), and a start-time warning about a
+// statistic nothing had asked for misled operators. It is for the control
+// core, never a worker.
 func (p *Port) XStats() ([]XStat, error) {
-	n := len(p.xnames)
+	names, err := p.xstatNames()
+	if err != nil {
+		return nil, err
+	}
+	n := len(names)
 	if n == 0 {
 		return nil, nil
 	}
@@ -323,7 +326,7 @@ func (p *Port) XStats() ([]XStat, error) {
 	}
 	out := make([]XStat, int(rc))
 	for i, v := range unsafe.Slice(vals, int(rc)) {
-		out[i] = XStat{Name: p.xnames[i], Value: uint64(v)}
+		out[i] = XStat{Name: names[i], Value: uint64(v)}
 	}
 	return out, nil
 }
