@@ -25,11 +25,6 @@ import (
 // distinct hops over the queues. Masked by what the device can do.
 const rssWanted = C.RTE_ETH_RSS_IP | C.RTE_ETH_RSS_UDP
 
-// l2Overhead is what an Ethernet frame adds to its IP MTU in an mbuf:
-// the 14-byte header and two VLAN tags (802.1ad + 802.1Q). PMDs strip the
-// CRC by default.
-const l2Overhead = 14 + 2*4
-
 // Port is a started DPDK ethdev port.
 type Port struct {
 	e      *EAL

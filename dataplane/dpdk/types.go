@@ -106,3 +106,21 @@ type BurstConfig struct {
 	// on every flush.
 	CollectInject bool
 }
+
+// l2Overhead is what an Ethernet frame adds to its IP MTU in an mbuf:
+// the 14-byte header and two VLAN tags (802.1ad + 802.1Q). PMDs strip the
+// CRC by default.
+const l2Overhead = 14 + 2*4
+
+// DataRoomFor is the mbuf buffer size (Headroom included) a pool needs for
+// a port of IP MTU mtu to receive its largest frame in one mbuf: the
+// default, DefaultDataRoom, up to an MTU of 2026, more above. The relay
+// handles a frame as one segment (no scatter), so a jumbo port's pool
+// must be sized for it.
+func DataRoomFor(mtu int) int {
+	return max(DefaultDataRoom, mtu+l2Overhead+Headroom)
+}
+
+// MbufHeaderLen is the size of an mbuf's header, struct rte_mbuf, before
+// its buffer: what a mempool element takes beyond DataRoom.
+const MbufHeaderLen = mbufSize

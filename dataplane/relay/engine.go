@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -191,7 +192,14 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 		}
 	}()
 	id := engines.Add(1)
-	pools := eal.NewPools(fmt.Sprintf("relay%d", id), cfg.Dataplane.Mbufs, cfg.Dataplane.MbufCache, 0)
+	// One buffer size for every pool: the largest frame any port may
+	// receive, so a jumbo MTU works without scatter (a frame is always one
+	// mbuf to the worker) and frames move between ports' pools unchanged.
+	room := dpdk.DefaultDataRoom
+	for _, pc := range cfg.Ports {
+		room = max(room, dpdk.DataRoomFor(pc.MTU))
+	}
+	pools := eal.NewPools(fmt.Sprintf("relay%d", id), cfg.Dataplane.Mbufs, cfg.Dataplane.MbufCache, room)
 	macs := make([]neigh.MAC, len(cfg.Ports))
 	for i, pc := range cfg.Ports {
 		if (pc.RxQueues != 0 && pc.RxQueues != n) || (pc.TxQueues != 0 && pc.TxQueues != n) {
@@ -202,7 +210,16 @@ func OpenOn(eal *dpdk.EAL, cfg Config, log zerolog.Logger) (_ *Engine, err error
 		// each AF_XDP port gets a pool of its own; other ports share one.
 		portPools := pools
 		if strings.HasPrefix(pc.Device, "net_af_xdp") {
-			portPools = eal.NewPools(fmt.Sprintf("relay%d_%d", id, i), cfg.Dataplane.Mbufs, cfg.Dataplane.MbufCache, 0)
+			// The kernel takes UMEM chunks of at most a page, and an
+			// mbuf (its 128-byte header and its buffer) is one chunk, so
+			// the pool is sized for this port's own MTU and a jumbo MTU
+			// is refused here, by name, rather than by the socket.
+			own, chunk := dpdk.DataRoomFor(pc.MTU), os.Getpagesize()
+			if own+dpdk.MbufHeaderLen > chunk {
+				return nil, fmt.Errorf("relay: port %s: MTU %d: an AF_XDP port takes frames of one %d-byte UMEM chunk, so an MTU of at most %d",
+					pc.Name, pc.MTU, chunk, pc.MTU-(own+dpdk.MbufHeaderLen-chunk))
+			}
+			portPools = eal.NewPools(fmt.Sprintf("relay%d_%d", id, i), cfg.Dataplane.Mbufs, cfg.Dataplane.MbufCache, own)
 		}
 		p, err := eal.OpenPort(pc, n, portPools)
 		if err != nil {

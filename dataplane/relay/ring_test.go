@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -138,5 +139,84 @@ func TestRingLoopback(t *testing.T) {
 	}
 	if !bytes.Equal(frame[:6], wiretest.RelayMAC[:]) {
 		t.Error("Inject changed the caller's frame")
+	}
+}
+
+// TestJumboLoopback is TestRingLoopback's relayed frame at jumbo size: with
+// a port MTU of 9000 the engine sizes its mbufs for the port's largest
+// frame (one segment, as the worker handles every frame), so an 8,900-byte
+// IP packet is injected, verified, re-signed and relayed round the ring
+// until its TTL runs out, where a default pool (2,048-byte buffers) would
+// refuse the MTU at start.
+func TestJumboLoopback(t *testing.T) {
+	k := key(0x66)
+	cfg := testConfig("net_ring_jumbo")
+	cfg.Ports[0].MTU = 9000
+	e, err := OpenOn(env.Need(t), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("open with MTU 9000: %v", err)
+	}
+	t.Cleanup(func() { e.Stop() })
+	r := testRoute(t, false)
+	r.IngressKey, r.EgressKey, r.SrcMAC, r.Counter = 6, 6, e.Ports()[0].MAC, ctrV4
+	if err := e.Tables().Routes().Put(route.SessionID(sessV4), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Tables().SetHopKeys(6, k, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 5
+	s := wiretest.Spec(false)
+	s.TTL, s.Pool.Seq = ttl, 100
+	// The inner payload grown by what the 64-byte one leaves short of an
+	// 8,900-byte IP packet.
+	short := wire.EthernetLen + 8900 - len(wiretest.Frame(t, &s))
+	s.Payload = wiretest.Inner(bytes.Repeat([]byte{0xa5}, 64+short))
+	s.Pool.MAC = macOf(&s.Pool, s.Payload, hopmac.New(k))
+	buf := make([]byte, 9100) // wiretest.Frame's buffer holds 2,048 bytes
+	n, err := wire.Build(buf, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := buf[:n]
+	if len(frame) != wire.EthernetLen+8900 {
+		t.Fatalf("frame of %d bytes, want %d", len(frame), wire.EthernetLen+8900)
+	}
+	if err := e.Inject(0, frame); err != nil {
+		t.Fatal(err)
+	}
+	cs := e.Counters()
+	waitFor(t, "the TTL to run out", func() bool { return cs.Drops(int(wire.DropTTLExpired)) == 1 })
+	if err := e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.Peer(peerIn).ForPackets; got != ttl-1 {
+		t.Errorf("relayed %d times, want %d", got, ttl-1)
+	}
+	// A relayed frame is charged its UDP payload: the IP packet less its
+	// IPv4 and UDP headers.
+	if got, want := cs.Peer(peerIn).ForBytes, uint64((ttl-1)*(8900-20-8)); got != want {
+		t.Errorf("relayed %d bytes, want %d", got, want)
+	}
+	for r := Reason(0); r < NumReasons; r++ {
+		if got := cs.Drops(int(r)); got != 0 && r != Reason(wire.DropTTLExpired) {
+			t.Errorf("drops %q: %d", r, got)
+		}
+	}
+}
+
+// An AF_XDP port cannot take a jumbo MTU (a frame is one UMEM chunk of at
+// most a page): the engine says so by port name, with the largest MTU it
+// can take, before it touches the device.
+func TestAFXDPJumboRefused(t *testing.T) {
+	cfg := testConfig("net_af_xdp_jumbo,iface=pooljumbo0")
+	cfg.Ports[0].MTU = 9000
+	_, err := OpenOn(env.Need(t), cfg, zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), "port p0: MTU 9000: an AF_XDP port takes frames of one") ||
+		!strings.Contains(err.Error(), "so an MTU of at most 3818") {
+		t.Fatalf("open: %v, want the AF_XDP chunk limit", err)
 	}
 }
