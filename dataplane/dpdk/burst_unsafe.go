@@ -265,6 +265,9 @@ func (b *Burst) TakeInjected(tx, max int) []*Mbuf {
 // layer that relies on them to check.
 func (b *Burst) Opts() (keepRefused, collectInject bool) { return b.keep, b.collect }
 
+// InDPDKMemory returns true: a Burst's mbufs come from DPDK's mempools.
+func (b *Burst) InDPDKMemory() bool { return true }
+
 // Size returns the Burst's size: the most frames one Cycle receives and
 // one TX buffer holds.
 func (b *Burst) Size() int { return len(b.rx) }

@@ -21,6 +21,10 @@ type IO interface {
 	Flushes() uint64
 	// Opts are the KeepRefused and CollectInject settings.
 	Opts() (keepRefused, collectInject bool)
+	// InDPDKMemory reports whether the frames it hands out are in DPDK's
+	// memory, which C code may hold across a call (a GMACBatch does); Go
+	// memory may not be, by cgo's pointer rules.
+	InDPDKMemory() bool
 	// SendBurst queues ms, in order, on TX buffer tx.
 	SendBurst(tx int, ms []*Mbuf)
 	// DropBurst queues ms to be freed by the next flush.

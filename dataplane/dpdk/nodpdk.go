@@ -211,6 +211,9 @@ func (b *Burst) Opts() (keepRefused, collectInject bool) { return false, false }
 // Size returns 0.
 func (b *Burst) Size() int { return 0 }
 
+// InDPDKMemory returns true, as the DPDK build's does.
+func (b *Burst) InDPDKMemory() bool { return true }
+
 // Flushes returns 0.
 func (b *Burst) Flushes() uint64 { return 0 }
 

@@ -24,12 +24,10 @@ const peerDep = 4
 
 var sessDep = wire.SessionID{0xde, 0x9}
 
-// TestVerdictClass: a relayed frame's verdict carries the class of the
-// peer it is relayed for, as SetPeer published it, and a class change
-// takes effect on the next burst.
-func TestVerdictClass(t *testing.T) {
-	rx := hopmac.New(rxKey)
-	f := newFixture(t, true)
+// routeDeprioritised adds sessDep's route, relayed for peerDep, and
+// publishes peerDep as deprioritised.
+func (f *fixture) routeDeprioritised(t *testing.T) {
+	t.Helper()
 	r := testRoute(t, false)
 	r.IngressPeer = peerDep
 	if err := f.tables.Routes().Put(route.SessionID(sessDep), r); err != nil {
@@ -38,6 +36,15 @@ func TestVerdictClass(t *testing.T) {
 	if err := f.tables.SetPeer(peerDep, sched.Deprioritised, false); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestVerdictClass: a relayed frame's verdict carries the class of the
+// peer it is relayed for, as SetPeer published it, and a class change
+// takes effect on the next burst.
+func TestVerdictClass(t *testing.T) {
+	rx := hopmac.New(rxKey)
+	f := newFixture(t, true)
+	f.routeDeprioritised(t)
 	vs := f.decide(0, signed(t, false, sessV4, 1, rx), signed(t, false, sessDep, 2, rx))
 	if vs[0].act != actRelay || vs[0].class != sched.Priority {
 		t.Errorf("priority peer's frame: %+v", vs[0])
@@ -229,14 +236,7 @@ func TestDeprioritisedMark(t *testing.T) {
 	for _, auth := range []bool{true, false} {
 		rx := hopmac.New(rxKey)
 		f := newFixture(t, auth)
-		r := testRoute(t, false)
-		r.IngressPeer = peerDep
-		if err := f.tables.Routes().Put(route.SessionID(sessDep), r); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.tables.SetPeer(peerDep, sched.Deprioritised, false); err != nil {
-			t.Fatal(err)
-		}
+		f.routeDeprioritised(t)
 		if err := f.tables.SetCredit(peerDep, false); err != nil {
 			t.Fatal(err)
 		}

@@ -325,8 +325,7 @@ func (w *Worker[B]) Burst(b B, port int, rx []*dpdk.Mbuf) {
 	}
 	w.now = int64(b.TSC())
 	// Only DPDK's mbufs go to intel-ipsec-mb: a fake's are Go memory.
-	_, inDPDK := any(b).(*dpdk.Burst)
-	w.burst(port, rx, inDPDK)
+	w.burst(port, rx, b.InDPDKMemory())
 	w.handOver(b)
 }
 

@@ -294,6 +294,9 @@ func (b *Burst) TSC() uint64 { return b.tsc }
 // Flushes returns the number of flushes (Cycle and Flush calls) so far.
 func (b *Burst) Flushes() uint64 { return b.flush }
 
+// InDPDKMemory returns false: its mbufs are Go memory (dpdk.GoMbufs).
+func (b *Burst) InDPDKMemory() bool { return false }
+
 // Opts returns the KeepRefused and CollectInject settings.
 func (b *Burst) Opts() (keepRefused, collectInject bool) { return b.keep, b.coll }
 
