@@ -390,42 +390,43 @@ static inline void direct_tag(const struct gcm_key_data *k, const uint8_t *iv, c
 	IMB_AES256_GMAC_FINALIZE(mgr, k, &ctx, tag, PR_HOP_TAG);
 }
 
-void pr_gmac_sign_direct(uintptr_t batch)
+static void sign_direct(struct pr_gmac_job *j, uint8_t *f)
+{
+	memset(f + PR_HOP_MAC_OFF, 0, 32);
+	uint8_t tag[PR_HOP_TAG];
+	direct_tag(&((const struct pr_gmac_key *)j->key)->imb, f, f, j->len, tag);
+	memcpy(f + PR_HOP_MAC_OFF, tag, sizeof(tag));
+}
+
+static void verify_direct(struct pr_gmac_job *j, uint8_t *f)
+{
+	uint64_t got[2], pad[2], tag[2];
+	memcpy(got, f + PR_HOP_MAC_OFF, 16);
+	memcpy(pad, f + PR_HOP_MAC_OFF + PR_HOP_TAG, 16);
+	memset(f + PR_HOP_MAC_OFF, 0, 16);
+	direct_tag(&((const struct pr_gmac_key *)j->key)->imb, f, f, j->len, (uint8_t *)tag);
+	memcpy(f + PR_HOP_MAC_OFF, got, 16);
+	uint64_t diff = (got[0] ^ tag[0]) | (got[1] ^ tag[1]) | pad[0] | pad[1];
+	j->ok = diff == 0;
+}
+
+/* each_direct runs fn on every job of the batch long enough to carry a
+ * POOL header; a shorter one is left alone (ok stays 0). */
+static void each_direct(uintptr_t batch, void (*fn)(struct pr_gmac_job *, uint8_t *))
 {
 	struct pr_gmac_batch *b = (struct pr_gmac_batch *)batch;
 	uint32_t n = b->n < b->cap ? b->n : b->cap;
 	for (uint32_t i = 0; i < n; i++) {
 		struct pr_gmac_job *j = &b->jobs[i];
-		uint8_t *f = (uint8_t *)j->data;
-		if (j->len < PR_HOP_HEADER)
-			continue;
-		memset(f + PR_HOP_MAC_OFF, 0, 32);
-		uint8_t tag[PR_HOP_TAG];
-		direct_tag(&((const struct pr_gmac_key *)j->key)->imb, f, f, j->len, tag);
-		memcpy(f + PR_HOP_MAC_OFF, tag, sizeof(tag));
+		j->ok = 0;
+		if (j->len >= PR_HOP_HEADER)
+			fn(j, (uint8_t *)j->data);
 	}
 }
 
-void pr_gmac_verify_direct(uintptr_t batch)
-{
-	struct pr_gmac_batch *b = (struct pr_gmac_batch *)batch;
-	uint32_t n = b->n < b->cap ? b->n : b->cap;
-	for (uint32_t i = 0; i < n; i++) {
-		struct pr_gmac_job *j = &b->jobs[i];
-		uint8_t *f = (uint8_t *)j->data;
-		j->ok = 0;
-		if (j->len < PR_HOP_HEADER)
-			continue;
-		uint64_t got[2], pad[2], tag[2];
-		memcpy(got, f + PR_HOP_MAC_OFF, 16);
-		memcpy(pad, f + PR_HOP_MAC_OFF + PR_HOP_TAG, 16);
-		memset(f + PR_HOP_MAC_OFF, 0, 16);
-		direct_tag(&((const struct pr_gmac_key *)j->key)->imb, f, f, j->len, (uint8_t *)tag);
-		memcpy(f + PR_HOP_MAC_OFF, got, 16);
-		uint64_t diff = (got[0] ^ tag[0]) | (got[1] ^ tag[1]) | pad[0] | pad[1];
-		j->ok = diff == 0;
-	}
-}
+void pr_gmac_sign_direct(uintptr_t batch) { each_direct(batch, sign_direct); }
+
+void pr_gmac_verify_direct(uintptr_t batch) { each_direct(batch, verify_direct); }
 
 void pr_gmac_tag(const void *key, const uint8_t *iv, const uint8_t *data, uint64_t len, uint8_t *tag)
 {
