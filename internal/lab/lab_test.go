@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -163,6 +164,22 @@ func TestLab(t *testing.T) {
 	}
 	if _, err := l.Peer(ctx, r1, strings.Repeat("0", 64)); err == nil {
 		t.Error("Peer found an account of a peer that never was")
+	}
+	// unenroll, named by an id prefix as an operator types it, answers with
+	// the peer it closed by its full id and where it was reached; the
+	// account stays, its session does not.
+	out2, err := l.CLI(ctx, "unenroll", r2.ID[:8], "--socket", r1.Socket)
+	if want := "unenrolled " + r2.ID + " at " + r2.Endpoint(0); err != nil || !strings.HasPrefix(out2, want) {
+		t.Errorf("unenroll: %q, %v; want %q", out2, err, want)
+	}
+	if err := l.Retry(ctx, 10*time.Second, func() error {
+		p, err := l.Peer(ctx, r1, r2.ID)
+		if err == nil && p.Connected {
+			err = fmt.Errorf("r2 still connected at r1 after unenroll")
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
 	}
 	for _, r := range l.Relays {
 		if err := r.Proc.Stop(20 * time.Second); err != nil {
